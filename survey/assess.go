@@ -1,0 +1,401 @@
+package survey
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Household is the form's raw answers; the proto message is the contract.
+type Household = rasoatv1.Household
+
+// Classification is the result of the review: POOR (hộ nghèo), NEAR_POOR
+// (hộ cận nghèo), MIDDLE (hộ có mức sống trung bình) or NOT_POOR.
+type Classification = rasoatv1.Classification
+
+// Assessment is the engine's verdict on one household, with every
+// indicator's reasons kept as data (Reason) so that it costs nothing to
+// compute them and a village meeting can still read them (Reason.Text).
+type Assessment struct {
+	Standard       *Standard
+	Classification Classification
+	// Deprivations is the number of deprived indicators.
+	Deprivations int
+	// Indicators follow the standard's order.
+	Indicators  []IndicatorResult
+	IncomeBasis rasoatv1.IncomeBasis
+	// IncomePerCapita is monthly VND per person (rounded down); 0 with score A.
+	IncomePerCapita int64
+	ScoreA          int32
+	HasScoreA       bool
+	ScoreB          int
+	// Lines that applied (VND, or points with score A).
+	PovertyLine, NearPovertyLine, MiddleLine int64
+	// Members is the number of members counted (removed ones excluded).
+	Members     int
+	Provisional bool
+	// MiddleUnknown is set when the household is above the line but the
+	// standard (or score A) gives no middle band to tell MIDDLE apart.
+	MiddleUnknown bool
+
+	ctx  hctx
+	viol violations
+}
+
+// IndicatorResult is one indicator's outcome for a household.
+type IndicatorResult struct {
+	Indicator *Indicator
+	Deprived  bool
+	// Reasons say why; at least one for every indicator.
+	Reasons []Reason
+}
+
+// Deprived lists the ids of the deprived indicators, in order.
+func (a *Assessment) Deprived() []string {
+	out := make([]string, 0, a.Deprivations)
+	for i := range a.Indicators {
+		if a.Indicators[i].Deprived {
+			out = append(out, a.Indicators[i].Indicator.ID)
+		}
+	}
+	return out
+}
+
+// Assess checks h and classifies it under s. Invalid input returns a
+// *ValidationError naming every bad field, and no classification.
+func (s *Standard) Assess(h *Household) (*Assessment, error) {
+	a := new(Assessment)
+	if err := s.AssessInto(h, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// AssessInto is Assess reusing a's memory: bulk scoring calls it in a loop
+// and allocates nothing per household once a has grown.
+func (s *Standard) AssessInto(h *Household, a *Assessment) error {
+	a.Standard = s
+	a.viol = a.viol[:0]
+	c := &a.ctx
+	c.prepare(s, h, &a.viol)
+	if c.ok {
+		for _, ind := range s.indicators {
+			ind.check(c, ind, &a.viol)
+		}
+	}
+	s.checkIncome(h, &a.viol)
+	if len(a.viol) > 0 {
+		return &ValidationError{Violations: append([]Violation(nil), a.viol...)}
+	}
+
+	if cap(a.Indicators) < len(s.indicators) {
+		a.Indicators = make([]IndicatorResult, len(s.indicators))
+	}
+	a.Indicators = a.Indicators[:len(s.indicators)]
+	a.Deprivations = 0
+	a.Provisional = s.Provisional
+	for i, ind := range s.indicators {
+		r := &a.Indicators[i]
+		r.Indicator, r.Deprived, r.Reasons = ind, false, r.Reasons[:0]
+		ind.eval(c, &ind.Params, r)
+		if r.Deprived {
+			a.Deprivations++
+		}
+		if ind.Provisional {
+			a.Provisional = true
+		}
+	}
+	a.Members = len(c.members)
+	a.ScoreB = a.Deprivations * s.ScoreBPerDeprivation
+	s.classify(h, a)
+	return nil
+}
+
+// classify applies the income lines and the deprivation threshold.
+func (s *Standard) classify(h *Household, a *Assessment) {
+	inc := h.GetIncome()
+	urban := h.GetArea() == rasoatv1.Area_AREA_URBAN
+	lines := s.linesFor(urban)
+	a.HasScoreA, a.ScoreA, a.IncomePerCapita = false, 0, 0
+	// atOrUnder compares exactly: with annual income it compares totals, so
+	// no rounding of the per-capita figure moves a household across a line.
+	var atOrUnder func(line int64) bool
+	switch b := inc.GetBasis().(type) {
+	case *rasoatv1.Income_MonthlyPerCapitaVnd:
+		a.IncomeBasis = rasoatv1.IncomeBasis_INCOME_BASIS_MONTHLY_PER_CAPITA
+		a.IncomePerCapita = b.MonthlyPerCapitaVnd
+		atOrUnder = func(line int64) bool { return b.MonthlyPerCapitaVnd <= line }
+	case *rasoatv1.Income_Annual:
+		a.IncomeBasis = rasoatv1.IncomeBasis_INCOME_BASIS_ANNUAL
+		total := annualTotal(b.Annual)
+		div := int64(12 * a.Members)
+		a.IncomePerCapita = total / div
+		atOrUnder = func(line int64) bool { return total <= line*div }
+	case *rasoatv1.Income_ScoreA:
+		a.IncomeBasis = rasoatv1.IncomeBasis_INCOME_BASIS_SCORE_A
+		a.HasScoreA, a.ScoreA = true, b.ScoreA
+		if urban {
+			lines = s.ScoreA.Urban
+		} else {
+			lines = s.ScoreA.Rural
+		}
+		atOrUnder = func(line int64) bool { return int64(b.ScoreA) <= line }
+	}
+	if lines.Provisional {
+		a.Provisional = true
+	}
+	a.PovertyLine, a.NearPovertyLine, a.MiddleLine = lines.Poverty, lines.NearPoverty, lines.Middle
+	a.MiddleUnknown = false
+	manyDeprivations := a.Deprivations >= s.DeprivationThreshold
+	switch {
+	case lines.NearPoverty > 0 && atOrUnder(lines.Poverty):
+		a.Classification = rasoatv1.Classification_CLASSIFICATION_POOR
+	case atOrUnder(lines.deprivationLine()):
+		if manyDeprivations {
+			a.Classification = rasoatv1.Classification_CLASSIFICATION_POOR
+		} else {
+			a.Classification = rasoatv1.Classification_CLASSIFICATION_NEAR_POOR
+		}
+	case lines.Middle > 0 && atOrUnder(lines.Middle):
+		a.Classification = rasoatv1.Classification_CLASSIFICATION_MIDDLE
+	default:
+		a.Classification = rasoatv1.Classification_CLASSIFICATION_NOT_POOR
+		a.MiddleUnknown = lines.Middle == 0
+	}
+}
+
+// maxVND bounds any money figure so that sums and products cannot overflow:
+// ten thousand billion đồng is far beyond any household.
+const maxVND = 10_000_000_000_000
+
+func annualTotal(a *rasoatv1.AnnualIncome) int64 {
+	return a.GetWagesVnd() + a.GetFarmingVnd() + a.GetForestryVnd() + a.GetFisheryVnd() +
+		a.GetBusinessVnd() + a.GetPensionsAllowancesVnd() + a.GetOtherVnd()
+}
+
+func (s *Standard) checkIncome(h *Household, v *violations) {
+	inc := h.GetIncome()
+	switch b := inc.GetBasis().(type) {
+	case nil:
+		v.add("income", "required: one of monthlyPerCapitaVnd, annual or scoreA")
+	case *rasoatv1.Income_MonthlyPerCapitaVnd:
+		if b.MonthlyPerCapitaVnd < 0 || b.MonthlyPerCapitaVnd > maxVND {
+			v.add("income.monthlyPerCapitaVnd", fmt.Sprintf("must be between 0 and %d, got %d", int64(maxVND), b.MonthlyPerCapitaVnd))
+		}
+	case *rasoatv1.Income_Annual:
+		if b.Annual == nil {
+			v.add("income.annual", "must not be null")
+			return
+		}
+		m := b.Annual.ProtoReflect()
+		m.Range(func(fd protoreflect.FieldDescriptor, val protoreflect.Value) bool {
+			if n := val.Int(); n < 0 || n > maxVND {
+				v.add("income.annual."+fd.JSONName(), fmt.Sprintf("must be between 0 and %d, got %d", int64(maxVND), n))
+			}
+			return true
+		})
+	case *rasoatv1.Income_ScoreA:
+		if s.ScoreA == nil {
+			v.add("income.scoreA", fmt.Sprintf("standard %s has no confirmed score A cut-offs; give monthlyPerCapitaVnd or annual", s.ID))
+		} else if b.ScoreA < 0 || b.ScoreA > 10000 {
+			v.add("income.scoreA", fmt.Sprintf("must be between 0 and 10000, got %d", b.ScoreA))
+		}
+	}
+}
+
+// Violation is one bad field: its JSON path and what is wrong.
+type Violation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists every bad field of an input. Nothing is classified
+// from an input that has one.
+type ValidationError struct {
+	Violations []Violation
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid household: ")
+	for i, v := range e.Violations {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Field)
+		b.WriteString(": ")
+		b.WriteString(v.Description)
+	}
+	return b.String()
+}
+
+type violations []Violation
+
+func (v *violations) add(field, desc string) { *v = append(*v, Violation{field, desc}) }
+
+// memberCtx is what the rules need of one counted member, computed once.
+type memberCtx struct {
+	m         *rasoatv1.Member
+	idx       int // index in Household.Members, for paths and reasons
+	ageMonths int
+	age       int // whole years at the review date
+	schoolAge int // years "counted by year", see schoolAge
+	birthYear int
+	minority  bool
+}
+
+// hctx is a household prepared for the rules.
+type hctx struct {
+	h             *Household
+	review        date
+	members       []memberCtx
+	retireMonths  [3]int // by Sex number
+	ok            bool   // the roster could be read; rules may run checks
+	floorArea     float64
+	hasFloorArea  bool
+	minorityByDef bool
+}
+
+func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
+	c.h = h
+	c.members = c.members[:0]
+	c.ok = false
+	if h == nil {
+		v.add("household", "required")
+		return
+	}
+	switch h.GetArea() {
+	case rasoatv1.Area_AREA_RURAL, rasoatv1.Area_AREA_URBAN:
+	case rasoatv1.Area_AREA_UNSPECIFIED:
+		v.add("area", "required: AREA_RURAL or AREA_URBAN")
+	default:
+		v.add("area", fmt.Sprintf("unknown value %d", h.GetArea()))
+	}
+	for i, f := range h.GetPolicyFlags() {
+		if !knownEnum(f) || f == 0 {
+			v.add(fmt.Sprintf("policyFlags[%d]", i), fmt.Sprintf("unknown value %d", f))
+		}
+	}
+	rd, okDate := parseDate(h.GetReviewDate())
+	if !okDate {
+		if h.GetReviewDate() == "" {
+			v.add("reviewDate", "required, as YYYY-MM-DD")
+		} else {
+			v.add("reviewDate", fmt.Sprintf("%q is not a date as YYYY-MM-DD", h.GetReviewDate()))
+		}
+	}
+	c.review = rd
+	c.retireMonths[rasoatv1.Sex_SEX_MALE] = s.RetirementAge.Male.Months(rd.y)
+	c.retireMonths[rasoatv1.Sex_SEX_FEMALE] = s.RetirementAge.Female.Months(rd.y)
+	c.minorityByDef = isMinority(h.GetHeadEthnicity())
+
+	for i, m := range h.GetMembers() {
+		if m == nil {
+			v.add(fmt.Sprintf("members[%d]", i), "must not be null")
+			continue
+		}
+		checkMemberEnums(i, m, v)
+		if m.GetRemoved() != rasoatv1.Removal_REMOVAL_UNSPECIFIED {
+			continue
+		}
+		if strings.TrimSpace(m.GetFullName()) == "" {
+			v.add(fmt.Sprintf("members[%d].fullName", i), "required")
+		}
+		switch m.GetSex() {
+		case rasoatv1.Sex_SEX_MALE, rasoatv1.Sex_SEX_FEMALE:
+		case rasoatv1.Sex_SEX_UNSPECIFIED:
+			v.add(fmt.Sprintf("members[%d].sex", i), "required: SEX_MALE or SEX_FEMALE")
+		}
+		bd, ok := parseDate(m.GetBirthDate())
+		switch {
+		case !ok && m.GetBirthDate() == "":
+			v.add(fmt.Sprintf("members[%d].birthDate", i), "required, as YYYY-MM-DD")
+			continue
+		case !ok:
+			v.add(fmt.Sprintf("members[%d].birthDate", i), fmt.Sprintf("%q is not a date as YYYY-MM-DD", m.GetBirthDate()))
+			continue
+		case !okDate:
+			continue
+		case rd.before(bd):
+			v.add(fmt.Sprintf("members[%d].birthDate", i), fmt.Sprintf("%s is after the review date %s", m.GetBirthDate(), h.GetReviewDate()))
+			continue
+		}
+		am := ageMonths(bd, rd)
+		if am >= 130*12 {
+			v.add(fmt.Sprintf("members[%d].birthDate", i), fmt.Sprintf("%s makes the member %d years old", m.GetBirthDate(), am/12))
+			continue
+		}
+		eth := m.GetEthnicity()
+		minority := c.minorityByDef
+		if eth != "" {
+			minority = isMinority(eth)
+		}
+		c.members = append(c.members, memberCtx{m: m, idx: i, ageMonths: am, age: am / 12, schoolAge: schoolAge(bd, rd), birthYear: bd.y, minority: minority})
+	}
+	present := 0
+	for _, m := range h.GetMembers() {
+		if m != nil && m.GetRemoved() == rasoatv1.Removal_REMOVAL_UNSPECIFIED {
+			present++
+		}
+	}
+	if present == 0 {
+		v.add("members", "at least one member who has not left the household is required")
+	}
+
+	hs := h.GetHousing()
+	c.hasFloorArea = hs != nil && hs.FloorAreaM2 != nil
+	c.floorArea = hs.GetFloorAreaM2()
+	if c.hasFloorArea && (c.floorArea < 0 || c.floorArea > 1e6 || math.IsNaN(c.floorArea)) {
+		v.add("housing.floorAreaM2", fmt.Sprintf("must be between 0 and 1000000 m², got %v", c.floorArea))
+	}
+	ws := h.GetWaterSanitation()
+	if x := ws.GetWaterSource(); !knownEnum(x) {
+		v.add("waterSanitation.waterSource", fmt.Sprintf("unknown value %d", x))
+	}
+	if x := ws.GetLatrine(); !knownEnum(x) {
+		v.add("waterSanitation.latrine", fmt.Sprintf("unknown value %d", x))
+	}
+	for i, d := range h.GetInformation().GetInfoDevices() {
+		if !knownEnum(d) || d == 0 {
+			v.add(fmt.Sprintf("information.infoDevices[%d]", i), fmt.Sprintf("unknown value %d", d))
+		}
+	}
+	if x := h.GetEnvironment().GetWasteTreatment(); !knownEnum(x) {
+		v.add("environment.wasteTreatment", fmt.Sprintf("unknown value %d", x))
+	}
+	c.ok = okDate && present > 0 && len(c.members) == present
+}
+
+func checkMemberEnums(i int, m *rasoatv1.Member, v *violations) {
+	check := func(name string, e protoreflect.Enum) {
+		if !knownEnum(e) {
+			v.add(fmt.Sprintf("members[%d].%s", i, name), fmt.Sprintf("unknown value %d", e.Number()))
+		}
+	}
+	check("sex", m.GetSex())
+	check("relation", m.GetRelation())
+	check("highestEducation", m.GetHighestEducation())
+	check("schoolLevel", m.GetSchoolLevel())
+	check("employment", m.GetEmployment())
+	check("removed", m.GetRemoved())
+}
+
+// knownEnum reports whether e's number is one the contract defines, so an
+// unknown number sent as JSON integer or by a newer client is refused rather
+// than read as "not deprived".
+func knownEnum(e protoreflect.Enum) bool {
+	return e.Descriptor().Values().ByNumber(e.Number()) != nil
+}
+
+// isMinority reports whether an ethnicity (dân tộc) is an ethnic minority:
+// anything other than Kinh. An empty ethnicity is not a minority.
+func isMinority(eth string) bool {
+	eth = strings.TrimSpace(eth)
+	if eth == "" {
+		return false
+	}
+	return !strings.EqualFold(eth, "Kinh") && !strings.EqualFold(eth, "Việt")
+}
