@@ -387,3 +387,13 @@ func Builtin() *Registry {
 	}
 	return builtin
 }
+
+// BuiltinJSON returns the JSON of a built-in standard, the template a
+// province copies to write its own.
+func BuiltinJSON(id string) ([]byte, error) {
+	b, err := builtinFS.ReadFile("standards/" + id + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownStandard, id)
+	}
+	return b, nil
+}

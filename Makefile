@@ -1,0 +1,62 @@
+# rasoat — see README.md. Needs only Go; every other tool is installed
+# here, pinned, with `go install` into ./.tools.
+
+GO        ?= go
+TOOLS     := $(CURDIR)/.tools
+BUF_VERSION               := v1.75.0
+PROTOC_GEN_GO_VERSION     := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+export PATH := $(TOOLS):$(PATH)
+
+.PHONY: run test vet bench fuzz proto proto-check lint android tools build
+
+## run: start rasoatd on 127.0.0.1:7443 (embedded SQLite in this directory, no setup)
+run:
+	$(GO) run ./server/cmd/rasoatd
+
+## test: vet, gofmt and the race-enabled test suite
+test: vet
+	$(GO) test -race ./...
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+build:
+	$(GO) build ./...
+
+## bench: the figures quoted in README.md
+bench:
+	$(GO) test -run '^$$' -bench 'Assess$$|AssessExplained' -benchtime 2s -cpu 1 ./survey/
+	$(GO) test -run '^$$' -bench 'AssessStream|AssessUnary' -benchtime 3s ./server/scoring/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/merge/
+
+## fuzz: a short fuzzing run of the household decoder and engine
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzAssessJSON -fuzztime 60s ./survey/
+
+## android: the client library must build for the tablet, pure Go
+android:
+	GOOS=android GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./client/...
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+
+## proto: lint the contract and regenerate the Go beside it
+proto: tools
+	buf lint
+	buf generate
+
+lint: tools
+	buf lint
+
+## proto-check: the committed generated code is what `make proto` writes
+proto-check: proto
+	@git diff --exit-code -- proto || { echo "generated code is stale: run make proto and commit"; exit 1; }
