@@ -231,7 +231,9 @@ func commonCases() []boundaryCase {
 			h.Members[3].Removed = rasoatv1.Removal_REMOVAL_MOVED_OUT
 		}, indicator: "HOUSING_AREA"},
 		// Water and sanitation.
-		{name: "rainwater is a hygienic source", edit: func(h *rasoatv1.Household) { h.WaterSanitation.WaterSource = rasoatv1.WaterSource_WATER_SOURCE_RAINWATER }, indicator: "WATER"},
+		{name: "rainwater is a hygienic source", edit: func(h *rasoatv1.Household) {
+			h.WaterSanitation.WaterSource = rasoatv1.WaterSource_WATER_SOURCE_RAINWATER
+		}, indicator: "WATER"},
 		{name: "an unprotected spring is deprived", edit: func(h *rasoatv1.Household) {
 			h.WaterSanitation.WaterSource = rasoatv1.WaterSource_WATER_SOURCE_UNPROTECTED_SPRING
 		}, indicator: "WATER", deprived: true},
@@ -357,7 +359,9 @@ var standardCases = map[string][]boundaryCase{
 		boundaryCase{name: "income over 2,200,000 is not poor: no middle band is confirmed", edit: all(deprive(3), monthly(2_200_001)), class: notPoor},
 		boundaryCase{name: "urban income at 2,800,000 with 2 deprivations is near-poor", edit: all(deprive(2), monthly(2_800_000), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: nearPoor},
 		boundaryCase{name: "no member using digital services is deprived", edit: func(h *rasoatv1.Household) { h.Information.UsesDigitalServices = proto.Bool(false) }, indicator: "DIGITAL_SERVICES", deprived: true},
-		boundaryCase{name: "waste neither collected nor treated is deprived", edit: func(h *rasoatv1.Household) { h.Environment.WasteTreatment = rasoatv1.WasteTreatment_WASTE_TREATMENT_NONE }, indicator: "WASTE", deprived: true},
+		boundaryCase{name: "waste neither collected nor treated is deprived", edit: func(h *rasoatv1.Household) {
+			h.Environment.WasteTreatment = rasoatv1.WasteTreatment_WASTE_TREATMENT_NONE
+		}, indicator: "WASTE", deprived: true},
 		boundaryCase{name: "waste treated on site is not deprived", edit: func(h *rasoatv1.Household) {
 			h.Environment.WasteTreatment = rasoatv1.WasteTreatment_WASTE_TREATMENT_TREATED_ON_SITE
 		}, indicator: "WASTE"},
