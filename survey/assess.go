@@ -276,7 +276,7 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 	}
 	for i, f := range h.GetPolicyFlags() {
 		if !knownEnum(f) || f == 0 {
-			v.add(fmt.Sprintf("policyFlags[%d]", i), fmt.Sprintf("unknown value %d", f))
+			v.add(fmt.Sprintf("policyFlags[%d]", i), badListValue(f))
 		}
 	}
 	rd, okDate := parseDate(h.GetReviewDate())
@@ -360,7 +360,7 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 	}
 	for i, d := range h.GetInformation().GetInfoDevices() {
 		if !knownEnum(d) || d == 0 {
-			v.add(fmt.Sprintf("information.infoDevices[%d]", i), fmt.Sprintf("unknown value %d", d))
+			v.add(fmt.Sprintf("information.infoDevices[%d]", i), badListValue(d))
 		}
 	}
 	if x := h.GetEnvironment().GetWasteTreatment(); !knownEnum(x) {
@@ -381,6 +381,15 @@ func checkMemberEnums(i int, m *rasoatv1.Member, v *violations) {
 	check("schoolLevel", m.GetSchoolLevel())
 	check("employment", m.GetEmployment())
 	check("removed", m.GetRemoved())
+}
+
+// badListValue explains a list entry that is unknown, or the _UNSPECIFIED
+// placeholder, which says nothing in a list.
+func badListValue(e protoreflect.Enum) string {
+	if e.Number() == 0 {
+		return fmt.Sprintf("%s is not a value a list may hold", e.Descriptor().Values().ByNumber(0).Name())
+	}
+	return fmt.Sprintf("unknown value %d", e.Number())
 }
 
 // knownEnum reports whether e's number is one the contract defines, so an

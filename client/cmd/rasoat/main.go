@@ -1,0 +1,106 @@
+// Command rasoat is the command-line client of rasoat (rà soát hộ nghèo, hộ
+// cận nghèo): it classifies households against a multidimensional poverty
+// standard, and will enrol, enter and sync them with a local SQLite file.
+//
+// Each verb lives in its own file (score.go, ...) with its test beside it and
+// one line in the commands table below.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"text/tabwriter"
+)
+
+// Exit codes shared by every verb.
+const (
+	exitOK = 0
+	// exitInvalid: some input was invalid; the rest was still processed.
+	exitInvalid = 1
+	// exitUsage: bad usage, unreadable input or a bad configuration file;
+	// nothing (or only part of the input) was processed.
+	exitUsage = 2
+)
+
+// command is one verb of the client.
+type command struct {
+	name    string
+	summary string
+	// run gets the arguments after the verb. It writes results to stdout,
+	// diagnostics to stderr, and returns the exit code.
+	run func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+// commands is the verb table, in the order the usage lists them.
+var commands = []command{
+	{"score", "classify households (JSON Lines) under a poverty standard", runScore},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args (without the program name) to a verb; tests call it
+// in-process.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				return c.run(ctx, []string{"-h"}, stdin, stdout, stderr)
+			}
+			fmt.Fprintf(stderr, "rasoat: unknown command %q\n\n", args[1])
+			usage(stderr)
+			return exitUsage
+		}
+		usage(stdout)
+		return exitOK
+	}
+	c := lookup(args[0])
+	if c == nil {
+		fmt.Fprintf(stderr, "rasoat: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return exitUsage
+	}
+	return c.run(ctx, args[1:], stdin, stdout, stderr)
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `rasoat is the command-line client of rasoat, the household poverty review
+(rà soát hộ nghèo, hộ cận nghèo).
+
+Usage:
+
+	rasoat <command> [arguments]
+
+Commands:
+
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
+	for _, c := range commands {
+		fmt.Fprintf(tw, "\t%s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Run "rasoat help <command>" or "rasoat <command> -h" for a command's usage.
+`)
+}
