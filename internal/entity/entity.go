@@ -1,0 +1,357 @@
+// Package entity is what the tablet client and the sync server share about
+// the entities changes write to: which kinds and field paths exist, how a
+// wire change is checked and converted to a merge.Change, the merged State
+// of one entity with its deterministic encoding, and Materialise, which
+// builds a Household from the winners of its fields.
+//
+// Field paths are the entity's protojson field names joined by dots
+// ("headName", "housing.floorAreaM2"), taken from the contract's
+// descriptors, so a field added to household.proto syncs without code here.
+// A message holding a oneof (Income) is one value: its cases exclude each
+// other, and merging them field by field could leave two set.
+package entity
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/merge"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// MaxValueSize bounds one change's value. The largest legitimate value is a
+// review comment or a long name; a bigger one is a bug or an attack.
+const MaxValueSize = 16 << 10
+
+// ErrInvalid is wrapped by every FieldError.
+var ErrInvalid = errors.New("invalid change")
+
+// FieldError is a change rejected because of one of its fields. Field is the
+// path within rasoatv1.Change in proto names ("entity_id", "stamp.hlc",
+// "base[1]"), so a caller can prefix it with the change's place in a
+// request ("changes[3].field").
+type FieldError struct {
+	Field string
+	Desc  string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Desc }
+
+// Unwrap returns ErrInvalid.
+func (e *FieldError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &FieldError{Field: field, Desc: fmt.Sprintf(format, args...)}
+}
+
+// Kind names of merge.Change.Kind, one per rasoatv1.EntityKind.
+const (
+	KindHousehold = "household"
+	KindMember    = "member"
+	KindReview    = "review"
+)
+
+// KindName returns the merge.Change.Kind for k, or "" if k is not known.
+func KindName(k rasoatv1.EntityKind) string {
+	switch k {
+	case rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD:
+		return KindHousehold
+	case rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
+		return KindMember
+	case rasoatv1.EntityKind_ENTITY_KIND_REVIEW:
+		return KindReview
+	}
+	return ""
+}
+
+// KindOf is the inverse of KindName (ENTITY_KIND_UNSPECIFIED if unknown).
+func KindOf(name string) rasoatv1.EntityKind {
+	switch name {
+	case KindHousehold:
+		return rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD
+	case KindMember:
+		return rasoatv1.EntityKind_ENTITY_KIND_MEMBER
+	case KindReview:
+		return rasoatv1.EntityKind_ENTITY_KIND_REVIEW
+	}
+	return rasoatv1.EntityKind_ENTITY_KIND_UNSPECIFIED
+}
+
+// Review statuses (DESIGN.md: draft → submitted → approved | returned).
+var reviewStatuses = []string{"draft", "submitted", "approved", "returned"}
+
+// schema is what one kind's field paths accept.
+type schema struct {
+	paths []string                        // sorted
+	check map[string]func(v []byte) error // per path: is v a valid value?
+}
+
+var schemas = sync.OnceValue(func() map[rasoatv1.EntityKind]*schema {
+	return map[rasoatv1.EntityKind]*schema{
+		rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD: protoSchema(&rasoatv1.Household{}, "id", "villageCode", "members"),
+		rasoatv1.EntityKind_ENTITY_KIND_MEMBER:    protoSchema(&rasoatv1.Member{}, "id"),
+		rasoatv1.EntityKind_ENTITY_KIND_REVIEW:    reviewSchema(),
+	}
+})
+
+// Paths returns the field paths a change to an entity of kind k may write,
+// sorted; nil for an unknown kind.
+func Paths(k rasoatv1.EntityKind) []string {
+	s := schemas()[k]
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.paths)
+}
+
+// protoSchema lists the leaf paths of msg's JSON form, leaving out the
+// top-level fields in skip (identity, and the member roster, which is made
+// of member entities). A leaf is a scalar, an enum, a repeated or map field,
+// or a message holding a oneof; other message fields are descended into.
+// A value is checked by decoding {"a":{"b":value}} with protojson into a new
+// msg, so it is exactly what the contract's JSON form accepts there.
+func protoSchema(msg proto.Message, skip ...string) *schema {
+	s := &schema{check: map[string]func([]byte) error{}}
+	md := msg.ProtoReflect().Descriptor()
+	var walk func(md protoreflect.MessageDescriptor, prefix []string)
+	walk = func(md protoreflect.MessageDescriptor, prefix []string) {
+		fds := md.Fields()
+		for i := range fds.Len() {
+			fd := fds.Get(i)
+			name := fd.JSONName()
+			if len(prefix) == 0 && slices.Contains(skip, name) {
+				continue
+			}
+			path := append(slices.Clone(prefix), name)
+			if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && !hasOneof(fd.Message()) {
+				walk(fd.Message(), path)
+				continue
+			}
+			p := strings.Join(path, ".")
+			s.paths = append(s.paths, p)
+			s.check[p] = func(v []byte) error {
+				m := msg.ProtoReflect().New().Interface()
+				return protojson.Unmarshal(wrap(path, v), m)
+			}
+		}
+	}
+	walk(md, nil)
+	slices.Sort(s.paths)
+	return s
+}
+
+func hasOneof(md protoreflect.MessageDescriptor) bool {
+	oo := md.Oneofs()
+	for i := range oo.Len() {
+		if !oo.Get(i).IsSynthetic() {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap nests v under path: ["a","b"] → {"a":{"b":v}}. v must be one valid
+// JSON value (checked before), so it cannot smuggle in sibling keys.
+func wrap(path []string, v []byte) []byte {
+	var b bytes.Buffer
+	for _, p := range path {
+		b.WriteString(`{"`)
+		b.WriteString(p) // JSON names are ASCII identifiers: no escaping needed
+		b.WriteString(`":`)
+	}
+	b.Write(v)
+	for range path {
+		b.WriteByte('}')
+	}
+	return b.Bytes()
+}
+
+// reviewSchema is the review round (đợt rà soát) of one household: its
+// date, workflow status and the officer's comment. It has no message in the
+// contract yet, so its values are checked here.
+func reviewSchema() *schema {
+	str := func(check func(string) error) func([]byte) error {
+		return func(v []byte) error {
+			if string(v) == "null" {
+				return nil
+			}
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return errors.New("want a JSON string")
+			}
+			return check(s)
+		}
+	}
+	return &schema{
+		paths: []string{"comment", "reviewDate", "status"},
+		check: map[string]func([]byte) error{
+			"comment": str(func(string) error { return nil }),
+			"reviewDate": str(func(s string) error {
+				if _, err := time.Parse(time.DateOnly, s); err != nil {
+					return fmt.Errorf("%q is not a date YYYY-MM-DD", s)
+				}
+				return nil
+			}),
+			"status": str(func(s string) error {
+				if !slices.Contains(reviewStatuses, s) {
+					return fmt.Errorf("%q is not one of %s", s, strings.Join(reviewStatuses, ", "))
+				}
+				return nil
+			}),
+		},
+	}
+}
+
+// ValidID reports whether s is a UUID in canonical form (lower-case,
+// hyphenated), so that one entity has one id text.
+func ValidID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
+}
+
+// Validate checks a change as received on the wire: identity, field path and
+// value, stamp, sequence and base. The error is a *FieldError naming the
+// first bad field of c.
+func Validate(c *rasoatv1.Change) error {
+	if !ValidID(c.GetEntityId()) {
+		return invalid("entity_id", "%q is not a UUID in canonical form", c.GetEntityId())
+	}
+	sc := schemas()[c.GetKind()]
+	if sc == nil {
+		return invalid("kind", "%v is not a known entity kind", c.GetKind())
+	}
+	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
+		if h := c.GetHouseholdId(); h != "" && h != c.GetEntityId() {
+			return invalid("household_id", "a household's change must leave household_id empty or equal to entity_id, not %q", h)
+		}
+	} else if !ValidID(c.GetHouseholdId()) {
+		return invalid("household_id", "%q is not a UUID in canonical form", c.GetHouseholdId())
+	}
+	if c.GetVillageCode() == "" {
+		return invalid("village_code", "is empty")
+	}
+	if c.GetField() == "" {
+		return invalid("field", "is empty")
+	}
+	check := sc.check[c.GetField()]
+	if check == nil {
+		return invalid("field", "%q is not a field path of a %s", c.GetField(), KindName(c.GetKind()))
+	}
+	v := c.GetValue()
+	switch {
+	case len(v) == 0:
+		return invalid("value", "is empty (write null to clear the field)")
+	case len(v) > MaxValueSize:
+		return invalid("value", "is %d bytes, over the limit of %d", len(v), MaxValueSize)
+	case !json.Valid(v):
+		return invalid("value", "is not valid JSON")
+	}
+	if err := check(v); err != nil {
+		return invalid("value", "not a valid %s.%s: %v", KindName(c.GetKind()), c.GetField(), err)
+	}
+	if c.GetStamp().GetHlc() == 0 {
+		return invalid("stamp.hlc", "is zero")
+	}
+	if c.GetStamp().GetReplicaId() == "" {
+		return invalid("stamp.replica_id", "is empty")
+	}
+	if c.GetSeq() == 0 {
+		return invalid("seq", "is zero (origin sequence numbers start at 1)")
+	}
+	stamp := stampOf(c.GetStamp())
+	for i, pb := range c.GetBase() {
+		b, f := stampOf(pb), fmt.Sprintf("base[%d]", i)
+		switch {
+		case b.HLC.IsZero():
+			return invalid(f+".hlc", "is zero")
+		case b.Replica == "":
+			return invalid(f+".replica_id", "is empty")
+		case b.HLC >= stamp.HLC:
+			return invalid(f+".hlc", "%s is not before the change's stamp %s", b, stamp)
+		case i > 0 && !stampOf(c.GetBase()[i-1]).Less(b):
+			return invalid(f, "%s is not after base[%d] %s (entries must be sorted and distinct)", b, i-1, stampOf(c.GetBase()[i-1]))
+		}
+	}
+	if err := toMerge(c).Validate(); err != nil {
+		return invalid("stamp", "%v", err)
+	}
+	return nil
+}
+
+// HouseholdOf returns the household c belongs to: its own id for a
+// household, household_id otherwise.
+func HouseholdOf(c *rasoatv1.Change) string {
+	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
+		return c.GetEntityId()
+	}
+	return c.GetHouseholdId()
+}
+
+// FromProto validates c and converts it to the merge rule's form. The
+// household id and village code stay on c (see HouseholdOf).
+func FromProto(c *rasoatv1.Change) (merge.Change, error) {
+	if err := Validate(c); err != nil {
+		return merge.Change{}, err
+	}
+	return toMerge(c), nil
+}
+
+func toMerge(c *rasoatv1.Change) merge.Change {
+	m := merge.Change{
+		Entity: c.GetEntityId(),
+		Kind:   KindName(c.GetKind()),
+		Field:  c.GetField(),
+		Value:  c.GetValue(),
+		Stamp:  stampOf(c.GetStamp()),
+		Seq:    c.GetSeq(),
+	}
+	if len(c.GetBase()) > 0 {
+		m.Base = make([]merge.Stamp, len(c.GetBase()))
+		for i, b := range c.GetBase() {
+			m.Base[i] = stampOf(b)
+		}
+	}
+	return m
+}
+
+// ToProto converts a merge change back to the wire form, with the
+// household id (empty for a household) and village code it belongs to.
+func ToProto(m merge.Change, householdID, villageCode string) *rasoatv1.Change {
+	c := &rasoatv1.Change{
+		EntityId:    m.Entity,
+		Kind:        KindOf(m.Kind),
+		HouseholdId: householdID,
+		VillageCode: villageCode,
+		Field:       m.Field,
+		Value:       m.Value,
+		Stamp:       &rasoatv1.Stamp{Hlc: uint64(m.Stamp.HLC), ReplicaId: m.Stamp.Replica},
+		Seq:         m.Seq,
+	}
+	if c.Kind == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD && householdID == m.Entity {
+		c.HouseholdId = ""
+	}
+	for _, b := range m.Base {
+		c.Base = append(c.Base, &rasoatv1.Stamp{Hlc: uint64(b.HLC), ReplicaId: b.Replica})
+	}
+	return c
+}
+
+func stampOf(s *rasoatv1.Stamp) merge.Stamp {
+	return merge.Stamp{HLC: hlc.Timestamp(s.GetHlc()), Replica: s.GetReplicaId()}
+}
+
+// MergeOf converts c to the merge rule's form without validating it: for a
+// change that has already passed Validate (a store behind the sync service,
+// or one read back from a log that only holds valid changes).
+func MergeOf(c *rasoatv1.Change) merge.Change { return toMerge(c) }
