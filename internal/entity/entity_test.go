@@ -264,7 +264,9 @@ func TestMaterialiseRefusesAMemberOfAnotherHousehold(t *testing.T) {
 // TestStateConvergesWhateverTheOrder is the property the sync model rests
 // on: random change sets, with concurrent writers, bases and duplicates,
 // applied in random orders give byte-equal encodings.
-func TestStateConvergesWhateverTheOrder(t *testing.T) {
+// randomChanges is a random history of household field writes by three
+// replicas, each base naming some earlier stamps of the same field.
+func randomChanges(rng *rand.Rand) []*rasoatv1.Change {
 	paths := []string{"headName", "address", "housing.floorAreaM2", "area"}
 	values := map[string][]string{
 		"headName":            {`"A"`, `"B"`, `"C"`, `null`},
@@ -273,28 +275,53 @@ func TestStateConvergesWhateverTheOrder(t *testing.T) {
 		"area":                {`"AREA_RURAL"`, `"AREA_URBAN"`},
 	}
 	replicas := []string{"tab-a", "tab-b", "srv"}
+	var changes []*rasoatv1.Change
+	seen := map[string][]*rasoatv1.Stamp{} // stamps written per path so far
+	for i := range 1 + rng.IntN(40) {
+		p := paths[rng.IntN(len(paths))]
+		vs := values[p]
+		c := hh(p, vs[rng.IntN(len(vs))])
+		c.Stamp = stamp(uint64(100+i*3+rng.IntN(5)), replicas[rng.IntN(len(replicas))])
+		c.Seq = uint64(i + 1)
+		for _, s := range seen[p] {
+			if rng.IntN(3) == 0 && s.Hlc < c.Stamp.Hlc {
+				c.Base = append(c.Base, s)
+			}
+		}
+		slices.SortFunc(c.Base, func(a, b *rasoatv1.Stamp) int {
+			return merge.Stamp{HLC: hlc.Timestamp(a.Hlc), Replica: a.ReplicaId}.Compare(merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId})
+		})
+		c.Base = slices.CompactFunc(c.Base, func(a, b *rasoatv1.Stamp) bool { return proto.Equal(a, b) })
+		seen[p] = append(seen[p], c.Stamp)
+		changes = append(changes, c)
+	}
+	return changes
+}
+
+func stateOf(t *testing.T, changes []*rasoatv1.Change) *entity.State {
+	t.Helper()
+	var s entity.State
+	for _, c := range changes {
+		if _, err := s.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &s
+}
+
+func encode(t *testing.T, s *entity.State) []byte {
+	t.Helper()
+	b, err := s.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestStateConvergesWhateverTheOrder(t *testing.T) {
 	for iter := range 300 {
 		rng := rand.New(rand.NewPCG(uint64(iter), 7))
-		var changes []*rasoatv1.Change
-		seen := map[string][]*rasoatv1.Stamp{} // stamps written per path so far
-		for i := range 1 + rng.IntN(40) {
-			p := paths[rng.IntN(len(paths))]
-			vs := values[p]
-			c := hh(p, vs[rng.IntN(len(vs))])
-			c.Stamp = stamp(uint64(100+i*3+rng.IntN(5)), replicas[rng.IntN(len(replicas))])
-			c.Seq = uint64(i + 1)
-			for _, s := range seen[p] {
-				if rng.IntN(3) == 0 && s.Hlc < c.Stamp.Hlc {
-					c.Base = append(c.Base, s)
-				}
-			}
-			slices.SortFunc(c.Base, func(a, b *rasoatv1.Stamp) int {
-				return merge.Stamp{HLC: hlc.Timestamp(a.Hlc), Replica: a.ReplicaId}.Compare(merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId})
-			})
-			c.Base = slices.CompactFunc(c.Base, func(a, b *rasoatv1.Stamp) bool { return proto.Equal(a, b) })
-			seen[p] = append(seen[p], c.Stamp)
-			changes = append(changes, c)
-		}
+		changes := randomChanges(rng)
 		var want []byte
 		for order := range 5 {
 			perm := slices.Clone(changes)
@@ -334,4 +361,37 @@ func ExampleMaterialise() {
 	}
 	fmt.Println(got.GetHeadName(), got.GetHousing().GetFloorAreaM2())
 	// Output: Lò Văn C 18
+}
+
+// TestMergedStatesEqualTheStateOfTheUnion: a first sync takes the server's
+// entity states whole and merges them into the tablet's; that must give
+// exactly the state of applying both sides' changes.
+func TestMergedStatesEqualTheStateOfTheUnion(t *testing.T) {
+	for iter := range 300 {
+		rng := rand.New(rand.NewPCG(uint64(iter), 11))
+		changes := randomChanges(rng)
+		var a, b []*rasoatv1.Change
+		for _, c := range changes {
+			switch rng.IntN(3) {
+			case 0:
+				a = append(a, c)
+			case 1:
+				b = append(b, c)
+			default:
+				a, b = append(a, c), append(b, c)
+			}
+		}
+		want := encode(t, stateOf(t, changes))
+		left := stateOf(t, a)
+		right := stateOf(t, b)
+		if len(a) == 0 {
+			left = &entity.State{}
+		}
+		if _, err := left.Merge(right); err != nil {
+			t.Fatal(err)
+		}
+		if got := encode(t, left); !bytes.Equal(got, want) {
+			t.Fatalf("iteration %d: merged state differs from the union's\n got %x\nwant %x", iter, got, want)
+		}
+	}
 }

@@ -238,3 +238,30 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	*s = g
 	return nil
 }
+
+// Merge folds o, another replica's state of the same entity, into s (see
+// merge.Field.Merge): the result is the state of the union of the changes
+// both have applied. A first sync uses it to take the server's states whole.
+func (s *State) Merge(o *State) (changed bool, err error) {
+	if o.ID == "" && len(o.fields) == 0 {
+		return false, nil
+	}
+	if s.ID == "" && len(s.fields) == 0 {
+		s.ID, s.Kind, s.HouseholdID, s.VillageCode = o.ID, o.Kind, o.HouseholdID, o.VillageCode
+	}
+	if o.ID != s.ID || o.Kind != s.Kind || o.HouseholdID != s.HouseholdID || o.VillageCode != s.VillageCode {
+		return false, fmt.Errorf("%w: merging state of %s %s into %s %s", ErrMismatch, KindName(o.Kind), o.ID, KindName(s.Kind), s.ID)
+	}
+	for _, of := range o.fields {
+		i, ok := s.find(of.path)
+		if !ok {
+			s.fields = slices.Insert(s.fields, i, pathField{path: of.path})
+		}
+		if s.fields[i].field.Merge(&of.field) {
+			changed = true
+		} else if !ok {
+			s.fields = slices.Delete(s.fields, i, i+1)
+		}
+	}
+	return changed, nil
+}

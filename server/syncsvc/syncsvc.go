@@ -26,6 +26,9 @@ type Store interface {
 	// Pull calls fn in server order for at most limit changes after the
 	// cursor in villages (all if empty), and says whether more follow.
 	Pull(ctx context.Context, villages []string, after uint64, limit int, fn func(c *rasoatv1.Change, serverSeq uint64) error) (next uint64, more bool, err error)
+	// Snapshot calls fn for every entity's state in villages (all if
+	// empty) and returns the log cursor those states reflect exactly.
+	Snapshot(ctx context.Context, villages []string, fn func(cursor uint64, e *rasoatv1.EntityState) error) (cursor uint64, err error)
 }
 
 // Scope decides what a replica may write and read (DESIGN.md: a device
@@ -194,6 +197,45 @@ func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingSer
 			return nil
 		}
 	}
+}
+
+// snapshotBatchBytes ends a Snapshot response at about 1 MiB of states:
+// small enough to stay far under the client's 4 MiB receive limit and to
+// let the tablet write each batch while the next one travels.
+const snapshotBatchBytes = 1 << 20
+
+// Snapshot streams the states of the entities in the caller's scope, in
+// batches of about snapshotBatchBytes, every response carrying the cursor
+// the snapshot reflects. Memory stays flat: a batch is sent before the next
+// is read.
+func (s *Service) Snapshot(req *rasoatv1.SnapshotRequest, stream grpc.ServerStreamingServer[rasoatv1.SnapshotResponse]) error {
+	ctx := stream.Context()
+	villages, err := s.scope.Villages(ctx, req.GetReplicaId(), req.GetVillageCodes())
+	if err != nil {
+		return toStatus(&scopeError{err})
+	}
+	var (
+		batch   []*rasoatv1.EntityState
+		size    int
+		sendErr error
+	)
+	cursor, err := s.store.Snapshot(ctx, villages, func(cursor uint64, e *rasoatv1.EntityState) error {
+		batch = append(batch, e)
+		size += len(e.GetState()) + len(e.GetEntityId()) + len(e.GetHouseholdId()) + len(e.GetVillageCode()) + 16
+		if size < snapshotBatchBytes {
+			return nil
+		}
+		sendErr = stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: cursor})
+		batch, size = nil, 0
+		return sendErr
+	})
+	if sendErr != nil {
+		return sendErr
+	}
+	if err != nil {
+		return toStatus(err)
+	}
+	return stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: cursor, Done: true})
 }
 
 // approxSize is about the wire size of c, cheaper than proto.Size.

@@ -1,6 +1,7 @@
 package syncsvc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store/sqlite"
@@ -235,5 +237,95 @@ func TestPullFiltersByVillage(t *testing.T) {
 		if !proto.Equal(got[i], want[i]) {
 			t.Fatalf("change %d = %v, want %v", i, got[i], want[i])
 		}
+	}
+}
+
+// snapshot runs one Snapshot to the end.
+func snapshot(t testing.TB, c rasoatv1.SyncServiceClient, req *rasoatv1.SnapshotRequest) (states []*rasoatv1.EntityState, cursor uint64) {
+	t.Helper()
+	stream, err := c.Snapshot(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			t.Fatal("snapshot ended without a done response")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, r.Entities...)
+		cursor = r.Cursor
+		if r.Done {
+			return states, cursor
+		}
+	}
+}
+
+// TestSnapshotThenPullEqualsReplayingTheLog: a first sync that merges the
+// snapshot and pulls after its cursor ends with exactly the states a
+// replica that replayed every change would hold.
+func TestSnapshotThenPullEqualsReplayingTheLog(t *testing.T) {
+	c := serve(t)
+	g := storetest.New("tab-a", "001")
+	var before []*rasoatv1.Change
+	for range 30 {
+		before = append(before, storetest.Must(g.Household(4))...)
+	}
+	push(t, c, before)
+	states, cursor := snapshot(t, c, &rasoatv1.SnapshotRequest{ReplicaId: "tab-b"})
+	if cursor == 0 || len(states) != 30*5 {
+		t.Fatalf("snapshot: %d states at cursor %d, want 150 at a positive cursor", len(states), cursor)
+	}
+	// Writes after the snapshot reach the replica through Pull.
+	var after []*rasoatv1.Change
+	for _, ch := range before[:20] {
+		if ch.Field == "headName" || ch.Field == "address" {
+			after = append(after, g.Edit(ch, `"Pá Hu, bản Nậm"`))
+		}
+	}
+	if len(after) == 0 {
+		t.Fatal("generator wrote no headName or address in its first changes")
+	}
+	push(t, c, after)
+
+	got := map[string]*entity.State{}
+	for _, e := range states {
+		var s entity.State
+		if err := s.UnmarshalBinary(e.State); err != nil {
+			t.Fatal(err)
+		}
+		got[e.EntityId] = &s
+	}
+	for _, r := range pull(t, c, &rasoatv1.PullRequest{ReplicaId: "tab-b", Cursor: cursor}) {
+		for _, ch := range r.Changes {
+			if _, err := got[ch.EntityId].Apply(ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := map[string]*entity.State{}
+	for _, ch := range append(before, after...) {
+		if want[ch.EntityId] == nil {
+			want[ch.EntityId] = &entity.State{}
+		}
+		if _, err := want[ch.EntityId].Apply(ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d entities after snapshot and pull, want %d", len(got), len(want))
+	}
+	for id, w := range want {
+		wb, _ := w.MarshalBinary()
+		gb, _ := got[id].MarshalBinary()
+		if !bytes.Equal(gb, wb) {
+			t.Fatalf("entity %s differs after snapshot and pull", id)
+		}
+	}
+	// A village filter applies to the snapshot too.
+	if other, _ := snapshot(t, c, &rasoatv1.SnapshotRequest{ReplicaId: "tab-b", VillageCodes: []string{"002"}}); len(other) != 0 {
+		t.Fatalf("snapshot of village 002 holds %d entities of 001", len(other))
 	}
 }

@@ -499,6 +499,203 @@ func (x *PullResponse) GetDone() bool {
 	return false
 }
 
+type SnapshotRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	// Villages wanted; empty means every village the caller may read.
+	VillageCodes  []string `protobuf:"bytes,2,rep,name=village_codes,json=villageCodes,proto3" json:"village_codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SnapshotRequest) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetVillageCodes() []string {
+	if x != nil {
+		return x.VillageCodes
+	}
+	return nil
+}
+
+// EntityState is one entity's merged state: every field's visible values
+// with their stamps and what their authors had seen, so that merging it
+// into a replica's own state equals applying the changes behind it.
+type EntityState struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	EntityId    string                 `protobuf:"bytes,1,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	Kind        EntityKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=rasoat.v1.EntityKind" json:"kind,omitempty"`
+	HouseholdId string                 `protobuf:"bytes,3,opt,name=household_id,json=householdId,proto3" json:"household_id,omitempty"`
+	VillageCode string                 `protobuf:"bytes,4,opt,name=village_code,json=villageCode,proto3" json:"village_code,omitempty"`
+	// rasoat's binary entity-state encoding (internal/entity); its first
+	// byte is the format version, refused by a replica that does not know it.
+	State         []byte `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EntityState) Reset() {
+	*x = EntityState{}
+	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EntityState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EntityState) ProtoMessage() {}
+
+func (x *EntityState) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EntityState.ProtoReflect.Descriptor instead.
+func (*EntityState) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EntityState) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *EntityState) GetKind() EntityKind {
+	if x != nil {
+		return x.Kind
+	}
+	return EntityKind_ENTITY_KIND_UNSPECIFIED
+}
+
+func (x *EntityState) GetHouseholdId() string {
+	if x != nil {
+		return x.HouseholdId
+	}
+	return ""
+}
+
+func (x *EntityState) GetVillageCode() string {
+	if x != nil {
+		return x.VillageCode
+	}
+	return ""
+}
+
+func (x *EntityState) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type SnapshotResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Entities []*EntityState         `protobuf:"bytes,1,rep,name=entities,proto3" json:"entities,omitempty"`
+	// The log position the snapshot reflects (same in every response):
+	// pull from it once done.
+	Cursor uint64 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// True on the last response.
+	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResponse) Reset() {
+	*x = SnapshotResponse{}
+	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResponse) ProtoMessage() {}
+
+func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SnapshotResponse) GetEntities() []*EntityState {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+func (x *SnapshotResponse) GetCursor() uint64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *SnapshotResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_rasoat_v1_sync_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_sync_proto_rawDesc = "" +
@@ -539,16 +736,31 @@ const file_rasoat_v1_sync_proto_rawDesc = "" +
 	"\fPullResponse\x12+\n" +
 	"\achanges\x18\x01 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\"U\n" +
+	"\x0fSnapshotRequest\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x01 \x01(\tR\treplicaId\x12#\n" +
+	"\rvillage_codes\x18\x02 \x03(\tR\fvillageCodes\"\xb1\x01\n" +
+	"\vEntityState\x12\x1b\n" +
+	"\tentity_id\x18\x01 \x01(\tR\bentityId\x12)\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.rasoat.v1.EntityKindR\x04kind\x12!\n" +
+	"\fhousehold_id\x18\x03 \x01(\tR\vhouseholdId\x12!\n" +
+	"\fvillage_code\x18\x04 \x01(\tR\vvillageCode\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\fR\x05state\"r\n" +
+	"\x10SnapshotResponse\x122\n" +
+	"\bentities\x18\x01 \x03(\v2\x16.rasoat.v1.EntityStateR\bentities\x12\x16\n" +
+	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x12\n" +
 	"\x04done\x18\x03 \x01(\bR\x04done*t\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ENTITY_KIND_HOUSEHOLD\x10\x01\x12\x16\n" +
 	"\x12ENTITY_KIND_MEMBER\x10\x02\x12\x16\n" +
-	"\x12ENTITY_KIND_REVIEW\x10\x032\x81\x01\n" +
+	"\x12ENTITY_KIND_REVIEW\x10\x032\xc8\x01\n" +
 	"\vSyncService\x127\n" +
 	"\x04Push\x12\x16.rasoat.v1.PushRequest\x1a\x17.rasoat.v1.PushResponse\x129\n" +
-	"\x04Pull\x12\x16.rasoat.v1.PullRequest\x1a\x17.rasoat.v1.PullResponse0\x01B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
+	"\x04Pull\x12\x16.rasoat.v1.PullRequest\x1a\x17.rasoat.v1.PullResponse0\x01\x12E\n" +
+	"\bSnapshot\x12\x1a.rasoat.v1.SnapshotRequest\x1a\x1b.rasoat.v1.SnapshotResponse0\x01B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
 
 var (
 	file_rasoat_v1_sync_proto_rawDescOnce sync.Once
@@ -563,31 +775,38 @@ func file_rasoat_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_rasoat_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rasoat_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_rasoat_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_rasoat_v1_sync_proto_goTypes = []any{
-	(EntityKind)(0),      // 0: rasoat.v1.EntityKind
-	(*Stamp)(nil),        // 1: rasoat.v1.Stamp
-	(*Change)(nil),       // 2: rasoat.v1.Change
-	(*PushRequest)(nil),  // 3: rasoat.v1.PushRequest
-	(*PushResponse)(nil), // 4: rasoat.v1.PushResponse
-	(*PullRequest)(nil),  // 5: rasoat.v1.PullRequest
-	(*PullResponse)(nil), // 6: rasoat.v1.PullResponse
+	(EntityKind)(0),          // 0: rasoat.v1.EntityKind
+	(*Stamp)(nil),            // 1: rasoat.v1.Stamp
+	(*Change)(nil),           // 2: rasoat.v1.Change
+	(*PushRequest)(nil),      // 3: rasoat.v1.PushRequest
+	(*PushResponse)(nil),     // 4: rasoat.v1.PushResponse
+	(*PullRequest)(nil),      // 5: rasoat.v1.PullRequest
+	(*PullResponse)(nil),     // 6: rasoat.v1.PullResponse
+	(*SnapshotRequest)(nil),  // 7: rasoat.v1.SnapshotRequest
+	(*EntityState)(nil),      // 8: rasoat.v1.EntityState
+	(*SnapshotResponse)(nil), // 9: rasoat.v1.SnapshotResponse
 }
 var file_rasoat_v1_sync_proto_depIdxs = []int32{
-	0, // 0: rasoat.v1.Change.kind:type_name -> rasoat.v1.EntityKind
-	1, // 1: rasoat.v1.Change.stamp:type_name -> rasoat.v1.Stamp
-	1, // 2: rasoat.v1.Change.base:type_name -> rasoat.v1.Stamp
-	2, // 3: rasoat.v1.PushRequest.changes:type_name -> rasoat.v1.Change
-	2, // 4: rasoat.v1.PullResponse.changes:type_name -> rasoat.v1.Change
-	3, // 5: rasoat.v1.SyncService.Push:input_type -> rasoat.v1.PushRequest
-	5, // 6: rasoat.v1.SyncService.Pull:input_type -> rasoat.v1.PullRequest
-	4, // 7: rasoat.v1.SyncService.Push:output_type -> rasoat.v1.PushResponse
-	6, // 8: rasoat.v1.SyncService.Pull:output_type -> rasoat.v1.PullResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: rasoat.v1.Change.kind:type_name -> rasoat.v1.EntityKind
+	1,  // 1: rasoat.v1.Change.stamp:type_name -> rasoat.v1.Stamp
+	1,  // 2: rasoat.v1.Change.base:type_name -> rasoat.v1.Stamp
+	2,  // 3: rasoat.v1.PushRequest.changes:type_name -> rasoat.v1.Change
+	2,  // 4: rasoat.v1.PullResponse.changes:type_name -> rasoat.v1.Change
+	0,  // 5: rasoat.v1.EntityState.kind:type_name -> rasoat.v1.EntityKind
+	8,  // 6: rasoat.v1.SnapshotResponse.entities:type_name -> rasoat.v1.EntityState
+	3,  // 7: rasoat.v1.SyncService.Push:input_type -> rasoat.v1.PushRequest
+	5,  // 8: rasoat.v1.SyncService.Pull:input_type -> rasoat.v1.PullRequest
+	7,  // 9: rasoat.v1.SyncService.Snapshot:input_type -> rasoat.v1.SnapshotRequest
+	4,  // 10: rasoat.v1.SyncService.Push:output_type -> rasoat.v1.PushResponse
+	6,  // 11: rasoat.v1.SyncService.Pull:output_type -> rasoat.v1.PullResponse
+	9,  // 12: rasoat.v1.SyncService.Snapshot:output_type -> rasoat.v1.SnapshotResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_sync_proto_init() }
@@ -601,7 +820,7 @@ func file_rasoat_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_sync_proto_rawDesc), len(file_rasoat_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

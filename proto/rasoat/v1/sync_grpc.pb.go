@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SyncService_Push_FullMethodName = "/rasoat.v1.SyncService/Push"
-	SyncService_Pull_FullMethodName = "/rasoat.v1.SyncService/Pull"
+	SyncService_Push_FullMethodName     = "/rasoat.v1.SyncService/Push"
+	SyncService_Pull_FullMethodName     = "/rasoat.v1.SyncService/Pull"
+	SyncService_Snapshot_FullMethodName = "/rasoat.v1.SyncService/Snapshot"
 )
 
 // SyncServiceClient is the client API for SyncService service.
@@ -39,6 +40,11 @@ type SyncServiceClient interface {
 	// Pull streams, in bounded batches, the changes in the caller's scope
 	// that this server accepted after the cursor.
 	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
+	// Snapshot streams the current merged state of every entity in the
+	// caller's scope, with the log cursor it reflects. A first sync takes it
+	// instead of replaying every change, then pulls from that cursor: about
+	// one message per entity instead of one per field change.
+	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotResponse], error)
 }
 
 type syncServiceClient struct {
@@ -78,6 +84,25 @@ func (c *syncServiceClient) Pull(ctx context.Context, in *PullRequest, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SyncService_PullClient = grpc.ServerStreamingClient[PullResponse]
 
+func (c *syncServiceClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SnapshotResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &SyncService_ServiceDesc.Streams[1], SyncService_Snapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SnapshotRequest, SnapshotResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_SnapshotClient = grpc.ServerStreamingClient[SnapshotResponse]
+
 // SyncServiceServer is the server API for SyncService service.
 // All implementations must embed UnimplementedSyncServiceServer
 // for forward compatibility.
@@ -94,6 +119,11 @@ type SyncServiceServer interface {
 	// Pull streams, in bounded batches, the changes in the caller's scope
 	// that this server accepted after the cursor.
 	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
+	// Snapshot streams the current merged state of every entity in the
+	// caller's scope, with the log cursor it reflects. A first sync takes it
+	// instead of replaying every change, then pulls from that cursor: about
+	// one message per entity instead of one per field change.
+	Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotResponse]) error
 	mustEmbedUnimplementedSyncServiceServer()
 }
 
@@ -109,6 +139,9 @@ func (UnimplementedSyncServiceServer) Push(context.Context, *PushRequest) (*Push
 }
 func (UnimplementedSyncServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
 	return status.Error(codes.Unimplemented, "method Pull not implemented")
+}
+func (UnimplementedSyncServiceServer) Snapshot(*SnapshotRequest, grpc.ServerStreamingServer[SnapshotResponse]) error {
+	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
 }
 func (UnimplementedSyncServiceServer) mustEmbedUnimplementedSyncServiceServer() {}
 func (UnimplementedSyncServiceServer) testEmbeddedByValue()                     {}
@@ -160,6 +193,17 @@ func _SyncService_Pull_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type SyncService_PullServer = grpc.ServerStreamingServer[PullResponse]
 
+func _SyncService_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SyncServiceServer).Snapshot(m, &grpc.GenericServerStream[SnapshotRequest, SnapshotResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type SyncService_SnapshotServer = grpc.ServerStreamingServer[SnapshotResponse]
+
 // SyncService_ServiceDesc is the grpc.ServiceDesc for SyncService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -176,6 +220,11 @@ var SyncService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Pull",
 			Handler:       _SyncService_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Snapshot",
+			Handler:       _SyncService_Snapshot_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -114,10 +114,12 @@ CREATE TABLE entities (
 );
 CREATE INDEX entities_household ON entities (household_id);
 `,
+	// 2: a first sync reads the entities of some villages whole.
+	`CREATE INDEX entities_village ON entities (village_code, id);`,
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
@@ -246,4 +248,60 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrFull, err)
 	}
 	return err
+}
+
+// Snapshot calls fn for every entity of villages (all if empty) as stored,
+// with the log cursor the states reflect (the same in every call), and
+// returns that cursor. Both are read in one read
+// transaction, so the states are exactly the log up to the cursor: a replica
+// that merges them and then pulls after the cursor misses nothing.
+func (db *DB) Snapshot(ctx context.Context, villages []string, fn func(cursor uint64, e *rasoatv1.EntityState) error) (cursor uint64, err error) {
+	cursor, err = db.snapshot(ctx, villages, fn)
+	return cursor, classify(err)
+}
+
+func (db *DB) snapshot(ctx context.Context, villages []string, fn func(uint64, *rasoatv1.EntityState) error) (uint64, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	var cursor uint64
+	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&cursor); err != nil {
+		return 0, fmt.Errorf("snapshot cursor: %w", err)
+	}
+	var q strings.Builder
+	args := make([]any, 0, len(villages))
+	q.WriteString("SELECT id, kind, household_id, village_code, state FROM entities")
+	if len(villages) > 0 {
+		q.WriteString(" WHERE village_code IN (")
+		for i, v := range villages {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteByte('?')
+			args = append(args, v)
+		}
+		q.WriteByte(')')
+	}
+	rows, err := tx.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := &rasoatv1.EntityState{}
+		var kind int32
+		if err := rows.Scan(&e.EntityId, &kind, &e.HouseholdId, &e.VillageCode, &e.State); err != nil {
+			return 0, fmt.Errorf("snapshot: %w", err)
+		}
+		e.Kind = rasoatv1.EntityKind(kind)
+		if err := fn(cursor, e); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	return cursor, nil
 }
