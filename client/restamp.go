@@ -1,0 +1,167 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/merge"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// restamp recovers from a wrong tablet clock. A tablet whose clock was set
+// days ahead stamped its writes days ahead, and the server refuses them
+// (hlc.CheckDrift), rightly: such a stamp would win every field until that
+// day came. Once the clock is right again, restamp gives new stamps, from
+// a clock reset to the wall clock, to the local changes that
+//
+//   - are still in the outbox, i.e. no server acknowledged them, so no other
+//     replica has them and no one has based a write on their stamps; and
+//   - are stamped in the future of the wall clock now.
+//
+// It keeps their sequence numbers (the server stored none of them: a
+// refused push stores nothing) and their order, and rewrites every
+// reference to their old stamps consistently: the Base entries of later
+// outbox changes that name them, and the heads and seen stamps of the
+// entities they wrote. The rewritten set is the outbox's tail (stamps grow
+// with sequence numbers), so the mapping from old to new stamps is
+// increasing and stays above every stamp kept; each field's state is then
+// exactly what applying the re-stamped changes would give.
+//
+// The reset clock starts above every stamp a server acknowledged or sent
+// (meta.hlc_known) and every outbox stamp kept, so this replica's stamps
+// still only grow. It returns how many changes it re-stamped; with none,
+// the refusal was not this tablet's clock and the push error stands.
+func (c *Client) restamp(ctx context.Context) (int, error) {
+	now := c.now()
+	var n int
+	err := c.write(ctx, "re-stamp", func(w *writeTx) error {
+		// Changes stamped in a millisecond after now's are in the future.
+		future := hlc.At(now, 0) + 1<<16
+		var kept hlc.Timestamp
+		if err := w.tx.QueryRowContext(ctx, "SELECT coalesce(max(hlc), 0) FROM outbox WHERE hlc < ?", int64(future)).Scan(&kept); err != nil {
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		clock := hlc.New(c.now)
+		clock.Restore(max(w.m.hlcKnown, kept))
+
+		moved := map[hlc.Timestamp]hlc.Timestamp{} // old stamp → new, this replica's
+		touched := map[string]bool{}
+		var entities []string
+		after := int64(0)
+		for {
+			batch, seqs, err := w.futureChanges(after, future)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for i, ch := range batch {
+				base := make([]merge.Stamp, len(ch.Base))
+				for j, b := range ch.Base {
+					s := merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId}
+					if nt, ok := moved[s.HLC]; ok && s.Replica == c.replica {
+						s.HLC = nt
+					} else {
+						clock.Restore(s.HLC) // the new stamp must stay above it
+					}
+					base[j] = s
+				}
+				slices.SortFunc(base, merge.Stamp.Compare)
+				old := hlc.Timestamp(ch.Stamp.Hlc)
+				nt := clock.Now()
+				moved[old] = nt
+				ch.Stamp.Hlc = uint64(nt)
+				for j, s := range base {
+					ch.Base[j] = &rasoatv1.Stamp{Hlc: uint64(s.HLC), ReplicaId: s.Replica}
+				}
+				payload, err := marshalChange.Marshal(ch)
+				if err != nil {
+					return fmt.Errorf("encode change %d: %w", seqs[i], err)
+				}
+				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET hlc = ?, payload = ? WHERE origin_seq = ?", int64(nt), payload, seqs[i]); err != nil {
+					return fmt.Errorf("re-stamp change %d: %w", seqs[i], err)
+				}
+				if !touched[ch.EntityId] {
+					touched[ch.EntityId] = true
+					entities = append(entities, ch.EntityId)
+				}
+				after = seqs[i]
+				n++
+			}
+		}
+		for _, id := range entities {
+			e, err := w.load(id)
+			if err != nil {
+				return err
+			}
+			for _, p := range e.state.Paths() {
+				restampField(e.state.Field(p), c.replica, moved)
+			}
+			e.dirty = true
+		}
+		// flush stores max(meta, clock): the meta's hlc_last is the wrong
+		// clock's, so lower it here and let flush take the new clock's.
+		w.m.hlcLast = 0
+		w.clock = clock
+		c.clock.Store(clock)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// futureChanges reads, in sequence order, up to a batch of outbox changes
+// after sequence number after stamped at or beyond future.
+func (w *writeTx) futureChanges(after int64, future hlc.Timestamp) ([]*rasoatv1.Change, []int64, error) {
+	rows, err := w.tx.QueryContext(w.ctx, "SELECT origin_seq, payload FROM outbox WHERE origin_seq > ? AND hlc >= ? ORDER BY origin_seq LIMIT 500", after, int64(future))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []*rasoatv1.Change
+	var seqs []int64
+	for rows.Next() {
+		var seq int64
+		var b []byte
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, nil, fmt.Errorf("read outbox: %w", err)
+		}
+		ch := &rasoatv1.Change{}
+		if err := proto.Unmarshal(b, ch); err != nil {
+			return nil, nil, fmt.Errorf("read outbox change %d: %w", seq, err)
+		}
+		out = append(out, ch)
+		seqs = append(seqs, seq)
+	}
+	return out, seqs, rows.Err()
+}
+
+// restampField maps replica's moved stamps in f's heads and seen stamps,
+// then restores the heads' order.
+func restampField(f *merge.Field, replica string, moved map[hlc.Timestamp]hlc.Timestamp) {
+	for i := range f.Seen {
+		if s := &f.Seen[i]; s.Replica == replica {
+			if nt, ok := moved[s.HLC]; ok {
+				s.HLC = nt
+			}
+		}
+	}
+	changed := false
+	for i := range f.Heads {
+		if h := &f.Heads[i]; h.Stamp.Replica == replica {
+			if nt, ok := moved[h.Stamp.HLC]; ok {
+				h.Stamp.HLC = nt
+				changed = true
+			}
+		}
+	}
+	if changed {
+		slices.SortStableFunc(f.Heads, func(a, b merge.Head) int { return a.Stamp.Compare(b.Stamp) })
+	}
+}

@@ -1,0 +1,599 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/hlc"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Sync phases reported in Progress.Phase.
+const (
+	PhasePush     = "push"
+	PhaseSnapshot = "snapshot"
+	PhasePull     = "pull"
+)
+
+// Progress is reported after each batch a Sync pushed or applied.
+type Progress struct {
+	Sent     int    // local changes acknowledged so far
+	Received int    // changes pulled plus entity states taken from a snapshot, so far
+	Phase    string // PhasePush, PhaseSnapshot or PhasePull
+}
+
+// SyncStats says what one Sync did.
+type SyncStats struct {
+	Pushed     int    // local changes the server newly stored
+	Duplicates int    // local changes the server already held (a resend)
+	Restamped  int    // local changes re-stamped after the server found them too far ahead
+	Snapshot   int    // entity states taken whole from a snapshot (first sync)
+	Pulled     int    // changes pulled
+	Cursor     uint64 // the server log position this tablet now holds
+}
+
+// DefaultBatchSize is how many changes one push (and one pull response)
+// carries: about 1 MB on the wire, one server transaction.
+const DefaultBatchSize = 5000
+
+type syncConfig struct {
+	progress func(Progress)
+	batch    int
+	snapshot bool
+}
+
+// SyncOption configures Sync.
+type SyncOption func(*syncConfig)
+
+// WithProgress calls fn after each batch (on the calling goroutine).
+func WithProgress(fn func(Progress)) SyncOption { return func(c *syncConfig) { c.progress = fn } }
+
+// WithBatchSize sets the changes per push and per pull response (default
+// DefaultBatchSize; the server caps what it sends).
+func WithBatchSize(n int) SyncOption {
+	return func(c *syncConfig) {
+		if n > 0 {
+			c.batch = n
+		}
+	}
+}
+
+// WithoutSnapshot makes a first sync replay the server's change log instead
+// of taking its entity states whole (SnapshotService): slower, for servers
+// without Snapshot and for tests.
+func WithoutSnapshot() SyncOption { return func(c *syncConfig) { c.snapshot = false } }
+
+// Sync exchanges changes with a server over conn (a rasoatv1.SyncService):
+//
+//  1. Push sends the outbox in origin-sequence order, in batches; each
+//     batch leaves the outbox only once the server has acknowledged it
+//     (durably stored). A dropped connection or killed app resends the
+//     batch next time, which is harmless: the server skips changes it holds.
+//  2. A first sync (pull cursor 0) takes the server's entity states whole
+//     (Snapshot) and the log position they reflect, instead of replaying
+//     every change.
+//  3. Pull streams the changes after the stored cursor; each response's
+//     changes are merged into the entities and the new cursor stored in the
+//     same transaction, so an interrupted pull resumes without gaps or
+//     duplicates. Each received stamp is observed by the clock, so later
+//     local writes are stamped above what they overwrite.
+//
+// Memory stays flat: the outbox is read a batch at a time and each pulled
+// batch is applied before the next is received.
+//
+// A server refuses a push whose stamps are too far ahead of its clock (a
+// tablet whose clock was wrong when it wrote). Sync then re-stamps, once,
+// the local changes not yet acknowledged whose stamps are ahead of the wall
+// clock now, and retries: see restamp.
+func (c *Client) Sync(ctx context.Context, conn grpc.ClientConnInterface, opts ...SyncOption) (SyncStats, error) {
+	cfg := syncConfig{batch: DefaultBatchSize, snapshot: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	s := &syncer{c: c, api: rasoatv1.NewSyncServiceClient(conn), cfg: cfg}
+	err := s.run(ctx)
+	return s.stats, err
+}
+
+type syncer struct {
+	c     *Client
+	api   rasoatv1.SyncServiceClient
+	cfg   syncConfig
+	stats SyncStats
+	prog  Progress
+}
+
+func (s *syncer) report(phase string) {
+	s.prog.Phase = phase
+	if s.cfg.progress != nil {
+		s.cfg.progress(s.prog)
+	}
+}
+
+func (s *syncer) run(ctx context.Context) error {
+	if err := s.push(ctx); err != nil {
+		return err
+	}
+	m, err := readMeta(ctx, s.c.r)
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	cursor := m.cursor
+	if cursor == 0 && s.cfg.snapshot {
+		cursor, err = s.snapshot(ctx)
+		if status.Code(err) == codes.Unimplemented {
+			s.c.log.Info("server has no Snapshot: replaying its log", "err", err)
+			cursor, err = 0, nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return s.pull(ctx, cursor)
+}
+
+// push sends the outbox in batches until it is empty.
+func (s *syncer) push(ctx context.Context) error {
+	restamped := false
+	for n := 1; ; n++ {
+		batch, last, top, err := s.c.readOutbox(ctx, s.cfg.batch)
+		if err != nil {
+			return fmt.Errorf("push batch %d: %w", n, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.replica, Changes: batch})
+		if err != nil {
+			if !restamped && clockAhead(err) {
+				restamped = true
+				k, rerr := s.c.restamp(ctx)
+				if rerr != nil {
+					return fmt.Errorf("push batch %d: %w (re-stamping after: %w)", n, rerr, err)
+				}
+				s.c.log.Warn("server refused stamps ahead of its clock: re-stamped local changes", "changes", k, "err", err)
+				s.stats.Restamped += k
+				if k > 0 {
+					n--
+					continue
+				}
+			}
+			return fmt.Errorf("push batch %d: %w", n, err)
+		}
+		if err := s.c.acknowledge(ctx, last, top); err != nil {
+			return fmt.Errorf("push batch %d: %w", n, err)
+		}
+		s.stats.Pushed += int(res.GetAccepted())
+		s.stats.Duplicates += int(res.GetDuplicates())
+		s.prog.Sent += len(batch)
+		s.report(PhasePush)
+	}
+}
+
+// readOutbox returns the first limit changes of the outbox, the last one's
+// sequence number and their greatest stamp.
+func (c *Client) readOutbox(ctx context.Context, limit int) (batch []*rasoatv1.Change, last uint64, top hlc.Timestamp, err error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT origin_seq, payload FROM outbox ORDER BY origin_seq LIMIT ?", limit)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var b sql.RawBytes
+		if err := rows.Scan(&seq, &b); err != nil {
+			return nil, 0, 0, fmt.Errorf("read outbox: %w", err)
+		}
+		ch := &rasoatv1.Change{}
+		if err := proto.Unmarshal(b, ch); err != nil {
+			return nil, 0, 0, fmt.Errorf("read outbox change %d: %w", seq, err)
+		}
+		batch = append(batch, ch)
+		last = uint64(seq)
+		top = max(top, hlc.Timestamp(ch.GetStamp().GetHlc()))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, 0, fmt.Errorf("read outbox: %w", err)
+	}
+	return batch, last, top, nil
+}
+
+// acknowledge drops the outbox up to last: the server holds those changes.
+func (c *Client) acknowledge(ctx context.Context, last uint64, top hlc.Timestamp) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq <= ?", int64(last)); err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE meta SET acked_seq = max(acked_seq, ?), hlc_known = max(hlc_known, ?) WHERE id = 1", int64(last), int64(top)); err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	return nil
+}
+
+// clockAhead reports whether err is a push refused because a stamp is too
+// far ahead of the server's clock.
+func clockAhead(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.InvalidArgument {
+		return false
+	}
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				if strings.HasSuffix(v.GetField(), "stamp.hlc") && strings.Contains(v.GetDescription(), "ahead") {
+					return true
+				}
+			}
+		}
+	}
+	return strings.Contains(st.Message(), "stamp.hlc") && strings.Contains(st.Message(), "ahead")
+}
+
+// snapshot takes the server's entity states whole and returns the cursor
+// they reflect, in one transaction that stores the cursor too: an
+// interrupted snapshot leaves nothing and is simply taken again. A
+// goroutine receives and decodes the next responses while this one writes,
+// so the network, the decoding and SQLite overlap; at most two decoded
+// responses (about 1 MB each) wait, so memory stays flat.
+func (s *syncer) snapshot(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.api.Snapshot(ctx, &rasoatv1.SnapshotRequest{ReplicaId: s.c.replica})
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	batches := make(chan snapBatch, 2)
+	go func() {
+		defer close(batches)
+		for {
+			b := receiveSnapshot(stream)
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
+			}
+			if b.err != nil || b.done {
+				return
+			}
+		}
+	}()
+	tx, err := s.c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var empty bool
+	if err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM entities)").Scan(&empty); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	var top hlc.Timestamp
+	for b := range batches {
+		if b.err != nil {
+			return 0, fmt.Errorf("snapshot: %w", b.err)
+		}
+		if err := applyStates(ctx, tx, b.states, empty); err != nil {
+			return 0, fmt.Errorf("snapshot: %w", err)
+		}
+		top = max(top, b.top)
+		s.stats.Snapshot += len(b.states)
+		s.prog.Received += len(b.states)
+		if b.done {
+			if err := s.c.finishApply(ctx, tx, top, &b.cursor); err != nil {
+				return 0, fmt.Errorf("snapshot: %w", err)
+			}
+			s.stats.Cursor = b.cursor
+			s.report(PhaseSnapshot)
+			return b.cursor, nil
+		}
+		s.report(PhaseSnapshot)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("snapshot: %w", err)
+	}
+	return 0, errors.New("snapshot: stream ended before its last response")
+}
+
+// snapBatch is one Snapshot response, decoded.
+type snapBatch struct {
+	states []*loaded
+	top    hlc.Timestamp // greatest stamp in it
+	cursor uint64
+	done   bool
+	err    error
+}
+
+// receiveSnapshot receives and decodes one response. Decoding checks each
+// state, finds its greatest stamp (each field's winner is its greatest) and
+// its conflict flag, so the writer only writes.
+func receiveSnapshot(stream grpc.ServerStreamingClient[rasoatv1.SnapshotResponse]) snapBatch {
+	resp, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return snapBatch{err: errors.New("stream ended before its last response")}
+	}
+	if err != nil {
+		return snapBatch{err: err}
+	}
+	b := snapBatch{states: make([]*loaded, len(resp.GetEntities())), cursor: resp.GetCursor(), done: resp.GetDone()}
+	for i, e := range resp.GetEntities() {
+		l := &loaded{raw: e.GetState(), dirty: true}
+		if err := l.state.UnmarshalBinary(e.GetState()); err != nil {
+			return snapBatch{err: fmt.Errorf("entity %s: %w", e.GetEntityId(), err)}
+		}
+		st := &l.state
+		if st.ID != e.GetEntityId() || st.Kind != e.GetKind() || st.VillageCode != e.GetVillageCode() {
+			return snapBatch{err: fmt.Errorf("entity %s: state is of %s %s in village %s", e.GetEntityId(), entity.KindName(st.Kind), st.ID, st.VillageCode)}
+		}
+		for _, p := range st.Paths() {
+			f := st.Field(p)
+			if w, _, ok := f.Conflict(); ok {
+				l.conflicted = true
+				b.top = max(b.top, w.Stamp.HLC)
+			} else if w, ok := f.Winner(); ok {
+				b.top = max(b.top, w.Stamp.HLC)
+			}
+		}
+		b.states[i] = l
+	}
+	return b
+}
+
+// pull applies the log after cursor, one response per transaction.
+func (s *syncer) pull(ctx context.Context, cursor uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.api.Pull(ctx, &rasoatv1.PullRequest{ReplicaId: s.c.replica, Cursor: cursor, BatchSize: uint32(s.cfg.batch)})
+	if err != nil {
+		return fmt.Errorf("pull after %d: %w", cursor, err)
+	}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("pull after %d: stream ended before its last response", cursor)
+		}
+		if err != nil {
+			return fmt.Errorf("pull after %d: %w", cursor, err)
+		}
+		if err := s.c.applyChanges(ctx, resp.GetChanges(), resp.GetCursor()); err != nil {
+			return fmt.Errorf("pull after %d: %w", cursor, err)
+		}
+		cursor = max(cursor, resp.GetCursor())
+		s.stats.Cursor = cursor
+		s.stats.Pulled += len(resp.GetChanges())
+		s.prog.Received += len(resp.GetChanges())
+		s.report(PhasePull)
+		if resp.GetDone() {
+			return nil
+		}
+	}
+}
+
+// observe raises the clock to ts, the greatest stamp of a batch received.
+// A stamp the server accepted but this clock finds too far ahead means
+// this tablet's clock is behind: the clock is raised anyway (with a
+// warning), since a local write must be stamped above the values it
+// overwrites or it could not cover them.
+func (c *Client) observe(ts hlc.Timestamp) {
+	clock := c.clock.Load()
+	if err := clock.Observe(ts); err != nil {
+		c.log.Warn("server sent a stamp ahead of this tablet's clock: is the tablet's clock set right?", "err", err)
+		clock.Restore(ts)
+	}
+}
+
+// loaded is an entity a pull transaction merges into.
+type loaded struct {
+	state entity.State
+	found bool
+	dirty bool
+	raw   []byte // the encoding to store when set (a snapshot state taken as is)
+
+	conflicted bool
+}
+
+// rowsPerStatement bounds multi-row statements (SQLite allows 32,766
+// parameters).
+const rowsPerStatement = 400
+
+// loadStates reads the stored states of ids into states.
+func loadStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string]*loaded) error {
+	args := make([]any, 0, rowsPerStatement)
+	for start := 0; start < len(ids); start += rowsPerStatement {
+		chunk := ids[start:min(start+rowsPerStatement, len(ids))]
+		args = args[:0]
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		q := "SELECT id, state FROM entities WHERE id IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("read entities: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var b []byte
+			if err := rows.Scan(&id, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("read entities: %w", err)
+			}
+			l := states[id]
+			if err := l.state.UnmarshalBinary(b); err != nil {
+				rows.Close()
+				return fmt.Errorf("read entity %s: %w", id, err)
+			}
+			l.found = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("read entities: %w", err)
+		}
+	}
+	return nil
+}
+
+// storeStates writes the dirty states of ids with multi-row upserts.
+func storeStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string]*loaded) error {
+	const cols = 6
+	args := make([]any, 0, cols*rowsPerStatement)
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		q := "INSERT INTO entities (id, kind, household_id, village_code, state, conflicted) VALUES (?,?,?,?,?,?)" +
+			strings.Repeat(",(?,?,?,?,?,?)", n-1) +
+			" ON CONFLICT (id) DO UPDATE SET state = excluded.state, conflicted = excluded.conflicted"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("write %d entities: %w", n, err)
+		}
+		args, n = args[:0], 0
+		return nil
+	}
+	for _, id := range ids {
+		l := states[id]
+		if !l.dirty {
+			continue
+		}
+		b := l.raw
+		if b == nil {
+			var err error
+			if b, err = l.state.MarshalBinary(); err != nil {
+				return fmt.Errorf("encode entity %s: %w", id, err)
+			}
+		}
+		s := &l.state
+		if l.raw == nil {
+			l.conflicted = conflicted(s)
+		}
+		args = append(args, s.ID, int64(s.Kind), s.HouseholdID, s.VillageCode, b, l.conflicted)
+		if n++; n == rowsPerStatement {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
+
+// applyChanges merges one pulled batch and stores cursor, in one
+// transaction. The server validated every change at its door
+// (entity.Validate); here each is checked only for what the merge relies
+// on and for matching its entity.
+func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, cursor uint64) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	states := make(map[string]*loaded, len(changes)/8)
+	var ids []string
+	var top hlc.Timestamp
+	for i, ch := range changes {
+		if entity.KindName(ch.GetKind()) == "" {
+			return fmt.Errorf("change %d: unknown kind %v", i, ch.GetKind())
+		}
+		if err := entity.MergeOf(ch).Validate(); err != nil {
+			return fmt.Errorf("change %d: %w", i, err)
+		}
+		top = max(top, hlc.Timestamp(ch.GetStamp().GetHlc()))
+		if states[ch.GetEntityId()] == nil {
+			states[ch.GetEntityId()] = &loaded{}
+			ids = append(ids, ch.GetEntityId())
+		}
+	}
+	if err := loadStates(ctx, tx, ids, states); err != nil {
+		return err
+	}
+	for i, ch := range changes {
+		l := states[ch.GetEntityId()]
+		if err := l.state.Check(ch); err != nil {
+			return fmt.Errorf("change %d: %w", i, err)
+		}
+		if l.state.ID == "" {
+			l.state.ID, l.state.Kind, l.state.HouseholdID, l.state.VillageCode = ch.GetEntityId(), ch.GetKind(), entity.HouseholdOf(ch), ch.GetVillageCode()
+		}
+		if l.state.ApplyMerge(entity.MergeOf(ch)) {
+			l.dirty = true
+		}
+	}
+	if err := storeStates(ctx, tx, ids, states); err != nil {
+		return err
+	}
+	return c.finishApply(ctx, tx, top, &cursor)
+}
+
+// finishApply observes top, stores the clock, what the server is known to
+// hold and the cursor (when not nil), and commits.
+func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp, cursor *uint64) error {
+	if top != 0 {
+		c.observe(top)
+	}
+	last := c.clock.Load().Last()
+	q := "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?) WHERE id = 1"
+	args := []any{int64(last), int64(top)}
+	if cursor != nil {
+		q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = max(pull_cursor, ?) WHERE id = 1"
+		args = append(args, int64(*cursor))
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("write meta: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// applyStates merges decoded snapshot states into tx. When the tablet held
+// no entity at all before the snapshot (a first sync), there is nothing to
+// merge with and each state is stored as received.
+func applyStates(ctx context.Context, tx *sql.Tx, in []*loaded, empty bool) error {
+	ids := make([]string, 0, len(in))
+	states := make(map[string]*loaded, len(in))
+	for _, l := range in {
+		ids = append(ids, l.state.ID)
+		states[l.state.ID] = l
+	}
+	if empty {
+		return storeStates(ctx, tx, ids, states)
+	}
+	local := make(map[string]*loaded, len(in))
+	for _, id := range ids {
+		local[id] = &loaded{}
+	}
+	if err := loadStates(ctx, tx, ids, local); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		l := local[id]
+		if !l.found {
+			local[id] = states[id]
+			continue
+		}
+		changed, err := l.state.Merge(&states[id].state)
+		if err != nil {
+			return fmt.Errorf("entity %s: %w", id, err)
+		}
+		l.dirty, l.conflicted = changed, conflicted(&l.state)
+	}
+	return storeStates(ctx, tx, ids, local)
+}
