@@ -420,13 +420,13 @@ var rules = map[string]rule{
 		},
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			hs := c.h.GetHousing()
-			if hs.WallDurable == nil {
+			if hs == nil || hs.WallDurable == nil {
 				v.add("housing.wallDurable", "required")
 			}
-			if hs.FrameDurable == nil {
+			if hs == nil || hs.FrameDurable == nil {
 				v.add("housing.frameDurable", "required")
 			}
-			if hs.RoofDurable == nil {
+			if hs == nil || hs.RoofDurable == nil {
 				v.add("housing.roofDurable", "required")
 			}
 		},
@@ -509,7 +509,7 @@ var rules = map[string]rule{
 	"telecom": {
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
-			if c.h.GetInformation().UsesTelecom == nil {
+			if info := c.h.GetInformation(); info == nil || info.UsesTelecom == nil {
 				v.add("information.usesTelecom", "required")
 			}
 		},
@@ -542,7 +542,7 @@ var rules = map[string]rule{
 	"digital_services": {
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
-			if c.h.GetInformation().UsesDigitalServices == nil {
+			if info := c.h.GetInformation(); info == nil || info.UsesDigitalServices == nil {
 				v.add("information.usesDigitalServices", "required")
 			}
 		},

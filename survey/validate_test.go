@@ -47,6 +47,10 @@ func TestInvalidInputIsNeverClassified(t *testing.T) {
 		{"digital services unanswered where the standard asks", "2026-2030", func(h *rasoatv1.Household) { h.Information.UsesDigitalServices = nil }, "information.usesDigitalServices"},
 		{"waste unanswered where the standard asks", "2026-2030", func(h *rasoatv1.Household) { h.Environment = nil }, "environment.wasteTreatment"},
 		{"housing structure unanswered", "2016-2020", func(h *rasoatv1.Household) { h.Housing.RoofDurable = nil }, "housing.roofDurable"},
+		{"no housing section at all", "2021-2025", func(h *rasoatv1.Household) { h.Housing = nil }, "housing.wallDurable"},
+		{"no information section at all", "2021-2025", func(h *rasoatv1.Household) { h.Information = nil }, "information.usesTelecom"},
+		{"no information section under Decree 351", "2026-2030", func(h *rasoatv1.Household) { h.Information = nil }, "information.usesDigitalServices"},
+		{"no water and sanitation section", "2016-2020", func(h *rasoatv1.Household) { h.WaterSanitation = nil }, "waterSanitation.latrine"},
 		{"member without a name", "2016-2020", func(h *rasoatv1.Household) { h.Members[1].FullName = " " }, "members[1].fullName"},
 	}
 	for _, tc := range cases {
