@@ -1,0 +1,184 @@
+package scoring_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// tcpClient serves on a loopback TCP port, as a tool on the same machine
+// would reach the server.
+func tcpClient(b *testing.B) rasoatv1.ScoringServiceClient {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rasoatv1.NewScoringServiceClient(startServer(b, lis, nil))
+}
+
+// BenchmarkAssessStream sends batches of 1,000 households on one stream,
+// pipelined (the client sends while it reads answers, as a bulk import
+// would), and reports households scored per second end to end.
+func BenchmarkAssessStream(b *testing.B) {
+	c := tcpClient(b)
+	req := &rasoatv1.AssessStreamRequest{Households: benchHouseholds(1000)}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	stream, err := c.AssessStream(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One round trip first, so that connection set-up is not measured.
+	if err := stream.Send(req); err != nil {
+		b.Fatal(err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, r := range first.GetResults() {
+		if r.GetAssessment() == nil {
+			b.Fatalf("household %d: %v", i, r.GetViolations())
+		}
+	}
+	respSize := float64(proto.Size(first)) / float64(len(first.GetResults()))
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	sent := make(chan error, 1)
+	go func() {
+		for range b.N {
+			if err := stream.Send(req); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- stream.CloseSend()
+	}()
+	n := 0
+	for range b.N {
+		res, err := stream.Recv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(res.GetResults())
+	}
+	if err := <-sent; err != nil {
+		b.Fatal(err)
+	}
+	reportRate(b, n, cpu)
+	b.ReportMetric(respSize, "resp-B/household")
+}
+
+// BenchmarkAssessUnary scores the same households one call each, from
+// GOMAXPROCS concurrent callers on one connection.
+func BenchmarkAssessUnary(b *testing.B) {
+	c := tcpClient(b)
+	hs := benchHouseholds(1000)
+	if _, err := c.Assess(b.Context(), &rasoatv1.AssessRequest{Household: hs[0]}); err != nil {
+		b.Fatal(err)
+	}
+	var next, n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) % int64(len(hs))
+			if _, err := c.Assess(context.Background(), &rasoatv1.AssessRequest{Household: hs[i]}); err != nil {
+				b.Error(err)
+				return
+			}
+			n.Add(1)
+		}
+	})
+	reportRate(b, int(n.Load()), cpu)
+}
+
+// BenchmarkAssessStreamServer is BenchmarkAssessStream with a client that
+// costs almost nothing: it sends the batch pre-encoded and does not decode
+// the answers (BenchmarkAssessStream checks them). On a small machine the
+// client of the end-to-end benchmark takes a good part of the CPU; this one
+// measures what the server alone sustains.
+func BenchmarkAssessStreamServer(b *testing.B) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn := startServer(b, lis, nil)
+	batch, err := proto.Marshal(&rasoatv1.AssessStreamRequest{Households: benchHouseholds(1000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(b.Context())
+	defer cancel()
+	desc := &rasoatv1.ScoringService_ServiceDesc.Streams[0]
+	stream, err := conn.NewStream(ctx, desc, "/rasoat.v1.ScoringService/AssessStream", grpc.ForceCodec(rawCodec{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var resp rawMsg
+	if err := stream.SendMsg(rawMsg(batch)); err != nil {
+		b.Fatal(err)
+	}
+	if err := stream.RecvMsg(&resp); err != nil {
+		b.Fatal(err)
+	}
+	var first rasoatv1.AssessStreamResponse
+	if err := proto.Unmarshal(resp, &first); err != nil || len(first.GetResults()) != 1000 {
+		b.Fatalf("first response: %d results, %v", len(first.GetResults()), err)
+	}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	sent := make(chan error, 1)
+	go func() {
+		for range b.N {
+			if err := stream.SendMsg(rawMsg(batch)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- stream.CloseSend()
+	}()
+	for range b.N {
+		if err := stream.RecvMsg(&resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-sent; err != nil {
+		b.Fatal(err)
+	}
+	reportRate(b, b.N*1000, cpu)
+}
+
+// reportRate reports n households in the benchmark's time, and the CPU
+// the whole process (client and server) spent on each since cpu0.
+func reportRate(b *testing.B, n int, cpu0 time.Duration) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "households/s")
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(n), "cpu-µs/household")
+}
+
+// rawMsg is a message already in wire form.
+type rawMsg []byte
+
+// rawCodec passes wire bytes through; its name makes the server read them
+// as protobuf.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return v.(rawMsg), nil }
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*v.(*rawMsg) = append((*v.(*rawMsg))[:0], data...)
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }

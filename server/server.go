@@ -1,0 +1,140 @@
+// Package server assembles rasoat's gRPC server: the services, gRPC health
+// and reflection, and the interceptors every call goes through.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/scoring"
+	"github.com/rasoat/rasoat/survey"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Message size limits, set on purpose rather than left to defaults. A
+// household of four is about 0.5 KB on the wire and its assessment, with
+// every indicator's reasons in words, about 1.7 KB. 16 MiB in takes a full
+// AssessStream batch (scoring.MaxBatch households) with room to spare, and
+// refuses a runaway message before it is buffered; responses are larger
+// than requests, hence 64 MiB out.
+const (
+	maxRecvMsgSize = 16 << 20
+	maxSendMsgSize = 64 << 20
+)
+
+// defaultShutdownTimeout bounds how long Serve waits for calls in flight
+// when its context ends before it cuts them off.
+const defaultShutdownTimeout = 10 * time.Second
+
+// Server is a configured gRPC server, ready to Serve.
+type Server struct {
+	grpc            *grpc.Server
+	health          *health.Server
+	log             *slog.Logger
+	shutdownTimeout time.Duration
+}
+
+type config struct {
+	reg             *survey.Registry
+	log             *slog.Logger
+	shutdownTimeout time.Duration
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithRegistry sets the standards the scoring service knows; the default is
+// survey.Builtin().
+func WithRegistry(r *survey.Registry) Option { return func(c *config) { c.reg = r } }
+
+// WithLogger sets where calls and failures are logged; the default discards.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithShutdownTimeout bounds the graceful stop of Serve (default 10s):
+// after it, calls still running are cancelled.
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(c *config) { c.shutdownTimeout = d }
+}
+
+// New builds the server. It returns an error (none yet) so that opening a
+// store can join it without changing callers.
+func New(opts ...Option) (*Server, error) {
+	c := config{shutdownTimeout: defaultShutdownTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.reg == nil {
+		c.reg = survey.Builtin()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if len(c.reg.Standards()) == 0 {
+		return nil, errors.New("new server: registry holds no standard")
+	}
+
+	s := &Server{log: c.log, shutdownTimeout: c.shutdownTimeout}
+	// Interceptors run in this order; observe comes first so that it logs
+	// the final outcome of every later one and recovers their panics.
+	// Authentication goes after it.
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.MaxSendMsgSize(maxSendMsgSize),
+		grpc.ChainUnaryInterceptor(observeUnary(c.log)),
+		grpc.ChainStreamInterceptor(observeStream(c.log)),
+	)
+
+	rasoatv1.RegisterScoringServiceServer(s.grpc, scoring.New(c.reg, c.log))
+
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	s.health.SetServingStatus(rasoatv1.ScoringService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+
+	reflection.Register(s.grpc)
+	return s, nil
+}
+
+// Serve accepts connections on lis until ctx is done, then stops
+// gracefully: health turns NOT_SERVING, new calls are refused, calls in
+// flight get the shutdown timeout to finish before they are cancelled. It
+// returns nil after a stop caused by ctx, and the listener's error
+// otherwise. Serve closes lis.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- s.grpc.Serve(lis) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	t := time.NewTimer(s.shutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		s.log.Warn("graceful stop timed out; cancelling calls in flight", "timeout", s.shutdownTimeout)
+		s.grpc.Stop()
+		<-stopped
+	}
+	// A stop that wins the race with the start of Serve is still a stop.
+	if err := <-served; !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
