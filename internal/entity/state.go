@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
+	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // ErrMismatch is wrapped by the error for a change whose kind, household or
@@ -115,7 +118,11 @@ func (s *State) ApplyMerge(c merge.Change) bool {
 //	version (1), kind, id, household id (empty for a household), village code
 //	number of fields
 //	per field, sorted by path: path, merge.Field encoding
-const stateVersion = 1
+//
+// stateVersion 2 is the compact encoding (see AppendBinary); version 1,
+// which repeated replica ids and paths in every field, never left a
+// development build.
+const stateVersion = 2
 
 var errCorruptState = errors.New("corrupt entity state encoding")
 
@@ -123,7 +130,18 @@ var errCorruptState = errors.New("corrupt entity state encoding")
 // byte for byte equal, whatever order the changes came in.
 func (s State) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
 
-// AppendBinary appends the MarshalBinary form of s to b.
+// AppendBinary appends the MarshalBinary form of s to b:
+//
+//	version (2), kind, id, household id ("" for a household), village
+//	replica table: count, then each replica id, sorted and distinct
+//	base: the smallest HLC in the state
+//	field count; per field, sorted by path: the path as its contract
+//	field numbers (count, numbers; count 0 then the path text when it has
+//	none), then the field in merge's compact form against table and base
+//
+// Replica ids (36 bytes) and stamps are shared by all the fields instead of
+// repeated in each, and field numbers are stable under the contract's
+// compatibility rules where JSON names and indexes into a list would not be.
 func (s State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateVersion)
 	b = binary.AppendUvarint(b, uint64(s.Kind))
@@ -134,22 +152,54 @@ func (s State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	b = appendString(b, hh)
 	b = appendString(b, s.VillageCode)
+	table, base := s.replicaTable()
+	b = binary.AppendUvarint(b, uint64(len(table)))
+	for _, r := range table {
+		b = appendString(b, r)
+	}
+	b = binary.AppendUvarint(b, uint64(base))
 	b = binary.AppendUvarint(b, uint64(len(s.fields)))
-	var scratch []byte
+	codes := pathCodes()[s.Kind]
 	for i := range s.fields {
 		f := &s.fields[i]
 		if i > 0 && s.fields[i-1].path >= f.path {
 			return nil, fmt.Errorf("encode entity %s: fields not sorted at %q", s.ID, f.path)
 		}
+		if nums, ok := codes.byPath[f.path]; ok {
+			b = binary.AppendUvarint(b, uint64(len(nums)))
+			for _, n := range nums {
+				b = binary.AppendUvarint(b, uint64(n))
+			}
+		} else {
+			b = append(b, 0)
+			b = appendString(b, f.path)
+		}
 		var err error
-		scratch, err = f.field.AppendBinary(scratch[:0])
-		if err != nil {
+		if b, err = f.field.AppendCompact(b, table, base); err != nil {
 			return nil, fmt.Errorf("encode entity %s field %s: %w", s.ID, f.path, err)
 		}
-		b = appendString(b, f.path)
-		b = appendString(b, scratch)
 	}
 	return b, nil
+}
+
+// replicaTable returns the sorted distinct replicas and the smallest HLC of
+// all the fields.
+func (s *State) replicaTable() ([]string, hlc.Timestamp) {
+	var table []string
+	var base hlc.Timestamp
+	add := func(r string) {
+		if i, ok := slices.BinarySearch(table, r); !ok {
+			table = slices.Insert(table, i, r)
+		}
+	}
+	for i := range s.fields {
+		f := &s.fields[i].field
+		f.AddReplicas(add)
+		if m := f.MinHLC(); m != 0 && (base == 0 || m < base) {
+			base = m
+		}
+	}
+	return table, base
 }
 
 func appendString[S string | []byte](b []byte, s S) []byte {
@@ -158,13 +208,21 @@ func appendString[S string | []byte](b []byte, s S) []byte {
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote, replacing s; on error s
-// is unchanged.
+// is unchanged. It accepts only the canonical form, so a corrupt row is
+// caught rather than merged.
 func (s *State) UnmarshalBinary(data []byte) error {
-	off := 0
+	if len(data) == 0 {
+		return fmt.Errorf("decode entity state: %w", errCorruptState)
+	}
+	if data[0] != stateVersion {
+		return fmt.Errorf("decode entity state: unknown encoding version %d", data[0])
+	}
+	data = append([]byte(nil), data...) // field values alias this one copy
+	off := 1
 	fail := func() error { return fmt.Errorf("decode entity state: %w", errCorruptState) }
 	uv := func() (uint64, bool) {
 		v, n := binary.Uvarint(data[off:])
-		if n <= 0 {
+		if n <= 0 || n > 1 && data[off+n-1] == 0 {
 			return 0, false
 		}
 		off += n
@@ -179,13 +237,6 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		off += int(n)
 		return b, true
 	}
-	if len(data) == 0 || data[0] != stateVersion {
-		if len(data) > 0 {
-			return fmt.Errorf("decode entity state: unknown encoding version %d", data[0])
-		}
-		return fail()
-	}
-	off = 1
 	var g State
 	k, ok := uv()
 	if !ok || KindName(rasoatv1.EntityKind(k)) == "" {
@@ -213,31 +264,117 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	if !ok || n > uint64(len(data)-off)/2 {
 		return fail()
 	}
+	table := make([]string, n)
+	for i := range table {
+		r, ok := bs()
+		if !ok || len(r) == 0 || i > 0 && table[i-1] >= string(r) {
+			return fail()
+		}
+		table[i] = string(r)
+	}
+	b, ok := uv()
+	if !ok {
+		return fail()
+	}
+	base := hlc.Timestamp(b)
+	if n, ok = uv(); !ok || n > uint64(len(data)-off)/3 {
+		return fail()
+	}
+	codes := pathCodes()[g.Kind]
 	g.fields = make([]pathField, n)
 	for i := range g.fields {
-		p, ok := bs()
-		if !ok {
-			return fail()
-		}
-		enc, ok := bs()
-		if !ok {
-			return fail()
-		}
 		f := &g.fields[i]
-		f.path = string(p)
+		count, ok := uv()
+		if !ok || count > 8 {
+			return fail()
+		}
+		if count == 0 {
+			p, ok := bs()
+			if !ok || len(p) == 0 {
+				return fail()
+			}
+			if _, coded := codes.byPath[string(p)]; coded {
+				return fail() // the encoder would have used its numbers
+			}
+			f.path = string(p)
+		} else {
+			key := make([]byte, 0, 2*count)
+			for range count {
+				v, ok := uv()
+				if !ok {
+					return fail()
+				}
+				key = binary.AppendUvarint(key, v)
+			}
+			if f.path, ok = codes.byKey[string(key)]; !ok {
+				return fail()
+			}
+		}
 		if i > 0 && g.fields[i-1].path >= f.path {
 			return fail()
 		}
-		if err := f.field.UnmarshalBinary(enc); err != nil {
+		field, used, err := merge.DecodeCompact(data[off:], table, base)
+		if err != nil {
 			return fmt.Errorf("decode entity state field %s: %w", f.path, err)
 		}
+		f.field = field
+		off += used
 	}
 	if off != len(data) {
+		return fail()
+	}
+	// Canonical: the table holds exactly the replicas used and base is the
+	// smallest HLC, as the encoder writes them.
+	if t, m := g.replicaTable(); !slices.Equal(t, table) || m != base {
 		return fail()
 	}
 	*s = g
 	return nil
 }
+
+// codes maps one kind's paths to the field numbers that name them.
+type codes struct {
+	byPath map[string][]int32 // path → field numbers
+	byKey  map[string]string  // field numbers as uvarints → path
+}
+
+// pathCodes are derived once from the contract's descriptors; the review,
+// which has no message yet, numbers its three fields here (append only).
+var pathCodes = sync.OnceValue(func() map[rasoatv1.EntityKind]codes {
+	out := map[rasoatv1.EntityKind]codes{}
+	add := func(k rasoatv1.EntityKind, path string, nums []int32) {
+		c, ok := out[k]
+		if !ok {
+			c = codes{byPath: map[string][]int32{}, byKey: map[string]string{}}
+			out[k] = c
+		}
+		var key []byte
+		for _, n := range nums {
+			key = binary.AppendUvarint(key, uint64(n))
+		}
+		c.byPath[path] = nums
+		c.byKey[string(key)] = path
+	}
+	var walk func(k rasoatv1.EntityKind, md protoreflect.MessageDescriptor, prefix string, nums []int32)
+	walk = func(k rasoatv1.EntityKind, md protoreflect.MessageDescriptor, prefix string, nums []int32) {
+		fds := md.Fields()
+		for i := range fds.Len() {
+			fd := fds.Get(i)
+			p := prefix + fd.JSONName()
+			ns := append(slices.Clone(nums), int32(fd.Number()))
+			add(k, p, ns)
+			if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && len(ns) < 4 {
+				walk(k, fd.Message(), p+".", ns)
+			}
+		}
+	}
+	walk(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, (&rasoatv1.Household{}).ProtoReflect().Descriptor(), "", nil)
+	walk(rasoatv1.EntityKind_ENTITY_KIND_MEMBER, (&rasoatv1.Member{}).ProtoReflect().Descriptor(), "", nil)
+	for i, p := range []string{"comment", "reviewDate", "status"} {
+		add(rasoatv1.EntityKind_ENTITY_KIND_REVIEW, p, []int32{int32(i + 1)})
+	}
+	return out
+})
 
 // Merge folds o, another replica's state of the same entity, into s (see
 // merge.Field.Merge): the result is the state of the union of the changes
