@@ -1,9 +1,14 @@
 // Command rasoat is the command-line client of rasoat (rà soát hộ nghèo, hộ
 // cận nghèo): it classifies households against a multidimensional poverty
-// standard, and will enrol, enter and sync them with a local SQLite file.
+// standard, and enrols, enters, reviews and syncs them as a collaborator's
+// tablet does, with a local SQLite file (--db, default rasoat.db in the
+// working directory) through the client library. Every verb but sync works
+// with no network.
 //
-// Each verb lives in its own file (score.go, ...) with its test beside it and
-// one line in the commands table below.
+// Each verb lives in its own file (score.go, add.go, set.go, member.go,
+// show.go, list.go, conflicts.go, review.go, sync.go) with its test beside
+// it and one line in the commands table below; db.go holds what the verbs
+// on the tablet file share.
 package main
 
 import (
@@ -37,6 +42,14 @@ type command struct {
 // commands is the verb table, in the order the usage lists them.
 var commands = []command{
 	{"score", "classify households (JSON Lines) under a poverty standard", runScore},
+	{"add", "enrol a household (JSON) in the tablet file", runAdd},
+	{"set", "set one field of a household, member or review; resolves a conflict there", runSet},
+	{"member", "add a member to a household, or remove one", runMember},
+	{"show", "show a household and its local assessment", runShow},
+	{"list", "list households with their local classification", runList},
+	{"conflicts", "list the open conflicts (concurrent edits)", runConflicts},
+	{"review", "start a review round, or submit it for approval", runReview},
+	{"sync", "exchange changes with a server (the only verb that needs a network)", runSync},
 }
 
 func main() {
