@@ -11,6 +11,7 @@ import (
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/scoring"
+	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -43,6 +44,8 @@ type Server struct {
 
 type config struct {
 	reg             *survey.Registry
+	store           syncsvc.Store
+	syncOpts        []syncsvc.Option
 	log             *slog.Logger
 	shutdownTimeout time.Duration
 }
@@ -53,6 +56,13 @@ type Option func(*config)
 // WithRegistry sets the standards the scoring service knows; the default is
 // survey.Builtin().
 func WithRegistry(r *survey.Registry) Option { return func(c *config) { c.reg = r } }
+
+// WithSync serves rasoat.v1.SyncService over st (server/store/sqlite, or
+// another engine behind the same small interface). Without it the server
+// only scores.
+func WithSync(st syncsvc.Store, opts ...syncsvc.Option) Option {
+	return func(c *config) { c.store, c.syncOpts = st, opts }
+}
 
 // WithLogger sets where calls and failures are logged; the default discards.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -96,6 +106,10 @@ func New(opts ...Option) (*Server, error) {
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(rasoatv1.ScoringService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if c.store != nil {
+		rasoatv1.RegisterSyncServiceServer(s.grpc, syncsvc.New(c.store, c.syncOpts...))
+		s.health.SetServingStatus(rasoatv1.SyncService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 
 	reflection.Register(s.grpc)

@@ -1,7 +1,8 @@
 // Command rasoatd is the rasoat server. With no flags it serves the scoring
-// service on 127.0.0.1:7443 with the built-in standards.
+// and sync services on 127.0.0.1:7443, with the built-in standards and the
+// SQLite file rasoat.db in the working directory (created if missing).
 //
-//	rasoatd [--addr host:port] [--standard-file file.json]... [--log-level info]
+//	rasoatd [--addr host:port] [--db rasoat.db] [--standard-file file.json]... [--log-level info]
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/rasoat/rasoat/server"
+	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/survey"
 )
 
@@ -42,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&files, "standard-file", "load a standard from a JSON `file` over the built-ins; repeatable or comma-separated; a file with a built-in's id replaces it")
 	var level slog.Level
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
-	// Issue 3: --db (default rasoat.db in the working directory) goes here.
+	db := fs.String("db", "rasoat.db", "serve sync from the SQLite `file` (created if missing)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "Usage: rasoatd [flags]")
@@ -61,7 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.WithRegistry(reg), server.WithLogger(log))
+	store, err := sqlite.Open(ctx, *db)
+	if err != nil {
+		return fmt.Errorf("open --db %s: %w", *db, err)
+	}
+	defer store.Close()
+	srv, err := server.New(server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store))
 	if err != nil {
 		return err
 	}
@@ -75,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ids = append(ids, s.ID)
 	}
 	// Tests read the bound address from this line: keep the "addr" key.
-	log.Info("rasoatd listening", "addr", lis.Addr().String(), "standards", strings.Join(ids, ","))
+	log.Info("rasoatd listening", "addr", lis.Addr().String(), "db", *db, "standards", strings.Join(ids, ","))
 	if err := srv.Serve(ctx, lis); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -54,6 +54,7 @@ func start(t *testing.T, args ...string) (string, *logWatch, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := newLogWatch()
 	done := make(chan error, 1)
+	args = append([]string{"--db", filepath.Join(t.TempDir(), "rasoat.db")}, args...)
 	go func() { done <- run(ctx, args, &bytes.Buffer{}, logs) }()
 	stop := func() error {
 		cancel()
@@ -160,7 +161,7 @@ func runRefused(t *testing.T, args ...string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), &bytes.Buffer{}, &bytes.Buffer{})
+	err := run(ctx, append([]string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "rasoat.db")}, args...), &bytes.Buffer{}, &bytes.Buffer{})
 	if ctx.Err() != nil {
 		t.Fatalf("rasoatd %q served instead of refusing its arguments", args)
 	}
