@@ -1,7 +1,6 @@
 package survey
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -67,17 +66,17 @@ func (r Reason) Text(h *Household) string {
 	case reasonEmploymentNone:
 		return "không có người trong độ tuổi lao động thất nghiệp hoặc làm công ăn lương không có hợp đồng lao động"
 	case reasonDependants:
-		return fmt.Sprintf("%d/%d nhân khẩu là người phụ thuộc (%s)", r.Age, r.Enum, percent(r.Age, int(r.Enum)))
+		return strconv.Itoa(r.Age) + "/" + strconv.Itoa(int(r.Enum)) + " nhân khẩu là người phụ thuộc (" + percent(r.Age, int(r.Enum)) + ")"
 	case reasonStunted:
 		return who + "suy dinh dưỡng chiều cao theo tuổi (thấp còi)"
 	case reasonUnderweight:
 		return who + "suy dinh dưỡng cân nặng theo tuổi (nhẹ cân)"
 	case reasonNutritionNone:
-		return fmt.Sprintf("không có trẻ dưới %d tuổi bị suy dinh dưỡng", r.Age)
+		return "không có trẻ dưới " + strconv.Itoa(r.Age) + " tuổi bị suy dinh dưỡng"
 	case reasonNoInsurance:
 		return who + "không có bảo hiểm y tế"
 	case reasonInsuranceAll:
-		return fmt.Sprintf("mọi thành viên từ %d tuổi trở lên có bảo hiểm y tế", r.Age)
+		return "mọi thành viên từ " + strconv.Itoa(r.Age) + " tuổi trở lên có bảo hiểm y tế"
 	case reasonIllUntreated:
 		return who + "ốm đau nhưng không đi khám chữa bệnh"
 	case reasonIllNone:
@@ -91,24 +90,18 @@ func (r Reason) Text(h *Household) string {
 	case reasonBehindLevel:
 		return who + "đang học " + label(schoolVI, r.Enum) + ", chưa đúng cấp học theo độ tuổi (" + label(schoolVI, r.Enum2) + ")"
 	case reasonSchoolingAll:
-		return fmt.Sprintf("mọi trẻ từ %d đến %d tuổi đi học đúng cấp", r.Age, r.Enum)
+		return "mọi trẻ từ " + strconv.Itoa(r.Age) + " đến " + strconv.Itoa(int(r.Enum)) + " tuổi đi học đúng cấp"
 	case reasonHousingQuality:
-		var parts []string
-		for i, n := range []string{"tường", "cột", "mái"} {
-			if r.Enum&(1<<i) != 0 {
-				parts = append(parts, n)
-			}
-		}
-		if len(parts) == 0 {
+		if r.Enum&7 == 0 {
 			return "cả 3 kết cấu chính (tường, cột, mái) bền chắc"
 		}
-		return fmt.Sprintf("%d/3 kết cấu chính không bền chắc: %s", r.Age, strings.Join(parts, ", "))
+		return strconv.Itoa(r.Age) + "/3 kết cấu chính không bền chắc: " + structuresVI[r.Enum&7]
 	case reasonArea:
 		per := 0.0
 		if r.Age > 0 {
 			per = r.Value / float64(r.Age)
 		}
-		return fmt.Sprintf("diện tích bình quân %s m²/người (%s m², %d người)", num(per), num(r.Value), r.Age)
+		return "diện tích bình quân " + num(per) + " m²/người (" + num(r.Value) + " m², " + strconv.Itoa(r.Age) + " người)"
 	case reasonWater:
 		return "nguồn nước: " + label(waterVI, r.Enum)
 	case reasonLatrine:
@@ -158,6 +151,10 @@ func label(m map[int32]string, v int32) string {
 	}
 	return strconv.Itoa(int(v))
 }
+
+// structuresVI names the non-durable structures by bit mask (wall 1,
+// frame 2, roof 4).
+var structuresVI = [8]string{"", "tường", "cột", "tường, cột", "mái", "tường, mái", "cột, mái", "tường, cột, mái"}
 
 var (
 	employmentVI = map[int32]string{
@@ -241,23 +238,31 @@ func (a *Assessment) Proto(h *Household) *rasoatv1.Assessment {
 	if a.HasScoreA {
 		out.ScoreA = proto.Int32(a.ScoreA)
 	}
+	// One block for the results and one for the reasons: a bulk stream
+	// renders a few dozen of each per household.
+	nReasons := 0
+	for i := range a.Indicators {
+		nReasons += len(a.Indicators[i].Reasons)
+	}
+	results := make([]rasoatv1.IndicatorResult, len(a.Indicators))
+	reasons := make([]rasoatv1.Reason, nReasons)
+	reasonPtrs := make([]*rasoatv1.Reason, nReasons)
 	out.Indicators = make([]*rasoatv1.IndicatorResult, len(a.Indicators))
+	k := 0
 	for i := range a.Indicators {
 		r := &a.Indicators[i]
-		ir := &rasoatv1.IndicatorResult{
-			Indicator:   r.Indicator.ID,
-			Dimension:   r.Indicator.dimension,
-			Name:        r.Indicator.Name,
-			Deprived:    r.Deprived,
-			Provisional: r.Indicator.Provisional,
-			Reasons:     make([]*rasoatv1.Reason, len(r.Reasons)),
-		}
+		ir := &results[i]
+		ir.Indicator, ir.Dimension, ir.Name = r.Indicator.ID, r.Indicator.dimension, r.Indicator.Name
+		ir.Deprived, ir.Provisional = r.Deprived, r.Indicator.Provisional
+		ir.Reasons = reasonPtrs[k : k+len(r.Reasons) : k+len(r.Reasons)]
 		for j, why := range r.Reasons {
-			pr := &rasoatv1.Reason{Text: why.Text(h)}
+			pr := &reasons[k]
+			pr.Text = why.Text(h)
 			if why.Member >= 0 && why.Member < len(h.GetMembers()) {
 				pr.MemberId = h.GetMembers()[why.Member].GetId()
 			}
 			ir.Reasons[j] = pr
+			k++
 		}
 		out.Indicators[i] = ir
 	}
