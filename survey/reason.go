@@ -217,8 +217,17 @@ var (
 	}
 )
 
-// Proto renders the assessment for the wire, with the reasons in words.
+// Proto renders the assessment for the wire, with every indicator and its
+// reasons in words.
 func (a *Assessment) Proto(h *Household) *rasoatv1.Assessment {
+	out := a.ProtoBasic(h)
+	a.addIndicators(out, h)
+	return out
+}
+
+// ProtoBasic renders the verdict without the per-indicator results, for
+// bulk scoring (rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC).
+func (a *Assessment) ProtoBasic(h *Household) *rasoatv1.Assessment {
 	out := &rasoatv1.Assessment{
 		HouseholdId:        h.GetId(),
 		Standard:           a.Standard.ID,
@@ -238,6 +247,10 @@ func (a *Assessment) Proto(h *Household) *rasoatv1.Assessment {
 	if a.HasScoreA {
 		out.ScoreA = proto.Int32(a.ScoreA)
 	}
+	return out
+}
+
+func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 	// One block for the results and one for the reasons: a bulk stream
 	// renders a few dozen of each per household.
 	nReasons := 0
@@ -266,7 +279,6 @@ func (a *Assessment) Proto(h *Household) *rasoatv1.Assessment {
 		}
 		out.Indicators[i] = ir
 	}
-	return out
 }
 
 // Notes are the remarks a reviewer should read with this assessment.

@@ -69,7 +69,15 @@ func (s *Service) Assess(_ context.Context, req *rasoatv1.AssessRequest) (*rasoa
 	if err := std.AssessInto(h, a); err != nil {
 		return nil, toStatus(err)
 	}
-	return &rasoatv1.AssessResponse{Assessment: a.Proto(h)}, nil
+	return &rasoatv1.AssessResponse{Assessment: render(a, h, req.GetView())}, nil
+}
+
+// render builds the wire assessment in the view asked for.
+func render(a *survey.Assessment, h *rasoatv1.Household, view rasoatv1.AssessmentView) *rasoatv1.Assessment {
+	if view == rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC {
+		return a.ProtoBasic(h)
+	}
+	return a.Proto(h)
 }
 
 // AssessStream answers each request batch with one response holding one
@@ -170,7 +178,7 @@ func (s *Service) assessBatch(req *rasoatv1.AssessStreamRequest) ([]*rasoatv1.As
 				return nil
 			}
 			for i := lo; i < min(lo+chunk, len(hs)); i++ {
-				r, err := s.assessResult(a, hs[i], named, namedErr)
+				r, err := s.assessResult(a, hs[i], named, namedErr, req.GetView())
 				if err != nil {
 					return fmt.Errorf("household %d: %w", i, err)
 				}
@@ -203,7 +211,7 @@ func (s *Service) assessBatch(req *rasoatv1.AssessStreamRequest) ([]*rasoatv1.As
 // assessResult assesses one household of a batch into a, with named (or
 // namedErr) the batch's standard when the request names one. Bad input
 // yields violations in the result; an error is the server's fault.
-func (s *Service) assessResult(a *survey.Assessment, h *rasoatv1.Household, named *survey.Standard, namedErr error) (*rasoatv1.AssessResult, error) {
+func (s *Service) assessResult(a *survey.Assessment, h *rasoatv1.Household, named *survey.Standard, namedErr error, view rasoatv1.AssessmentView) (*rasoatv1.AssessResult, error) {
 	res := &rasoatv1.AssessResult{HouseholdId: h.GetId()}
 	err := namedErr
 	switch {
@@ -219,7 +227,7 @@ func (s *Service) assessResult(a *survey.Assessment, h *rasoatv1.Household, name
 		}
 	}
 	if err == nil {
-		res.Outcome = &rasoatv1.AssessResult_Assessment{Assessment: a.Proto(h)}
+		res.Outcome = &rasoatv1.AssessResult_Assessment{Assessment: render(a, h, view)}
 		return res, nil
 	}
 	fv, ok := fieldViolations(err)

@@ -538,3 +538,25 @@ func benchHouseholds(n int) []*rasoatv1.Household {
 	}
 	return hs
 }
+
+// TestBasicViewGivesTheVerdictWithoutTheReasons: the bulk view keeps the
+// classification and the deprived ids but leaves out per-indicator results.
+func TestBasicViewGivesTheVerdictWithoutTheReasons(t *testing.T) {
+	c := newClient(t)
+	full, err := c.Assess(ctxT(t), &rasoatv1.AssessRequest{Household: example(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic, err := c.Assess(ctxT(t), &rasoatv1.AssessRequest{Household: example(t), View: rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(basic.GetAssessment().GetIndicators()) != 0 {
+		t.Errorf("basic view holds %d indicator results", len(basic.GetAssessment().GetIndicators()))
+	}
+	f := proto.Clone(full.GetAssessment()).(*rasoatv1.Assessment)
+	f.Indicators = nil
+	if !proto.Equal(f, basic.GetAssessment()) {
+		t.Errorf("basic view differs from the full one beyond the indicators:\n basic %v\n full  %v", basic.GetAssessment(), f)
+	}
+}

@@ -21,6 +21,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// AssessmentView chooses how much of an assessment a call returns.
+type AssessmentView int32
+
+const (
+	// Same as ASSESSMENT_VIEW_FULL.
+	AssessmentView_ASSESSMENT_VIEW_UNSPECIFIED AssessmentView = 0
+	// Every indicator, deprived or not, with its reasons in words: what a
+	// village meeting reads.
+	AssessmentView_ASSESSMENT_VIEW_FULL AssessmentView = 1
+	// The verdict without the per-indicator results: classification, counts,
+	// deprived indicator ids, income, scores, lines and notes. For bulk
+	// scoring, where the reasons would be three quarters of the answer.
+	AssessmentView_ASSESSMENT_VIEW_BASIC AssessmentView = 2
+)
+
+// Enum value maps for AssessmentView.
+var (
+	AssessmentView_name = map[int32]string{
+		0: "ASSESSMENT_VIEW_UNSPECIFIED",
+		1: "ASSESSMENT_VIEW_FULL",
+		2: "ASSESSMENT_VIEW_BASIC",
+	}
+	AssessmentView_value = map[string]int32{
+		"ASSESSMENT_VIEW_UNSPECIFIED": 0,
+		"ASSESSMENT_VIEW_FULL":        1,
+		"ASSESSMENT_VIEW_BASIC":       2,
+	}
+)
+
+func (x AssessmentView) Enum() *AssessmentView {
+	p := new(AssessmentView)
+	*p = x
+	return p
+}
+
+func (x AssessmentView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AssessmentView) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_scoring_proto_enumTypes[0].Descriptor()
+}
+
+func (AssessmentView) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_scoring_proto_enumTypes[0]
+}
+
+func (x AssessmentView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AssessmentView.Descriptor instead.
+func (AssessmentView) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{0}
+}
+
 // Classification is the result of the review (kết quả phân loại).
 type Classification int32
 
@@ -65,11 +121,11 @@ func (x Classification) String() string {
 }
 
 func (Classification) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[0].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[1].Descriptor()
 }
 
 func (Classification) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[0]
+	return &file_rasoat_v1_scoring_proto_enumTypes[1]
 }
 
 func (x Classification) Number() protoreflect.EnumNumber {
@@ -78,7 +134,7 @@ func (x Classification) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Classification.Descriptor instead.
 func (Classification) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{0}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{1}
 }
 
 // IncomeBasis says how the income figure was obtained.
@@ -121,11 +177,11 @@ func (x IncomeBasis) String() string {
 }
 
 func (IncomeBasis) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[1].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[2].Descriptor()
 }
 
 func (IncomeBasis) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[1]
+	return &file_rasoat_v1_scoring_proto_enumTypes[2]
 }
 
 func (x IncomeBasis) Number() protoreflect.EnumNumber {
@@ -134,7 +190,7 @@ func (x IncomeBasis) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IncomeBasis.Descriptor instead.
 func (IncomeBasis) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{1}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{2}
 }
 
 type AssessRequest struct {
@@ -142,7 +198,9 @@ type AssessRequest struct {
 	Household *Household             `protobuf:"bytes,1,opt,name=household,proto3" json:"household,omitempty"`
 	// Standard id (e.g. "2021-2025"); empty chooses the one in force on the
 	// household's review date.
-	Standard      string `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
+	Standard string `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
+	// How much of the assessment to return (default: full).
+	View          AssessmentView `protobuf:"varint,3,opt,name=view,proto3,enum=rasoat.v1.AssessmentView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +247,13 @@ func (x *AssessRequest) GetStandard() string {
 		return x.Standard
 	}
 	return ""
+}
+
+func (x *AssessRequest) GetView() AssessmentView {
+	if x != nil {
+		return x.View
+	}
+	return AssessmentView_ASSESSMENT_VIEW_UNSPECIFIED
 }
 
 type AssessResponse struct {
@@ -239,7 +304,8 @@ type AssessStreamRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Households []*Household           `protobuf:"bytes,1,rep,name=households,proto3" json:"households,omitempty"`
 	// As in AssessRequest, for every household of the batch.
-	Standard      string `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
+	Standard      string         `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
+	View          AssessmentView `protobuf:"varint,3,opt,name=view,proto3,enum=rasoat.v1.AssessmentView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +352,13 @@ func (x *AssessStreamRequest) GetStandard() string {
 		return x.Standard
 	}
 	return ""
+}
+
+func (x *AssessStreamRequest) GetView() AssessmentView {
+	if x != nil {
+		return x.View
+	}
+	return AssessmentView_ASSESSMENT_VIEW_UNSPECIFIED
 }
 
 type AssessStreamResponse struct {
@@ -1022,19 +1095,21 @@ var File_rasoat_v1_scoring_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"\n" +
-	"\x17rasoat/v1/scoring.proto\x12\trasoat.v1\x1a\x19rasoat/v1/household.proto\"_\n" +
+	"\x17rasoat/v1/scoring.proto\x12\trasoat.v1\x1a\x19rasoat/v1/household.proto\"\x8e\x01\n" +
 	"\rAssessRequest\x122\n" +
 	"\thousehold\x18\x01 \x01(\v2\x14.rasoat.v1.HouseholdR\thousehold\x12\x1a\n" +
-	"\bstandard\x18\x02 \x01(\tR\bstandard\"G\n" +
+	"\bstandard\x18\x02 \x01(\tR\bstandard\x12-\n" +
+	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\"G\n" +
 	"\x0eAssessResponse\x125\n" +
 	"\n" +
 	"assessment\x18\x01 \x01(\v2\x15.rasoat.v1.AssessmentR\n" +
-	"assessment\"g\n" +
+	"assessment\"\x96\x01\n" +
 	"\x13AssessStreamRequest\x124\n" +
 	"\n" +
 	"households\x18\x01 \x03(\v2\x14.rasoat.v1.HouseholdR\n" +
 	"households\x12\x1a\n" +
-	"\bstandard\x18\x02 \x01(\tR\bstandard\"I\n" +
+	"\bstandard\x18\x02 \x01(\tR\bstandard\x12-\n" +
+	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\"I\n" +
 	"\x14AssessStreamResponse\x121\n" +
 	"\aresults\x18\x01 \x03(\v2\x17.rasoat.v1.AssessResultR\aresults\"\xae\x01\n" +
 	"\fAssessResult\x12!\n" +
@@ -1100,7 +1175,11 @@ const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"\vprovisional\x18\x06 \x01(\bR\vprovisional\x12\x1e\n" +
 	"\n" +
 	"indicators\x18\a \x03(\tR\n" +
-	"indicators*\x9f\x01\n" +
+	"indicators*f\n" +
+	"\x0eAssessmentView\x12\x1f\n" +
+	"\x1bASSESSMENT_VIEW_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14ASSESSMENT_VIEW_FULL\x10\x01\x12\x19\n" +
+	"\x15ASSESSMENT_VIEW_BASIC\x10\x02*\x9f\x01\n" +
 	"\x0eClassification\x12\x1e\n" +
 	"\x1aCLASSIFICATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLASSIFICATION_POOR\x10\x01\x12\x1c\n" +
@@ -1129,50 +1208,53 @@ func file_rasoat_v1_scoring_proto_rawDescGZIP() []byte {
 	return file_rasoat_v1_scoring_proto_rawDescData
 }
 
-var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_rasoat_v1_scoring_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rasoat_v1_scoring_proto_goTypes = []any{
-	(Classification)(0),           // 0: rasoat.v1.Classification
-	(IncomeBasis)(0),              // 1: rasoat.v1.IncomeBasis
-	(*AssessRequest)(nil),         // 2: rasoat.v1.AssessRequest
-	(*AssessResponse)(nil),        // 3: rasoat.v1.AssessResponse
-	(*AssessStreamRequest)(nil),   // 4: rasoat.v1.AssessStreamRequest
-	(*AssessStreamResponse)(nil),  // 5: rasoat.v1.AssessStreamResponse
-	(*AssessResult)(nil),          // 6: rasoat.v1.AssessResult
-	(*Violations)(nil),            // 7: rasoat.v1.Violations
-	(*FieldViolation)(nil),        // 8: rasoat.v1.FieldViolation
-	(*Assessment)(nil),            // 9: rasoat.v1.Assessment
-	(*IndicatorResult)(nil),       // 10: rasoat.v1.IndicatorResult
-	(*Reason)(nil),                // 11: rasoat.v1.Reason
-	(*ListStandardsRequest)(nil),  // 12: rasoat.v1.ListStandardsRequest
-	(*ListStandardsResponse)(nil), // 13: rasoat.v1.ListStandardsResponse
-	(*StandardInfo)(nil),          // 14: rasoat.v1.StandardInfo
-	(*Household)(nil),             // 15: rasoat.v1.Household
+	(AssessmentView)(0),           // 0: rasoat.v1.AssessmentView
+	(Classification)(0),           // 1: rasoat.v1.Classification
+	(IncomeBasis)(0),              // 2: rasoat.v1.IncomeBasis
+	(*AssessRequest)(nil),         // 3: rasoat.v1.AssessRequest
+	(*AssessResponse)(nil),        // 4: rasoat.v1.AssessResponse
+	(*AssessStreamRequest)(nil),   // 5: rasoat.v1.AssessStreamRequest
+	(*AssessStreamResponse)(nil),  // 6: rasoat.v1.AssessStreamResponse
+	(*AssessResult)(nil),          // 7: rasoat.v1.AssessResult
+	(*Violations)(nil),            // 8: rasoat.v1.Violations
+	(*FieldViolation)(nil),        // 9: rasoat.v1.FieldViolation
+	(*Assessment)(nil),            // 10: rasoat.v1.Assessment
+	(*IndicatorResult)(nil),       // 11: rasoat.v1.IndicatorResult
+	(*Reason)(nil),                // 12: rasoat.v1.Reason
+	(*ListStandardsRequest)(nil),  // 13: rasoat.v1.ListStandardsRequest
+	(*ListStandardsResponse)(nil), // 14: rasoat.v1.ListStandardsResponse
+	(*StandardInfo)(nil),          // 15: rasoat.v1.StandardInfo
+	(*Household)(nil),             // 16: rasoat.v1.Household
 }
 var file_rasoat_v1_scoring_proto_depIdxs = []int32{
-	15, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
-	9,  // 1: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
-	15, // 2: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
-	6,  // 3: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
-	9,  // 4: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
-	7,  // 5: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
-	8,  // 6: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
-	0,  // 7: rasoat.v1.Assessment.classification:type_name -> rasoat.v1.Classification
-	1,  // 8: rasoat.v1.Assessment.income_basis:type_name -> rasoat.v1.IncomeBasis
-	10, // 9: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
-	11, // 10: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
-	14, // 11: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
-	2,  // 12: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
-	4,  // 13: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
-	12, // 14: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
-	3,  // 15: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
-	5,  // 16: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
-	13, // 17: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	16, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
+	0,  // 1: rasoat.v1.AssessRequest.view:type_name -> rasoat.v1.AssessmentView
+	10, // 2: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
+	16, // 3: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
+	0,  // 4: rasoat.v1.AssessStreamRequest.view:type_name -> rasoat.v1.AssessmentView
+	7,  // 5: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
+	10, // 6: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
+	8,  // 7: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
+	9,  // 8: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
+	1,  // 9: rasoat.v1.Assessment.classification:type_name -> rasoat.v1.Classification
+	2,  // 10: rasoat.v1.Assessment.income_basis:type_name -> rasoat.v1.IncomeBasis
+	11, // 11: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
+	12, // 12: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
+	15, // 13: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
+	3,  // 14: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
+	5,  // 15: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
+	13, // 16: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
+	4,  // 17: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
+	6,  // 18: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
+	14, // 19: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_scoring_proto_init() }
@@ -1191,7 +1273,7 @@ func file_rasoat_v1_scoring_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_scoring_proto_rawDesc), len(file_rasoat_v1_scoring_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
