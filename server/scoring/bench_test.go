@@ -25,7 +25,9 @@ func tcpClient(b *testing.B) rasoatv1.ScoringServiceClient {
 // BenchmarkAssessStream sends batches of 1,000 households on one stream,
 // pipelined (the client sends while it reads answers, as a bulk import
 // would), and reports households scored per second end to end.
-func BenchmarkAssessStream(b *testing.B) { benchStream(b, rasoatv1.AssessmentView_ASSESSMENT_VIEW_FULL) }
+func BenchmarkAssessStream(b *testing.B) {
+	benchStream(b, rasoatv1.AssessmentView_ASSESSMENT_VIEW_FULL)
+}
 
 // BenchmarkAssessStreamBasic is the same with ASSESSMENT_VIEW_BASIC, the
 // verdict without the per-indicator reasons, as bulk tools ask for it.
