@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/survey"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -56,6 +57,12 @@ var (
 	// review's current status does not allow.
 	ErrWorkflow = errors.New("not allowed in the review's status")
 )
+
+// FieldError is the error for bad input: Field names the field as the
+// household's JSON form does ("members[1].birthDate", "housing.floorAreaM2")
+// and Desc says what is wrong, so an app can point at the box on the form.
+// Match it with errors.As.
+type FieldError = entity.FieldError
 
 // Client is an open tablet database. It is safe for concurrent use; writes
 // are serialised by SQLite's single writer.

@@ -142,13 +142,48 @@ func protoSchema(msg proto.Message, skip ...string) *schema {
 			s.paths = append(s.paths, p)
 			s.check[p] = func(v []byte) error {
 				m := msg.ProtoReflect().New().Interface()
-				return protojson.Unmarshal(wrap(path, v), m)
+				if err := protojson.Unmarshal(wrap(path, v), m); err != nil {
+					return err
+				}
+				return knownEnums(m.ProtoReflect())
 			}
 		}
 	}
 	walk(md, nil)
 	slices.Sort(s.paths)
 	return s
+}
+
+// knownEnums refuses an enum number the contract does not define: proto3
+// enums are open, so protojson takes 42 for a latrine, and the engine would
+// read it as "not deprived".
+func knownEnums(m protoreflect.Message) error {
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		check := func(n protoreflect.EnumNumber) bool {
+			if fd.Enum().Values().ByNumber(n) == nil {
+				err = fmt.Errorf("%s: unknown value %d", fd.JSONName(), n)
+				return false
+			}
+			return true
+		}
+		switch {
+		case fd.Kind() == protoreflect.EnumKind && fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				if !check(l.Get(i).Enum()) {
+					return false
+				}
+			}
+		case fd.Kind() == protoreflect.EnumKind:
+			return check(v.Enum())
+		case fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap():
+			err = knownEnums(v.Message())
+			return err == nil
+		}
+		return true
+	})
+	return err
 }
 
 func hasOneof(md protoreflect.MessageDescriptor) bool {

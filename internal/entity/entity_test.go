@@ -54,6 +54,9 @@ func TestValidate(t *testing.T) {
 		{"a oneof case is not a path of its own", func() *rasoatv1.Change { return hh("income.annual", `{}`) }, "field"},
 		{"income with two cases is refused", func() *rasoatv1.Change { return hh("income", `{"scoreA":10,"monthlyPerCapitaVnd":"1"}`) }, "value"},
 		{"null clears a field", func() *rasoatv1.Change { return hh("address", `null`) }, ""},
+		{"an enum number the contract does not define is refused", func() *rasoatv1.Change { return hh("waterSanitation.latrine", `42`) }, "value"},
+		{"an unknown enum number in a list is refused", func() *rasoatv1.Change { return hh("information.infoDevices", `[1, 99]`) }, "value"},
+		{"a defined enum number is taken", func() *rasoatv1.Change { return hh("area", `2`) }, ""},
 		{"member birthDate", func() *rasoatv1.Change { return member(mem1, "birthDate", `"1990-01-02"`) }, ""},
 		{"member removed takes a removal", func() *rasoatv1.Change { return member(mem1, "removed", `"REMOVAL_DIED"`) }, ""},
 		{"review status draft", func() *rasoatv1.Change {
