@@ -15,33 +15,33 @@ import (
 // days ahead stamped its writes days ahead, and the server refuses them
 // (hlc.CheckDrift), rightly: such a stamp would win every field until that
 // day came. Once the clock is right again, restamp gives new stamps, from
-// a clock reset to the wall clock, to the local changes that
+// a clock reset to the wall clock, to the outbox changes from sequence
+// number from on: the first change the server refused as too far ahead and
+// every later one.
 //
-//   - are still in the outbox, i.e. no server acknowledged them, so no other
-//     replica has them and no one has based a write on their stamps; and
-//   - are stamped in the future of the wall clock now.
+// No server holds any of them. The refused change was never stored: had a
+// server taken it earlier, its clock was behind the refusing one's (a
+// server clock only moves forward), so it would have refused it too. Every
+// later change of this replica is stamped above it, so the same holds. The
+// changes before it keep their stamps even though they are unacknowledged:
+// a push whose answer was lost may have stored them.
 //
-// It keeps their sequence numbers (the server stored none of them: a
-// refused push stores nothing) and their order, and rewrites every
-// reference to their old stamps consistently: the Base entries of later
-// outbox changes that name them, and the heads and seen stamps of the
-// entities they wrote. The rewritten set is the outbox's tail (stamps grow
-// with sequence numbers), so the mapping from old to new stamps is
-// increasing and stays above every stamp kept; each field's state is then
-// exactly what applying the re-stamped changes would give.
+// It keeps sequence numbers and order, and rewrites every reference to the
+// old stamps consistently: the Base entries of later outbox changes that
+// name them, and the heads and seen stamps of the entities they wrote. The
+// rewritten set is the outbox's tail (stamps grow with sequence numbers),
+// so the mapping from old to new stamps is increasing and stays above every
+// stamp kept; each field's state is then exactly what applying the
+// re-stamped changes would give.
 //
 // The reset clock starts above every stamp a server acknowledged or sent
 // (meta.hlc_known) and every outbox stamp kept, so this replica's stamps
-// still only grow. It returns how many changes it re-stamped; with none,
-// the refusal was not this tablet's clock and the push error stands.
-func (c *Client) restamp(ctx context.Context) (int, error) {
-	now := c.now()
+// still only grow. It returns how many changes it re-stamped.
+func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 	var n int
 	err := c.write(ctx, "re-stamp", func(w *writeTx) error {
-		// Changes stamped in a millisecond after now's are in the future.
-		future := hlc.At(now, 0) + 1<<16
 		var kept hlc.Timestamp
-		if err := w.tx.QueryRowContext(ctx, "SELECT coalesce(max(hlc), 0) FROM outbox WHERE hlc < ?", int64(future)).Scan(&kept); err != nil {
+		if err := w.tx.QueryRowContext(ctx, "SELECT coalesce(max(hlc), 0) FROM outbox WHERE origin_seq < ?", int64(from)).Scan(&kept); err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
 		clock := hlc.New(c.now)
@@ -50,9 +50,9 @@ func (c *Client) restamp(ctx context.Context) (int, error) {
 		moved := map[hlc.Timestamp]hlc.Timestamp{} // old stamp → new, this replica's
 		touched := map[string]bool{}
 		var entities []string
-		after := int64(0)
+		after := int64(from) - 1
 		for {
-			batch, seqs, err := w.futureChanges(after, future)
+			batch, seqs, err := w.outboxAfter(after)
 			if err != nil {
 				return err
 			}
@@ -116,10 +116,10 @@ func (c *Client) restamp(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// futureChanges reads, in sequence order, up to a batch of outbox changes
-// after sequence number after stamped at or beyond future.
-func (w *writeTx) futureChanges(after int64, future hlc.Timestamp) ([]*rasoatv1.Change, []int64, error) {
-	rows, err := w.tx.QueryContext(w.ctx, "SELECT origin_seq, payload FROM outbox WHERE origin_seq > ? AND hlc >= ? ORDER BY origin_seq LIMIT 500", after, int64(future))
+// outboxAfter reads, in sequence order, up to a batch of outbox changes
+// after sequence number after.
+func (w *writeTx) outboxAfter(after int64) ([]*rasoatv1.Change, []int64, error) {
+	rows, err := w.tx.QueryContext(w.ctx, "SELECT origin_seq, payload FROM outbox WHERE origin_seq > ? ORDER BY origin_seq LIMIT 500", after)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read outbox: %w", err)
 	}

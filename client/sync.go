@@ -157,9 +157,9 @@ func (s *syncer) push(ctx context.Context) error {
 		}
 		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.replica, Changes: batch})
 		if err != nil {
-			if !restamped && clockAhead(err) {
+			if i, ahead := clockAhead(err); ahead && !restamped && i < len(batch) {
 				restamped = true
-				k, rerr := s.c.restamp(ctx)
+				k, rerr := s.c.restamp(ctx, batch[i].GetSeq())
 				if rerr != nil {
 					return fmt.Errorf("push batch %d: %w (re-stamping after: %w)", n, rerr, err)
 				}
@@ -230,22 +230,30 @@ func (c *Client) acknowledge(ctx context.Context, last uint64, top hlc.Timestamp
 }
 
 // clockAhead reports whether err is a push refused because a stamp is too
-// far ahead of the server's clock.
-func clockAhead(err error) bool {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.InvalidArgument {
-		return false
+// far ahead of the server's clock, and the index in the batch of the first
+// change so refused (the server lists violations in batch order).
+func clockAhead(err error) (first int, ok bool) {
+	st, isStatus := status.FromError(err)
+	if !isStatus || st.Code() != codes.InvalidArgument {
+		return 0, false
 	}
+	first = -1
 	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				if strings.HasSuffix(v.GetField(), "stamp.hlc") && strings.Contains(v.GetDescription(), "ahead") {
-					return true
-				}
+		br, isBR := d.(*errdetails.BadRequest)
+		if !isBR {
+			continue
+		}
+		for _, v := range br.GetFieldViolations() {
+			var i int
+			if _, err := fmt.Sscanf(v.GetField(), "changes[%d].stamp.hlc", &i); err != nil || !strings.Contains(v.GetDescription(), "ahead") {
+				continue
+			}
+			if first < 0 || i < first {
+				first = i
 			}
 		}
 	}
-	return strings.Contains(st.Message(), "stamp.hlc") && strings.Contains(st.Message(), "ahead")
+	return first, first >= 0
 }
 
 // snapshot takes the server's entity states whole and returns the cursor

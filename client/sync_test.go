@@ -377,7 +377,7 @@ func TestClockDaysAheadIsRestampedWhenTheServerRefusesIt(t *testing.T) {
 	}
 	// Pushed now, the server refuses the stamps (3 days > 24h ahead).
 	_, err = a.Sync(ctx, srv.conn)
-	if status.Code(err) != codes.InvalidArgument || !clockAhead(err) {
+	if _, ahead := clockAhead(err); status.Code(err) != codes.InvalidArgument || !ahead {
 		t.Fatalf("sync with the clock ahead = %v, want InvalidArgument about stamps ahead", err)
 	}
 	if n, _ := a.Pending(ctx); n != changesOf(2)+3 {
