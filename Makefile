@@ -29,8 +29,11 @@ build:
 ## bench: the figures quoted in README.md
 bench:
 	$(GO) test -run '^$$' -bench 'Assess$$|AssessExplained' -benchtime 2s -cpu 1 ./survey/
-	$(GO) test -run '^$$' -bench 'AssessStream|AssessUnary' -benchtime 3s ./server/scoring/
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/merge/
+	$(GO) test -run '^$$' -bench 'AssessStream' -benchtime 3s ./server/scoring/
+	$(GO) test -run '^$$' -bench PushIngest -benchtime 10x ./server/store/sqlite/
+	$(GO) test -run '^$$' -bench 'Pull|Snapshot' -benchtime 3x ./server/syncsvc/
+	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x ./client/
+	$(GO) test -run '^$$' -bench 'BenchmarkApply$$' -benchmem ./internal/merge/
 
 ## fuzz: a short fuzzing run of the household decoder and engine
 fuzz:
