@@ -31,7 +31,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,8 +39,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/sqlitedb"
 	"github.com/rasoat/rasoat/survey"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Errors callers branch on.
@@ -108,35 +107,6 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // survey.Builtin()).
 func WithStandards(r *survey.Registry) Option { return func(c *config) { c.reg = r } }
 
-// busyTimeoutMS is how long a connection waits on a lock held by another
-// connection (a Sync beside a UI write, a backup) before failing.
-const busyTimeoutMS = 5000
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
-	q.Add("_pragma", "synchronous(FULL)")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
-		// A first sync writes a commune (about 15 MB of entity states) in
-		// one transaction. A 16 MiB page cache keeps it from spilling pages
-		// to the WAL mid-transaction, statement journals stay in memory,
-		// and the WAL is checkpointed into the file only past 10,000 pages
-		// (about 40 MB), so that a first sync does not also copy everything
-		// into the main file before it returns: the next large write, or
-		// Close, does. Together they take a first sync from about 330 to
-		// about 170 ms (BenchmarkInitialSync).
-		q.Add("_pragma", "temp_store(MEMORY)")
-		q.Add("_pragma", "cache_size(-16384)")
-		q.Add("_pragma", "wal_autocheckpoint(10000)")
-		// BEGIN IMMEDIATE: a write never fails halfway upgrading a read lock.
-		q.Set("_txlock", "immediate")
-	}
-	return "file:" + path + "?" + q.Encode()
-}
-
 // Open opens the tablet database at path, creating it or migrating its
 // schema to this version, and restores the clock from it so that no new
 // stamp goes below one already written.
@@ -157,7 +127,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open %s: path must not contain ? or #", path)
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{Bulk: true}))
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -170,7 +140,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{ReadOnly: true}))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

@@ -221,32 +221,7 @@ func (f *Field) Apply(c Change) (changed bool) {
 	if !c.mergeable() {
 		return false
 	}
-	raised := false
-	for _, b := range c.Base {
-		i, ok := f.seen(b.Replica)
-		switch {
-		case !ok:
-			f.Seen = slices.Insert(f.Seen, i, b)
-		case b.HLC > f.Seen[i].HLC:
-			f.Seen[i].HLC = b.HLC
-		default:
-			continue
-		}
-		raised = true
-	}
-	if raised {
-		// Drop the newly covered heads, keeping the rest in order.
-		n := 0
-		for i := range f.Heads {
-			if !f.covers(f.Heads[i].Stamp) {
-				f.Heads[n] = f.Heads[i]
-				n++
-			}
-		}
-		clear(f.Heads[n:]) // release the dropped values
-		f.Heads = f.Heads[:n]
-		changed = true
-	}
+	changed = f.see(c.Base)
 	if f.covers(c.Stamp) {
 		return changed
 	}
@@ -308,17 +283,11 @@ func (f *Field) Conflict() (winner Head, others []Head, ok bool) {
 	return winner, others, len(others) > 0
 }
 
-// Merge folds another replica's state of the same field into f, as if every
-// change applied to o had been applied to f. It is what a first sync uses to
-// take a server's entity states whole instead of replaying their changes.
-//
-// It is exact because the state is a function of the set of changes: Seen
-// of the union is the per-replica maximum of both Seens, and a change of the
-// union is a head exactly when it is a head of the side that holds it and
-// is not covered by the merged Seen.
-func (f *Field) Merge(o *Field) (changed bool) {
+// see raises Seen to cover stamps and drops the heads that become covered;
+// it reports whether anything changed.
+func (f *Field) see(stamps []Stamp) bool {
 	raised := false
-	for _, b := range o.Seen {
+	for _, b := range stamps {
 		i, ok := f.seen(b.Replica)
 		switch {
 		case !ok:
@@ -330,18 +299,32 @@ func (f *Field) Merge(o *Field) (changed bool) {
 		}
 		raised = true
 	}
-	if raised {
-		n := 0
-		for i := range f.Heads {
-			if !f.covers(f.Heads[i].Stamp) {
-				f.Heads[n] = f.Heads[i]
-				n++
-			}
-		}
-		clear(f.Heads[n:])
-		f.Heads = f.Heads[:n]
-		changed = true
+	if !raised {
+		return false
 	}
+	// Drop the newly covered heads, keeping the rest in order.
+	n := 0
+	for i := range f.Heads {
+		if !f.covers(f.Heads[i].Stamp) {
+			f.Heads[n] = f.Heads[i]
+			n++
+		}
+	}
+	clear(f.Heads[n:]) // release the dropped values
+	f.Heads = f.Heads[:n]
+	return true
+}
+
+// Merge folds another replica's state of the same field into f, as if every
+// change applied to o had been applied to f. It is what a first sync uses to
+// take a server's entity states whole instead of replaying their changes.
+//
+// It is exact because the state is a function of the set of changes: Seen
+// of the union is the per-replica maximum of both Seens, and a change of the
+// union is a head exactly when it is a head of the side that holds it and
+// is not covered by the merged Seen.
+func (f *Field) Merge(o *Field) (changed bool) {
+	changed = f.see(o.Seen)
 	for _, h := range o.Heads {
 		if f.covers(h.Stamp) {
 			continue

@@ -21,10 +21,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/protobuf/proto"
@@ -37,32 +37,13 @@ type DB struct {
 	w, r *sql.DB
 }
 
-// busyTimeoutMS is how long a connection waits on a lock held by another
-// process (a backup tool, the sqlite3 shell) before failing with SQLITE_BUSY.
-const busyTimeoutMS = 5000
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
-	q.Add("_pragma", "synchronous(FULL)")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
-		// BEGIN IMMEDIATE takes the write lock at the start, so a push never
-		// fails halfway through upgrading a read lock.
-		q.Set("_txlock", "immediate")
-	}
-	return "file:" + path + "?" + q.Encode()
-}
-
 // Open opens the store at path, creating the file or migrating its schema
 // to the current version.
 func Open(ctx context.Context, path string) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path must not contain ? or #", path)
 	}
-	w, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{}))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -74,7 +55,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{ReadOnly: true}))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -190,15 +171,8 @@ func (db *DB) pull(ctx context.Context, villages []string, after uint64, limit i
 	q.WriteString("SELECT server_seq, payload FROM changes WHERE server_seq > ?")
 	args = append(args, after)
 	if len(villages) > 0 {
-		q.WriteString(" AND village_code IN (")
-		for i, v := range villages {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteByte('?')
-			args = append(args, v)
-		}
-		q.WriteByte(')')
+		q.WriteString(" AND ")
+		args = inVillages(&q, args, villages)
 	}
 	q.WriteString(" ORDER BY server_seq LIMIT ?")
 	args = append(args, limit+1) // one more, to tell whether more follow
@@ -274,15 +248,8 @@ func (db *DB) snapshot(ctx context.Context, villages []string, fn func(uint64, *
 	args := make([]any, 0, len(villages))
 	q.WriteString("SELECT id, kind, household_id, village_code, state FROM entities")
 	if len(villages) > 0 {
-		q.WriteString(" WHERE village_code IN (")
-		for i, v := range villages {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteByte('?')
-			args = append(args, v)
-		}
-		q.WriteByte(')')
+		q.WriteString(" WHERE ")
+		args = inVillages(&q, args, villages)
 	}
 	rows, err := tx.QueryContext(ctx, q.String(), args...)
 	if err != nil {
@@ -304,4 +271,19 @@ func (db *DB) snapshot(ctx context.Context, villages []string, fn func(uint64, *
 		return 0, fmt.Errorf("snapshot: %w", err)
 	}
 	return cursor, nil
+}
+
+// inVillages writes "village_code IN (?,…)" to q and appends the villages
+// to args.
+func inVillages(q *strings.Builder, args []any, villages []string) []any {
+	q.WriteString("village_code IN (")
+	for i, v := range villages {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('?')
+		args = append(args, v)
+	}
+	q.WriteByte(')')
+	return args
 }
