@@ -32,7 +32,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'AssessStream' -benchtime 3s ./server/scoring/
 	$(GO) test -run '^$$' -bench PushIngest -benchtime 10x ./server/store/sqlite/
 	$(GO) test -run '^$$' -bench 'Pull|Snapshot' -benchtime 3x ./server/syncsvc/
-	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x ./client/
+	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x -count 4 ./client/
+	$(GO) test -run '^$$' -bench CommuneFirstSync -benchtime 5x -count 3 ./internal/systemtest/
 	$(GO) test -run '^$$' -bench 'BenchmarkApply$$' -benchmem ./internal/merge/
 
 ## fuzz: a short fuzzing run of the household decoder and engine

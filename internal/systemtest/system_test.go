@@ -59,7 +59,7 @@ var addrRE = regexp.MustCompile(`addr=(\S+)`)
 
 // startServer runs rasoatd on a free loopback port over db and waits for
 // it to say where it listens.
-func startServer(t *testing.T, db string) *proc {
+func startServer(t testing.TB, db string) *proc {
 	t.Helper()
 	cmd := exec.Command(rasoatd, "--addr", "127.0.0.1:0", "--db", db)
 	stderr, err := cmd.StderrPipe()
@@ -101,7 +101,7 @@ func (p *proc) kill() {
 	})
 }
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

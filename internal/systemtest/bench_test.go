@@ -1,0 +1,132 @@
+package systemtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rasoat/rasoat/client"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store/sqlite"
+	"github.com/rasoat/rasoat/server/store/storetest"
+)
+
+// BenchmarkCommuneFirstSync measures each side apart: a real rasoatd
+// process serves a commune (2,000 households of 4 members, every field
+// filled: 156,000 changes) over loopback TCP to a fresh tablet in this
+// process. ms/sync is the tablet's wall time; tablet-heap-MB its peak heap
+// in use during the sync (sampled every 2 ms); server-rss-MB the server
+// process's peak resident memory (VmHWM, Linux), start-up included.
+func BenchmarkCommuneFirstSync(b *testing.B) {
+	ctx := context.Background()
+	db := filepath.Join(b.TempDir(), "commune.db")
+	fill(b, db)
+	srv := startServer(b, db)
+	conn := dial(b, srv.addr)
+	var elapsed time.Duration
+	var heap uint64
+	for i := 0; b.Loop(); i++ {
+		tab, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("tablet-%d.db", i)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		stop := heapPeak()
+		start := time.Now()
+		st, err := tab.Sync(ctx, conn)
+		elapsed += time.Since(start)
+		heap = max(heap, stop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Snapshot != 2000*5 {
+			b.Fatalf("tablet took %d entity states, want %d", st.Snapshot, 2000*5)
+		}
+		tab.Close()
+	}
+	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/sync")
+	b.ReportMetric(float64(heap)/(1<<20), "tablet-heap-MB")
+	if rss, ok := peakRSS(srv.cmd.Process.Pid); ok {
+		b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
+	}
+}
+
+// fill writes the commune into the server's file before rasoatd opens it,
+// as tablets enrolling it would have pushed it.
+func fill(b *testing.B, path string) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
+	var batch []*rasoatv1.Change
+	flush := func() {
+		if _, err := st.Push(ctx, g.Replica, batch); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for range 2000 {
+		batch = append(batch, g.Household(4)...)
+		if len(batch) >= 5000 {
+			flush()
+		}
+	}
+	flush()
+}
+
+// heapPeak samples the heap in use until stop is called and returns the
+// greatest sample.
+func heapPeak() (stop func() uint64) {
+	var (
+		peak uint64
+		wg   sync.WaitGroup
+		done = make(chan struct{})
+	)
+	wg.Go(func() {
+		var m runtime.MemStats
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
+
+// peakRSS reads a process's peak resident set size from /proc.
+func peakRSS(pid int) (uint64, bool) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
