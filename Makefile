@@ -8,7 +8,7 @@ PROTOC_GEN_GO_VERSION     := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: run test vet bench fuzz proto proto-check lint android tools build
+.PHONY: run test vet bench fuzz proto proto-check breaking lint android tools build
 
 ## run: start rasoatd on 127.0.0.1:7443 (embedded SQLite in this directory, no setup)
 run:
@@ -60,6 +60,11 @@ proto: tools
 
 lint: tools
 	buf lint
+
+## breaking: the contract stays wire- and source-compatible with main
+## (run on a branch before it lands; main is what tablets in the field speak)
+breaking: tools
+	buf breaking --against '.git#branch=main'
 
 ## proto-check: the committed generated code is what `make proto` writes
 proto-check: proto
