@@ -132,16 +132,38 @@ func (s *syncer) run(ctx context.Context) error {
 	}
 	cursor := m.cursor
 	if cursor == 0 && s.cfg.snapshot {
-		cursor, err = s.snapshot(ctx)
-		if status.Code(err) == codes.Unimplemented {
-			s.c.log.Info("server has no Snapshot: replaying its log", "err", err)
-			cursor, err = 0, nil
-		}
-		if err != nil {
+		if cursor, err = s.takeSnapshot(ctx); err != nil {
 			return err
 		}
 	}
-	return s.pull(ctx, cursor)
+	err = s.pull(ctx, cursor)
+	if status.Code(err) == codes.FailedPrecondition && cursor > 0 {
+		// The server's log ends before this tablet's cursor: it was
+		// restored from a backup, or this is another server. What it holds
+		// is taken again whole (merging is idempotent) and pulling goes on
+		// from there; local changes it lost were pushed again above only if
+		// still in the outbox, so say so.
+		s.c.log.Warn("server log is behind this tablet's cursor: taking its state again", "cursor", cursor, "err", err)
+		if !s.cfg.snapshot {
+			return err
+		}
+		if cursor, err = s.takeSnapshot(ctx); err != nil {
+			return err
+		}
+		return s.pull(ctx, cursor)
+	}
+	return err
+}
+
+// takeSnapshot takes the server's states whole, or returns cursor 0 to
+// replay its log when the server has no Snapshot.
+func (s *syncer) takeSnapshot(ctx context.Context) (uint64, error) {
+	cursor, err := s.snapshot(ctx)
+	if status.Code(err) == codes.Unimplemented {
+		s.c.log.Info("server has no Snapshot: replaying its log", "err", err)
+		return 0, nil
+	}
+	return cursor, err
 }
 
 // push sends the outbox in batches until it is empty.
@@ -305,7 +327,11 @@ func (s *syncer) snapshot(ctx context.Context) (uint64, error) {
 		s.stats.Snapshot += len(b.states)
 		s.prog.Received += len(b.states)
 		if b.done {
-			if err := s.c.finishApply(ctx, tx, top, &b.cursor); err != nil {
+			// The states are exactly the log up to b.cursor, so the cursor
+			// is set, not raised: after a server was restored from a backup
+			// older than this tablet's cursor, it goes back to what the
+			// server really holds.
+			if err := s.c.finishApply(ctx, tx, top, &b.cursor, true); err != nil {
 				return 0, fmt.Errorf("snapshot: %w", err)
 			}
 			s.stats.Cursor = b.cursor
@@ -546,12 +572,12 @@ func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, c
 	if err := storeStates(ctx, tx, ids, states); err != nil {
 		return err
 	}
-	return c.finishApply(ctx, tx, top, &cursor)
+	return c.finishApply(ctx, tx, top, &cursor, false)
 }
 
 // finishApply observes top, stores the clock, what the server is known to
 // hold and the cursor (when not nil), and commits.
-func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp, cursor *uint64) error {
+func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp, cursor *uint64, exact bool) error {
 	if top != 0 {
 		c.observe(top)
 	}
@@ -560,6 +586,9 @@ func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp,
 	args := []any{int64(last), int64(top)}
 	if cursor != nil {
 		q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = max(pull_cursor, ?) WHERE id = 1"
+		if exact {
+			q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = ? WHERE id = 1"
+		}
 		args = append(args, int64(*cursor))
 	}
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {

@@ -456,3 +456,48 @@ func TestSyncOfAnEmptyTabletWithAnEmptyServer(t *testing.T) {
 		t.Errorf("second sync stats = %+v", st)
 	}
 }
+
+// TestServerBehindTheTabletsCursorIsTakenAgainWhole: the commune server was
+// restored from a backup older than what this tablet pulled (or the tablet
+// now syncs with another server). The tablet is told, takes the server's
+// state again and pulls on from the server's real end.
+func TestServerBehindTheTabletsCursorIsTakenAgainWhole(t *testing.T) {
+	ctx := context.Background()
+	first, restored := newServer(t), newServer(t)
+	a, b := tablet(t), tablet(t)
+	for range 3 {
+		if _, err := b.CreateHousehold(ctx, "001", fullHousehold(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncOK(t, b, first)
+	syncOK(t, a, first) // a's cursor is now at the end of first's log
+
+	// The restored server holds less: one household another tablet pushed.
+	c := tablet(t)
+	id, err := c.CreateHousehold(ctx, "001", fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, c, restored)
+	st := syncOK(t, a, restored)
+	if st.Snapshot == 0 {
+		t.Fatalf("tablet did not take the restored server's state again: %+v", st)
+	}
+	if _, err := a.Household(ctx, id); err != nil {
+		t.Fatalf("household on the restored server did not reach the tablet: %v", err)
+	}
+	// And it goes on from the restored server's end, not its old cursor.
+	if err := c.SetField(ctx, id, "headName", []byte(`"Lò Văn Mới"`)); err != nil {
+		t.Fatal(err)
+	}
+	syncOK(t, c, restored)
+	syncOK(t, a, restored)
+	h, err := a.Household(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.GetHeadName() != "Lò Văn Mới" {
+		t.Fatalf("edit after the restore did not reach the tablet: head %q", h.GetHeadName())
+	}
+}

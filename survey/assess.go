@@ -308,6 +308,9 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 		case rasoatv1.Sex_SEX_MALE, rasoatv1.Sex_SEX_FEMALE:
 		case rasoatv1.Sex_SEX_UNSPECIFIED:
 			v.add(fmt.Sprintf("members[%d].sex", i), "required: SEX_MALE or SEX_FEMALE")
+			continue
+		default:
+			continue // unknown number, reported by checkMemberEnums; the rules index by sex
 		}
 		bd, ok := parseDate(m.GetBirthDate())
 		switch {

@@ -26,6 +26,7 @@ func FuzzAssessJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"area":"AREA_URBAN","reviewDate":"2025-02-29","members":[{}],"income":{"scoreA":3}}`))
 	f.Add([]byte(`{"members":[{"birthDate":"0001-01-01","removed":"REMOVAL_DIED"}],"housing":{"floorAreaM2":"NaN"}}`))
+	f.Add([]byte(`{"area":"AREA_RURAL","reviewDate":"2025-10-20","members":[{"fullName":"A","sex":5,"birthDate":"1990-01-01","hasHealthInsurance":true,"employment":"EMPLOYMENT_UNEMPLOYED"}],"income":{"monthlyPerCapitaVnd":"1"}}`))
 	// Sections left out entirely (nil messages) must be refused, not crash.
 	f.Add([]byte(`{"area":"AREA_RURAL","reviewDate":"2025-10-20","members":[{"fullName":"A","sex":"SEX_MALE","birthDate":"1990-01-01","hasHealthInsurance":true,"employment":"EMPLOYMENT_SELF_EMPLOYED","highestEducation":"EDUCATION_LEVEL_PRIMARY"}],"income":{"monthlyPerCapitaVnd":"1"}}`))
 

@@ -31,6 +31,8 @@ func TestInvalidInputIsNeverClassified(t *testing.T) {
 		{"a negative floor area", "2021-2025", func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(-3) }, "housing.floorAreaM2"},
 		{"a missing floor area", "2021-2025", func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = nil }, "housing.floorAreaM2"},
 		{"an unknown enum number", "2021-2025", func(h *rasoatv1.Household) { h.WaterSanitation.Latrine = 99 }, "waterSanitation.latrine"},
+		{"an unknown sex number", "2021-2025", func(h *rasoatv1.Household) { h.Members[0].Sex = 5 }, "members[0].sex"},
+		{"a negative sex number", "2016-2020", func(h *rasoatv1.Household) { h.Members[1].Sex = -1 }, "members[1].sex"},
 		{"an unknown member enum number", "2021-2025", func(h *rasoatv1.Household) { h.Members[0].Employment = 42 }, "members[0].employment"},
 		{"an unspecified area", "2021-2025", func(h *rasoatv1.Household) { h.Area = 0 }, "area"},
 		{"a missing review date", "2021-2025", func(h *rasoatv1.Household) { h.ReviewDate = "" }, "reviewDate"},

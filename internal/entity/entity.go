@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -303,6 +304,9 @@ func Validate(c *rasoatv1.Change) error {
 	}
 	if c.GetSeq() == 0 {
 		return invalid("seq", "is zero (origin sequence numbers start at 1)")
+	}
+	if c.GetSeq() > math.MaxInt64 {
+		return invalid("seq", "%d is beyond 2^63-1", c.GetSeq())
 	}
 	stamp := stampOf(c.GetStamp())
 	for i, pb := range c.GetBase() {

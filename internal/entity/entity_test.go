@@ -54,6 +54,7 @@ func TestValidate(t *testing.T) {
 		{"a oneof case is not a path of its own", func() *rasoatv1.Change { return hh("income.annual", `{}`) }, "field"},
 		{"income with two cases is refused", func() *rasoatv1.Change { return hh("income", `{"scoreA":10,"monthlyPerCapitaVnd":"1"}`) }, "value"},
 		{"null clears a field", func() *rasoatv1.Change { return hh("address", `null`) }, ""},
+		{"a sequence number past 2^63-1 is refused", func() *rasoatv1.Change { c := hh("headName", `"A"`); c.Seq = 1 << 63; return c }, "seq"},
 		{"an enum number the contract does not define is refused", func() *rasoatv1.Change { return hh("waterSanitation.latrine", `42`) }, "value"},
 		{"an unknown enum number in a list is refused", func() *rasoatv1.Change { return hh("information.infoDevices", `[1, 99]`) }, "value"},
 		{"a defined enum number is taken", func() *rasoatv1.Change { return hh("area", `2`) }, ""},
@@ -396,5 +397,26 @@ func TestMergedStatesEqualTheStateOfTheUnion(t *testing.T) {
 		if got := encode(t, left); !bytes.Equal(got, want) {
 			t.Fatalf("iteration %d: merged state differs from the union's\n got %x\nwant %x", iter, got, want)
 		}
+	}
+}
+
+// TestMaterialiseSkipsAFieldThisBuildDoesNotKnow: a newer app's field syncs
+// through an older tablet; the household still reads.
+func TestMaterialiseSkipsAFieldThisBuildDoesNotKnow(t *testing.T) {
+	var h entity.State
+	if _, err := h.Apply(hh("headName", `"Nguyễn Văn A"`)); err != nil {
+		t.Fatal(err)
+	}
+	newer := entity.MergeOf(hh("headName", `true`))
+	newer.Field = "solarPanels"
+	if !h.ApplyMerge(newer) {
+		t.Fatal("the unknown field was not kept in the state")
+	}
+	got, err := entity.Materialise(h, nil)
+	if err != nil {
+		t.Fatalf("a household with a field from a newer app does not read: %v", err)
+	}
+	if got.GetHeadName() != "Nguyễn Văn A" {
+		t.Errorf("head name %q", got.GetHeadName())
 	}
 }

@@ -45,7 +45,9 @@ func Materialise(household State, members []State) (*rasoatv1.Household, error) 
 		return nil, fmt.Errorf("materialise household %s: %w", household.ID, err)
 	}
 	h := &rasoatv1.Household{}
-	if err := protojson.Unmarshal(b, h); err != nil {
+	// A field a newer app added is kept in the state (it syncs on) but not
+	// shown by a build that does not know it.
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, h); err != nil {
 		return nil, fmt.Errorf("materialise household %s: %w", household.ID, err)
 	}
 	return h, nil

@@ -42,3 +42,8 @@ var ErrBusy = errors.New("store busy")
 
 // ErrFull is wrapped by an error from a store whose disk is full.
 var ErrFull = errors.New("store full")
+
+// ErrCursorAhead is returned by a pull after a cursor beyond the end of the
+// log: the replica synced with a server whose log went further (a backup
+// restored since, or another server).
+var ErrCursorAhead = errors.New("cursor beyond the end of the log")

@@ -58,6 +58,8 @@ func toStatus(err error) error {
 		bad = badRequest{{field: fmt.Sprintf("changes[%d].%s", ce.Index, ce.Field), desc: ce.Err.Error()}}
 	case errors.As(err, &se):
 		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, store.ErrCursorAhead):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, store.ErrBusy):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, store.ErrFull):

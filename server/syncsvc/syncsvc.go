@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
@@ -170,6 +171,9 @@ func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingSer
 		return toStatus(&scopeError{err})
 	}
 	cursor := req.GetCursor()
+	if cursor > math.MaxInt64 {
+		return toStatus(badRequest{{field: "cursor", desc: fmt.Sprintf("%d is beyond any log position", cursor)}})
+	}
 	batch := make([]*rasoatv1.Change, 0, min(size, 1024))
 	for {
 		batch = batch[:0]

@@ -329,3 +329,30 @@ func TestSnapshotThenPullEqualsReplayingTheLog(t *testing.T) {
 		t.Fatalf("snapshot of village 002 holds %d entities of 001", len(other))
 	}
 }
+
+// TestPullAfterTheEndOfTheLogIsAFailedPrecondition: a replica whose cursor
+// is past this server's log synced with a server that went further (a
+// backup restored since); it must learn so, not get an empty "up to date".
+func TestPullAfterTheEndOfTheLogIsAFailedPrecondition(t *testing.T) {
+	c := serve(t)
+	push(t, c, storetest.Must(storetest.New("tab-a", "001").Household(1)))
+	end := pull(t, c, &rasoatv1.PullRequest{ReplicaId: "tab-b"})
+	last := end[len(end)-1].Cursor
+	if got := pull(t, c, &rasoatv1.PullRequest{ReplicaId: "tab-b", Cursor: last}); len(got) != 1 || len(got[0].Changes) != 0 || !got[0].Done {
+		t.Fatalf("pull at the log's end = %v, want one empty done batch", got)
+	}
+	stream, err := c.Pull(context.Background(), &rasoatv1.PullRequest{ReplicaId: "tab-b", Cursor: last + 10})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("pull after %d with the log ending at %d: %v, want FailedPrecondition", last+10, last, err)
+	}
+	stream, err = c.Pull(context.Background(), &rasoatv1.PullRequest{ReplicaId: "tab-b", Cursor: 1 << 63})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if v := violations(t, err); v["cursor"] == "" {
+		t.Fatalf("a cursor past 2^63-1 names %v, want cursor", v)
+	}
+}

@@ -205,6 +205,16 @@ func (db *DB) pull(ctx context.Context, villages []string, after uint64, limit i
 	if err := rows.Err(); err != nil {
 		return next, false, fmt.Errorf("pull after %d: %w", after, err)
 	}
+	if n == 0 && after > 0 {
+		// Nothing after the cursor: is the cursor past the log's end?
+		var end uint64
+		if err := db.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&end); err != nil {
+			return next, false, fmt.Errorf("pull after %d: %w", after, err)
+		}
+		if after > end {
+			return next, false, fmt.Errorf("pull after %d: the log ends at %d: %w", after, end, store.ErrCursorAhead)
+		}
+	}
 	return next, false, nil
 }
 
