@@ -445,3 +445,32 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestANewReviewRoundDatesTheAssessment: the next annual review (from
+// 1 September 2026) decides the 2027 list under Decree 351/2025; starting
+// it moves the household's review date, so local scoring follows.
+func TestANewReviewRoundDatesTheAssessment(t *testing.T) {
+	ctx := context.Background()
+	c := tablet(t)
+	id, err := c.CreateHousehold(ctx, "001", fullHousehold(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := c.Assess(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Standard.ID != "2021-2025" {
+		t.Fatalf("review of 2025-11-15 scored under %s", a.Standard.ID)
+	}
+	if _, err := c.StartReview(ctx, id, "2026-10-20"); err != nil {
+		t.Fatal(err)
+	}
+	a, h, err := c.Assess(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.GetReviewDate() != "2026-10-20" || a.Standard.ID != "2026-2030" {
+		t.Fatalf("after starting the 2026 round: review date %s, standard %s; want 2026-10-20 under 2026-2030", h.GetReviewDate(), a.Standard.ID)
+	}
+}

@@ -426,6 +426,15 @@ func (c *Client) StartReview(ctx context.Context, householdID, reviewDate string
 		if err := w.set(e, "reviewDate", jsonString(reviewDate), "reviewDate"); err != nil {
 			return err
 		}
+		// The household's own reviewDate is what ages are computed against
+		// and what chooses the standard, so a new round moves it too.
+		hh, err := w.load(householdID)
+		if err != nil {
+			return err
+		}
+		if err := w.set(hh, "reviewDate", jsonString(reviewDate), "reviewDate"); err != nil {
+			return err
+		}
 		return w.set(e, "status", jsonString(StatusDraft), "status")
 	})
 	if err != nil {
