@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,54 +18,14 @@ import (
 func commune(b *testing.B, srv *server) int {
 	b.Helper()
 	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
-	var batch []*rasoatv1.Change
-	total := 0
-	flush := func() {
-		if _, err := srv.db.Push(context.Background(), g.Replica, batch); err != nil {
-			b.Fatal(err)
-		}
-		total += len(batch)
-		batch = batch[:0]
+	total, err := g.Commune(2000, 4, func(batch []*rasoatv1.Change) error {
+		_, err := srv.db.Push(context.Background(), g.Replica, batch)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	for range 2000 {
-		batch = append(batch, g.Household(4)...)
-		if len(batch) >= 5000 {
-			flush()
-		}
-	}
-	flush()
 	return total
-}
-
-// heapPeak samples the heap in use until stop is called, and returns the
-// greatest sample.
-func heapPeak() (stop func() uint64) {
-	var (
-		peak uint64
-		wg   sync.WaitGroup
-		done = make(chan struct{})
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		var m runtime.MemStats
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak
-	}
 }
 
 // BenchmarkInitialSync is a fresh tablet's first sync of a whole commune
@@ -103,7 +62,7 @@ func BenchmarkInitialSync(b *testing.B) {
 				runtime.GC()
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
-				stop := heapPeak()
+				stop := storetest.HeapPeak()
 				b.StartTimer()
 				start := time.Now()
 				st, err := c.Sync(ctx, srv.conn, mode.opts...)

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +38,7 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 			b.Fatal(err)
 		}
 		runtime.GC()
-		stop := heapPeak()
+		stop := storetest.HeapPeak()
 		start := time.Now()
 		st, err := tab.Sync(ctx, conn)
 		elapsed += time.Since(start)
@@ -69,48 +68,11 @@ func fill(b *testing.B, path string) {
 	}
 	defer st.Close()
 	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
-	var batch []*rasoatv1.Change
-	flush := func() {
-		if _, err := st.Push(ctx, g.Replica, batch); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	for range 2000 {
-		batch = append(batch, g.Household(4)...)
-		if len(batch) >= 5000 {
-			flush()
-		}
-	}
-	flush()
-}
-
-// heapPeak samples the heap in use until stop is called and returns the
-// greatest sample.
-func heapPeak() (stop func() uint64) {
-	var (
-		peak uint64
-		wg   sync.WaitGroup
-		done = make(chan struct{})
-	)
-	wg.Go(func() {
-		var m runtime.MemStats
-		t := time.NewTicker(2 * time.Millisecond)
-		defer t.Stop()
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return peak
+	if _, err := g.Commune(2000, 4, func(batch []*rasoatv1.Change) error {
+		_, err := st.Push(ctx, g.Replica, batch)
+		return err
+	}); err != nil {
+		b.Fatal(err)
 	}
 }
 

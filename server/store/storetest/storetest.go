@@ -5,6 +5,8 @@ package storetest
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,3 +122,61 @@ func Must(changes []*rasoatv1.Change) []*rasoatv1.Change {
 
 // Since is a helper for benchmarks: the rate per second of n events in d.
 func Since(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
+
+// Commune is the benchmarks' commune: households households of members
+// members each, every field filled, handed to push in batches of about
+// 5,000 changes as tablets enrolling them would push. It returns the
+// number of changes.
+func (g *Gen) Commune(households, members int, push func([]*rasoatv1.Change) error) (int, error) {
+	var batch []*rasoatv1.Change
+	total := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := push(batch); err != nil {
+			return err
+		}
+		total += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	for range households {
+		batch = append(batch, g.Household(members)...)
+		if len(batch) >= 5000 {
+			if err := flush(); err != nil {
+				return total, err
+			}
+		}
+	}
+	return total, flush()
+}
+
+// HeapPeak samples the heap in use every 2 ms until stop is called, and
+// returns the greatest sample: a benchmark's peak memory.
+func HeapPeak() (stop func() uint64) {
+	var (
+		peak uint64
+		wg   sync.WaitGroup
+		done = make(chan struct{})
+	)
+	wg.Go(func() {
+		var m runtime.MemStats
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak
+	}
+}
