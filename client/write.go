@@ -241,7 +241,7 @@ func (c *Client) CreateHousehold(ctx context.Context, villageCode string, h *ras
 	}
 	hh := proto.Clone(h).(*rasoatv1.Household)
 	hh.Id, hh.VillageCode, hh.Members = "", "", nil
-	values, err := leaves(hh, entity.Paths(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD))
+	values, err := entity.Leaves(hh, entity.Paths(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD))
 	if err != nil {
 		return "", fmt.Errorf("create household: %w", err)
 	}
@@ -289,7 +289,7 @@ func (w *writeTx) setAll(e *ent, values map[string][]byte, prefix string) error 
 	}
 	slices.Sort(paths)
 	for _, p := range paths {
-		v, err := canonical(e.kind, p, values[p]) // refuses enum numbers the contract does not know
+		v, err := entity.Canonical(e.kind, p, values[p]) // refuses enum numbers the contract does not know
 		if err != nil {
 			return renamed(prefix+p, err)
 		}
@@ -310,7 +310,7 @@ func (w *writeTx) addMember(h *ent, m *rasoatv1.Member, prefix string) error {
 	}
 	mm := proto.Clone(m).(*rasoatv1.Member)
 	mm.Id = ""
-	values, err := leaves(mm, entity.Paths(rasoatv1.EntityKind_ENTITY_KIND_MEMBER))
+	values, err := entity.Leaves(mm, entity.Paths(rasoatv1.EntityKind_ENTITY_KIND_MEMBER))
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (c *Client) SetField(ctx context.Context, entityID, path string, jsonValue 
 		if e.kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && path == "status" {
 			return fieldError(path, "changes only through Submit")
 		}
-		v, err := canonical(e.kind, path, jsonValue)
+		v, err := entity.Canonical(e.kind, path, jsonValue)
 		if err != nil {
 			return err
 		}

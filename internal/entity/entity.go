@@ -163,7 +163,7 @@ func knownEnums(m protoreflect.Message) error {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		check := func(n protoreflect.EnumNumber) bool {
 			if fd.Enum().Values().ByNumber(n) == nil {
-				err = fmt.Errorf("%s: unknown value %d", fd.JSONName(), n)
+				err = fmt.Errorf("%s: %d is not a known value of %s", fd.JSONName(), n, fd.Enum().FullName())
 				return false
 			}
 			return true

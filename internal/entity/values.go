@@ -1,0 +1,107 @@
+package entity
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Canonical returns v, a JSON value for path of an entity of kind k, in its
+// one canonical form: checked as the contract's JSON form accepts it there
+// (the same check Validate applies on the server, unknown enum numbers
+// refused) and encoded again, so an enum given by number becomes its name
+// and one value has one byte form. A review field is compacted. The error
+// is a *FieldError naming path.
+func Canonical(k rasoatv1.EntityKind, path string, v []byte) ([]byte, error) {
+	sc := schemas()[k]
+	if sc == nil {
+		return nil, invalid(path, "unknown entity kind %d", k)
+	}
+	check, ok := sc.check[path]
+	if !ok {
+		return nil, invalid(path, "is not a field of a %s (fields: %s)", KindName(k), strings.Join(sc.paths, ", "))
+	}
+	if !json.Valid(v) {
+		return nil, invalid(path, "%q is not valid JSON", v)
+	}
+	if err := check(v); err != nil {
+		return nil, invalid(path, "not a valid value: %v", err)
+	}
+	var msg proto.Message
+	switch k {
+	case rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD:
+		msg = &rasoatv1.Household{}
+	case rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
+		msg = &rasoatv1.Member{}
+	default:
+		var b bytes.Buffer
+		if err := json.Compact(&b, v); err != nil {
+			return nil, invalid(path, "%v", err)
+		}
+		return b.Bytes(), nil
+	}
+	parts := strings.Split(path, ".")
+	if err := protojson.Unmarshal(wrap(parts, v), msg); err != nil {
+		return nil, invalid(path, "not a valid value: %v", err)
+	}
+	b, err := protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(msg)
+	if err != nil {
+		return nil, invalid(path, "%v", err)
+	}
+	out, ok, err := lookupJSON(b, parts)
+	if err != nil {
+		return nil, fmt.Errorf("canonical %s: %w", path, err)
+	}
+	if !ok {
+		return []byte("null"), nil // a field with presence, cleared
+	}
+	return out, nil
+}
+
+// Leaves returns the value, as compact protojson, of every path of paths
+// that msg sets (protojson emits only set fields, so a path it leaves out
+// is not set): what enrolling an entity writes, field by field.
+func Leaves(msg proto.Message, paths []string) (map[string][]byte, error) {
+	b, err := protojson.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, p := range paths {
+		v, ok, err := lookupJSON(b, strings.Split(p, "."))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if ok {
+			out[p] = v
+		}
+	}
+	return out, nil
+}
+
+// lookupJSON finds path in a JSON object and returns its value compacted:
+// protojson varies its whitespace on purpose, and a change's value must
+// have one form.
+func lookupJSON(doc []byte, path []string) ([]byte, bool, error) {
+	raw := json.RawMessage(doc)
+	for _, p := range path {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return nil, false, err
+		}
+		var ok bool
+		if raw, ok = obj[p]; !ok {
+			return nil, false, nil
+		}
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, false, err
+	}
+	return b.Bytes(), true, nil
+}
