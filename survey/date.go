@@ -1,5 +1,7 @@
 package survey
 
+import "fmt"
+
 // date is a calendar date without time zone, as the form writes it.
 type date struct{ y, m, d int }
 
@@ -76,25 +78,26 @@ func schoolAge(birth, on date) int {
 	return y - birth.y
 }
 
-// listYear is the year whose household list a review on d decides. The
-// annual review (rà soát định kỳ) runs from 1 September to 14 December and
-// its result applies to the following year (Decision 24/2021/QĐ-TTg, Art. 4,
-// as we read it); a review before September is an ad-hoc review
-// (rà soát thường xuyên) for the current year. This is why a review dated
-// 2025-10-20 is decided under Decree 07/2021 (list year 2026) and one dated
-// 2026-10-20 under Decree 351/2025 (list year 2027).
+// annualReviewMonth opens the annual review (rà soát định kỳ), which runs
+// from 1 September to 14 December and decides the following year's list
+// (Decision 24/2021/QĐ-TTg, Art. 4, as we read it).
+const annualReviewMonth = 9
+
+// listYear is the year whose household list a review on d decides: the
+// next year for an annual review, from 1 September; the current year for a
+// review before September, an ad-hoc review (rà soát thường xuyên). This is
+// why a review dated 2025-10-20 is decided under Decree 07/2021 (list year
+// 2026) and one dated 2026-10-20 under Decree 351/2025 (list year 2027).
 func (d date) listYear() int {
-	if d.m >= schoolYearStartMonth {
+	if d.m >= annualReviewMonth {
 		return d.y + 1
 	}
 	return d.y
 }
 
-// ListYear reports the list year of a review date "YYYY-MM-DD".
-func ListYear(reviewDate string) (int, bool) {
-	d, ok := parseDate(reviewDate)
-	if !ok {
-		return 0, false
-	}
-	return d.listYear(), true
+// ReviewDates is the span of review dates ("YYYY-MM-DD", inclusive) that
+// s decides: the inverse of the list-year rule.
+func (s *Standard) ReviewDates() (from, to string) {
+	return fmt.Sprintf("%04d-%02d-01", s.ListYears.From-1, annualReviewMonth),
+		fmt.Sprintf("%04d-%02d-%02d", s.ListYears.To, annualReviewMonth-1, daysIn(s.ListYears.To, annualReviewMonth-1))
 }

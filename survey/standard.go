@@ -32,7 +32,8 @@ type Standard struct {
 	// Source is the legal text, e.g. "Nghị định 07/2021/NĐ-CP".
 	Source string `json:"source"`
 	// ListYears is the span of years whose household lists the standard
-	// decides (see ListYear for how a review date maps to a list year).
+	// decides (see listYear for how a review date maps to a list year, and
+	// ReviewDates for the reverse).
 	ListYears YearSpan `json:"listYears"`
 	// Provisional marks a standard some of whose figures are not confirmed
 	// against the final legal text. Parts may also be marked one by one.

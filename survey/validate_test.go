@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey"
@@ -175,5 +176,26 @@ func TestLoadStandardRefusesBadFiles(t *testing.T) {
 	}
 	if a.Classification != poor {
 		t.Errorf("under the local line 1,800,000, income 1,700,000 with 3 deprivations is %v, want POOR", a.Classification)
+	}
+}
+
+// TestReviewDatesAreTheInverseOfTheListYearRule: the span a standard
+// reports is exactly the review dates that choose it.
+func TestReviewDatesAreTheInverseOfTheListYearRule(t *testing.T) {
+	for _, s := range survey.Builtin().Standards() {
+		from, to := s.ReviewDates()
+		for _, d := range []string{from, to} {
+			got, err := survey.Builtin().Choose("", d)
+			if err != nil || got.ID != s.ID {
+				t.Errorf("%s: review on %s chose %v (%v)", s.ID, d, got, err)
+			}
+		}
+		ft, _ := time.Parse(time.DateOnly, from)
+		tt, _ := time.Parse(time.DateOnly, to)
+		for _, d := range []time.Time{ft.AddDate(0, 0, -1), tt.AddDate(0, 0, 1)} {
+			if got, err := survey.Builtin().Choose("", d.Format(time.DateOnly)); err == nil && got.ID == s.ID {
+				t.Errorf("%s: review on %s, outside %s..%s, chose it", s.ID, d.Format(time.DateOnly), from, to)
+			}
+		}
 	}
 }

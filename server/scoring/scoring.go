@@ -254,7 +254,7 @@ func (s *Service) coverage() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		from, to := reviewDates(std)
+		from, to := std.ReviewDates()
 		fmt.Fprintf(&b, "%s to %s (%s)", from, to, std.ID)
 	}
 	return b.String()
@@ -265,7 +265,7 @@ func (s *Service) ListStandards(context.Context, *rasoatv1.ListStandardsRequest)
 	stds := s.reg.Standards()
 	out := &rasoatv1.ListStandardsResponse{Standards: make([]*rasoatv1.StandardInfo, len(stds))}
 	for i, std := range stds {
-		from, to := reviewDates(std)
+		from, to := std.ReviewDates()
 		info := &rasoatv1.StandardInfo{
 			Id:          std.ID,
 			Name:        std.Name,
@@ -285,10 +285,3 @@ func (s *Service) ListStandards(context.Context, *rasoatv1.ListStandardsRequest)
 	return out, nil
 }
 
-// reviewDates turns a standard's list years into the review dates it
-// decides. It mirrors survey's list-year rule (a review from 1 September
-// decides next year's list, see survey.ListYear); the tests pin the two
-// together.
-func reviewDates(std *survey.Standard) (from, to string) {
-	return fmt.Sprintf("%04d-09-01", std.ListYears.From-1), fmt.Sprintf("%04d-08-31", std.ListYears.To)
-}
