@@ -284,4 +284,3 @@ func (s *Service) ListStandards(context.Context, *rasoatv1.ListStandardsRequest)
 	}
 	return out, nil
 }
-
