@@ -292,6 +292,7 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 	c.retireMonths[rasoatv1.Sex_SEX_FEMALE] = s.RetirementAge.Female.Months(rd.y)
 	c.minorityByDef = isMinority(h.GetHeadEthnicity())
 
+	present := 0 // members who have not left, valid or not
 	for i, m := range h.GetMembers() {
 		if m == nil {
 			v.add(fmt.Sprintf("members[%d]", i), "must not be null")
@@ -301,6 +302,7 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 		if m.GetRemoved() != rasoatv1.Removal_REMOVAL_UNSPECIFIED {
 			continue
 		}
+		present++
 		if strings.TrimSpace(m.GetFullName()) == "" {
 			v.add(fmt.Sprintf("members[%d].fullName", i), "required")
 		}
@@ -337,12 +339,6 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 			minority = isMinority(eth)
 		}
 		c.members = append(c.members, memberCtx{m: m, idx: i, ageMonths: am, age: am / 12, schoolAge: schoolAge(bd, rd), birthYear: bd.y, minority: minority})
-	}
-	present := 0
-	for _, m := range h.GetMembers() {
-		if m != nil && m.GetRemoved() == rasoatv1.Removal_REMOVAL_UNSPECIFIED {
-			present++
-		}
 	}
 	if present == 0 {
 		v.add("members", "at least one member who has not left the household is required")
