@@ -93,7 +93,7 @@ func runAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return v.fail(err)
 	}
 	fmt.Fprintln(stdout, id)
-	if _, _, err := assess(ctx, c, id); err != nil {
+	if _, _, err := c.Assess(ctx, id); err != nil {
 		var ve *survey.ValidationError
 		if errors.As(err, &ve) {
 			fmt.Fprintf(stderr, "rasoat add: enrolled %s as a draft: the standard cannot score it yet:\n", id)
@@ -107,12 +107,7 @@ func runAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 // assessable checks h as the local assessment will: the standard in force
 // on its review date must be able to score it.
-func assessable(h *rasoatv1.Household) (err error) {
-	defer func() {
-		if r := recover(); r != nil { // see assess
-			err = &inputError{desc: fmt.Sprintf("the survey engine failed on it (a bug, to report): %v", r)}
-		}
-	}()
+func assessable(h *rasoatv1.Household) error {
 	std, err := survey.Builtin().Choose("", h.GetReviewDate())
 	if err != nil {
 		return err

@@ -20,7 +20,6 @@ import (
 
 	"github.com/rasoat/rasoat/client"
 	"github.com/rasoat/rasoat/internal/entity"
-	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -272,26 +271,6 @@ func lineCol(b []byte, off int) (line, col int) {
 	line = 1 + bytes.Count(b[:off], []byte("\n"))
 	col = off - bytes.LastIndexByte(b[:off], '\n')
 	return line, col
-}
-
-// assess scores household id locally (client.Assess). A panic in the survey
-// engine becomes an error naming the household, so that one household
-// cannot stop list or show: survey/rules.go reads a household's housing
-// and information answers through a nil message when "housing" or
-// "information" is not answered yet.
-func assess(ctx context.Context, c *client.Client, id string) (a *survey.Assessment, h *rasoatv1.Household, err error) {
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
-		}
-		a = nil
-		if h, err = c.Household(ctx, id); err != nil {
-			return
-		}
-		err = fmt.Errorf("assess household %s: %w", id, &inputError{desc: fmt.Sprintf("the survey engine failed on it (a bug, to report): %v", r)})
-	}()
-	return c.Assess(ctx, id)
 }
 
 // subcommand finds the subcommand of member or review among args (flags

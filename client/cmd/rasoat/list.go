@@ -39,7 +39,7 @@ func runList(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	n := 0
 	err = c.Households(ctx, *village, func(id string) error {
-		a, h, err := assess(ctx, c, id)
+		a, h, err := c.Assess(ctx, id)
 		if h == nil {
 			return err
 		}

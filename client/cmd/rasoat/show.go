@@ -62,7 +62,7 @@ func runShow(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return v.fail(err)
 	}
 	defer c.Close()
-	a, h, err := assess(ctx, c, id)
+	a, h, err := c.Assess(ctx, id)
 	if h == nil {
 		return v.fail(err)
 	}
