@@ -27,8 +27,8 @@ type Options struct {
 	// from spilling to the WAL mid-transaction, statement journals stay in
 	// memory, and the WAL is checkpointed only past 10,000 pages (about
 	// 40 MB), so a large write does not also copy everything into the main
-	// file before it returns. On the tablet they take a first sync from
-	// about 330 to about 170 ms (client's BenchmarkInitialSync).
+	// file before it returns (client's BenchmarkInitialSync measures the
+	// first sync this is for).
 	Bulk bool
 }
 
