@@ -812,14 +812,7 @@ func TestScoreScoreAOmitsIncomeAndNotesMiddleUnknown(t *testing.T) {
 // TestScoreBinary runs the real binary, to prove the exit code and output
 // through a real process.
 func TestScoreBinary(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool in PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "rasoat")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	want, err := os.ReadFile(goldenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -858,4 +851,19 @@ func TestScoreBinary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// buildBinary builds this command into a temporary directory, for tests
+// that run it as a real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool in PATH")
+	}
+	bin := filepath.Join(t.TempDir(), "rasoat")
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

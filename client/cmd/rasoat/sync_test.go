@@ -250,14 +250,7 @@ func silentServer(t *testing.T) (addr string, accepted <-chan struct{}) {
 // enrol and show offline, sync, see the household on the other tablet, and
 // interrupt a sync with Ctrl-C.
 func TestTabletBinary(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool in PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "rasoat")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	example, err := filepath.Abs(householdExample)
 	if err != nil {
 		t.Fatal(err)
