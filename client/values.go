@@ -27,4 +27,3 @@ func renamed(field string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", field, err)
 }
-
