@@ -71,11 +71,11 @@ func newClient(t *testing.T) rasoatv1.ScoringServiceClient {
 	return rasoatv1.NewScoringServiceClient(newConn(t))
 }
 
-// example is testdata/household.json: a rural Nùng household of Lạng Sơn
+// example is survey/testdata/household-example.json (the issue's): a rural Nùng household of Lạng Sơn
 // reviewed on 2025-10-20, which the 2021–2025 standard finds poor.
 func example(t testing.TB) *rasoatv1.Household {
 	t.Helper()
-	b, err := os.ReadFile("testdata/household.json")
+	b, err := os.ReadFile("../../survey/testdata/household-example.json")
 	if err != nil {
 		t.Fatal(err)
 	}

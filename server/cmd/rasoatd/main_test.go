@@ -80,7 +80,7 @@ func start(t *testing.T, args ...string) (string, *logWatch, func() error) {
 
 func example(t *testing.T) *rasoatv1.Household {
 	t.Helper()
-	b, err := os.ReadFile("../../scoring/testdata/household.json")
+	b, err := os.ReadFile("../../../survey/testdata/household-example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
