@@ -398,3 +398,18 @@ func BuiltinJSON(id string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// AnyProvisional reports whether any part of s (the standard as a whole,
+// a line, a score cut-off or an indicator) is marked provisional.
+func (s *Standard) AnyProvisional() bool {
+	if s.Provisional || s.Lines.Rural.Provisional || s.Lines.Urban.Provisional ||
+		(s.ScoreA != nil && (s.ScoreA.Rural.Provisional || s.ScoreA.Urban.Provisional)) {
+		return true
+	}
+	for _, ind := range s.indicators {
+		if ind.Provisional {
+			return true
+		}
+	}
+	return false
+}

@@ -272,14 +272,11 @@ func (s *Service) ListStandards(context.Context, *rasoatv1.ListStandardsRequest)
 			Source:      std.Source,
 			ValidFrom:   from,
 			ValidTo:     to,
-			Provisional: std.Provisional,
+			Provisional: std.AnyProvisional(),
 		}
 		for _, ind := range std.Indicators() {
 			info.Indicators = append(info.Indicators, ind.ID)
-			info.Provisional = info.Provisional || ind.Provisional
 		}
-		info.Provisional = info.Provisional || std.Lines.Rural.Provisional || std.Lines.Urban.Provisional ||
-			(std.ScoreA != nil && (std.ScoreA.Rural.Provisional || std.ScoreA.Urban.Provisional))
 		out.Standards[i] = info
 	}
 	return out, nil
