@@ -307,12 +307,18 @@ type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changes newly stored by this push (duplicates of stored ones excluded).
 	Accepted uint32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Changes already stored (a retried push).
+	// Changes already stored with the same content (a retried push). A change
+	// whose (origin, seq) is stored with other content is never counted here:
+	// the push is refused with CONTENT_MISMATCH.
 	Duplicates uint32 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
 	// The server's log position after the push.
-	ServerSeq     uint64 `protobuf:"varint,3,opt,name=server_seq,json=serverSeq,proto3" json:"server_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ServerSeq uint64 `protobuf:"varint,3,opt,name=server_seq,json=serverSeq,proto3" json:"server_seq,omitempty"`
+	// The greatest seq this server holds from the pushing replica, as origin.
+	// A replica whose own next seq is not above it was restored from an older
+	// copy of its file: it must write under a fresh replica id from now on.
+	ReplicaHighSeq uint64 `protobuf:"varint,4,opt,name=replica_high_seq,json=replicaHighSeq,proto3" json:"replica_high_seq,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PushResponse) Reset() {
@@ -366,6 +372,13 @@ func (x *PushResponse) GetServerSeq() uint64 {
 	return 0
 }
 
+func (x *PushResponse) GetReplicaHighSeq() uint64 {
+	if x != nil {
+		return x.ReplicaHighSeq
+	}
+	return 0
+}
+
 type PullRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
@@ -374,7 +387,15 @@ type PullRequest struct {
 	// Villages wanted; empty means every village the caller may read.
 	VillageCodes []string `protobuf:"bytes,3,rep,name=village_codes,json=villageCodes,proto3" json:"village_codes,omitempty"`
 	// At most this many changes per response (the server caps it).
-	BatchSize     uint32 `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	BatchSize uint32 `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// The log the cursor counts in (PullResponse.log_id, SnapshotResponse.log_id);
+	// empty from a replica that has none yet. Another log answers
+	// FAILED_PRECONDITION with reason LOG_CHANGED.
+	LogId string `protobuf:"bytes,5,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// The cursor_check received with the cursor. A log that no longer holds
+	// the same changes up to the cursor (a server restored from an older
+	// backup, then written past it) answers LOG_CHANGED; 0 skips the check.
+	CursorCheck   uint64 `protobuf:"fixed64,6,opt,name=cursor_check,json=cursorCheck,proto3" json:"cursor_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -437,13 +458,32 @@ func (x *PullRequest) GetBatchSize() uint32 {
 	return 0
 }
 
+func (x *PullRequest) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *PullRequest) GetCursorCheck() uint64 {
+	if x != nil {
+		return x.CursorCheck
+	}
+	return 0
+}
+
 type PullResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Changes []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	// Cursor to resume from after applying this batch.
 	Cursor uint64 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// True on the last batch: the replica is up to date with the cursor.
-	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// The id of this server's log, made with its store: a cursor is only
+	// meaningful in the log that made it.
+	LogId string `protobuf:"bytes,4,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// A digest of the log up to the cursor, to send back with it.
+	CursorCheck   uint64 `protobuf:"fixed64,5,opt,name=cursor_check,json=cursorCheck,proto3" json:"cursor_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -499,11 +539,29 @@ func (x *PullResponse) GetDone() bool {
 	return false
 }
 
+func (x *PullResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *PullResponse) GetCursorCheck() uint64 {
+	if x != nil {
+		return x.CursorCheck
+	}
+	return 0
+}
+
 type SnapshotRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	ReplicaId string                 `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
 	// Villages wanted; empty means every village the caller may read.
-	VillageCodes  []string `protobuf:"bytes,2,rep,name=village_codes,json=villageCodes,proto3" json:"village_codes,omitempty"`
+	VillageCodes []string `protobuf:"bytes,2,rep,name=village_codes,json=villageCodes,proto3" json:"village_codes,omitempty"`
+	// When set, only these entities (within the villages): a replica taking
+	// the server's state again of entities whose local state it must rebuild
+	// (a change it discarded after the server refused it).
+	EntityIds     []string `protobuf:"bytes,3,rep,name=entity_ids,json=entityIds,proto3" json:"entity_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +606,13 @@ func (x *SnapshotRequest) GetReplicaId() string {
 func (x *SnapshotRequest) GetVillageCodes() []string {
 	if x != nil {
 		return x.VillageCodes
+	}
+	return nil
+}
+
+func (x *SnapshotRequest) GetEntityIds() []string {
+	if x != nil {
+		return x.EntityIds
 	}
 	return nil
 }
@@ -640,7 +705,11 @@ type SnapshotResponse struct {
 	// pull from it once done.
 	Cursor uint64 `protobuf:"varint,2,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// True on the last response.
-	Done          bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Done bool `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	// The id of this server's log (see PullResponse.log_id).
+	LogId string `protobuf:"bytes,4,opt,name=log_id,json=logId,proto3" json:"log_id,omitempty"`
+	// A digest of the log up to the cursor (see PullResponse.cursor_check).
+	CursorCheck   uint64 `protobuf:"fixed64,5,opt,name=cursor_check,json=cursorCheck,proto3" json:"cursor_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,6 +765,20 @@ func (x *SnapshotResponse) GetDone() bool {
 	return false
 }
 
+func (x *SnapshotResponse) GetLogId() string {
+	if x != nil {
+		return x.LogId
+	}
+	return ""
+}
+
+func (x *SnapshotResponse) GetCursorCheck() uint64 {
+	if x != nil {
+		return x.CursorCheck
+	}
+	return 0
+}
+
 var File_rasoat_v1_sync_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_sync_proto_rawDesc = "" +
@@ -718,39 +801,48 @@ const file_rasoat_v1_sync_proto_rawDesc = "" +
 	"\vPushRequest\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12+\n" +
-	"\achanges\x18\x02 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\"i\n" +
+	"\achanges\x18\x02 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\"\x93\x01\n" +
 	"\fPushResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x1e\n" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\rR\n" +
 	"duplicates\x12\x1d\n" +
 	"\n" +
-	"server_seq\x18\x03 \x01(\x04R\tserverSeq\"\x88\x01\n" +
+	"server_seq\x18\x03 \x01(\x04R\tserverSeq\x12(\n" +
+	"\x10replica_high_seq\x18\x04 \x01(\x04R\x0ereplicaHighSeq\"\xc2\x01\n" +
 	"\vPullRequest\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12#\n" +
 	"\rvillage_codes\x18\x03 \x03(\tR\fvillageCodes\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x04 \x01(\rR\tbatchSize\"g\n" +
+	"batch_size\x18\x04 \x01(\rR\tbatchSize\x12\x15\n" +
+	"\x06log_id\x18\x05 \x01(\tR\x05logId\x12!\n" +
+	"\fcursor_check\x18\x06 \x01(\x06R\vcursorCheck\"\xa1\x01\n" +
 	"\fPullResponse\x12+\n" +
 	"\achanges\x18\x01 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done\"U\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x15\n" +
+	"\x06log_id\x18\x04 \x01(\tR\x05logId\x12!\n" +
+	"\fcursor_check\x18\x05 \x01(\x06R\vcursorCheck\"t\n" +
 	"\x0fSnapshotRequest\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12#\n" +
-	"\rvillage_codes\x18\x02 \x03(\tR\fvillageCodes\"\xb1\x01\n" +
+	"\rvillage_codes\x18\x02 \x03(\tR\fvillageCodes\x12\x1d\n" +
+	"\n" +
+	"entity_ids\x18\x03 \x03(\tR\tentityIds\"\xb1\x01\n" +
 	"\vEntityState\x12\x1b\n" +
 	"\tentity_id\x18\x01 \x01(\tR\bentityId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.rasoat.v1.EntityKindR\x04kind\x12!\n" +
 	"\fhousehold_id\x18\x03 \x01(\tR\vhouseholdId\x12!\n" +
 	"\fvillage_code\x18\x04 \x01(\tR\vvillageCode\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\fR\x05state\"r\n" +
+	"\x05state\x18\x05 \x01(\fR\x05state\"\xac\x01\n" +
 	"\x10SnapshotResponse\x122\n" +
 	"\bentities\x18\x01 \x03(\v2\x16.rasoat.v1.EntityStateR\bentities\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\x04R\x06cursor\x12\x12\n" +
-	"\x04done\x18\x03 \x01(\bR\x04done*t\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done\x12\x15\n" +
+	"\x06log_id\x18\x04 \x01(\tR\x05logId\x12!\n" +
+	"\fcursor_check\x18\x05 \x01(\x06R\vcursorCheck*t\n" +
 	"\n" +
 	"EntityKind\x12\x1b\n" +
 	"\x17ENTITY_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
