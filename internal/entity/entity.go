@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/hlc"
@@ -31,9 +32,59 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// MaxValueSize bounds one change's value. The largest legitimate value is a
-// review comment or a long name; a bigger one is a bug or an attack.
-const MaxValueSize = 16 << 10
+// Bounds on what one change may carry, checked by Validate before anything
+// is stored: an append-only log keeps what it takes for ever, and every
+// replica's first sync carries it, so an unbounded field could break sync
+// for a whole commune.
+const (
+	// MaxValueSize bounds one change's value. The largest legitimate value
+	// is a review comment or a long name; a bigger one is a bug or an attack.
+	MaxValueSize = 16 << 10
+	// MaxReplicaIDLen bounds a replica id: tablets use a UUID (36 bytes), a
+	// commune server its own id of the same kind; 64 leaves room for a
+	// prefix without letting an id weigh on every stamp that names it.
+	MaxReplicaIDLen = 64
+	// MaxVillageCodeLen bounds a village code. National unit codes are 5
+	// digits for a commune; a village's code adds a few characters.
+	MaxVillageCodeLen = 32
+	// MaxBase bounds the stamps a change's base lists: the heads its author
+	// saw, which a store keeps to at most MaxHeads per field.
+	MaxBase = MaxHeads
+	// MaxHeads bounds the concurrent values of one field a store keeps: a
+	// field written by more than 16 people who had not seen each other's
+	// values is not a review but an attack or a bug, and a write that would
+	// add a 17th is refused until someone resolves the field.
+	MaxHeads = 16
+	// MaxStateSize bounds an entity's stored state (its fields' values,
+	// stamps and conflicts, encoded): every Snapshot response carries whole
+	// states and must stay far under a client's 4 MiB receive limit, and
+	// every write to an entity rewrites its state.
+	MaxStateSize = 256 << 10
+)
+
+// ValidReplicaID reports why s cannot be a replica id, or nil: not empty,
+// at most MaxReplicaIDLen bytes of ASCII letters, digits and . _ : -.
+func ValidReplicaID(s string) error { return validCode(s, MaxReplicaIDLen) }
+
+// ValidVillageCode reports why s cannot be a village code, or nil: not
+// empty, at most MaxVillageCodeLen bytes of ASCII letters, digits and . _ : -.
+func ValidVillageCode(s string) error { return validCode(s, MaxVillageCodeLen) }
+
+func validCode(s string, limit int) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case len(s) > limit:
+		return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrTooLong, len(s), limit)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return fmt.Errorf("holds %q: only ASCII letters, digits and . _ : - are allowed", c)
+		}
+	}
+	return nil
+}
 
 // ErrInvalid is wrapped by every FieldError.
 var ErrInvalid = errors.New("invalid change")
@@ -45,6 +96,10 @@ var ErrInvalid = errors.New("invalid change")
 type FieldError struct {
 	Field string
 	Desc  string
+	// OverLimit is set when the field is refused for a size, count or
+	// length over one of this package's bounds (the caller may split or
+	// shorten), rather than for its content.
+	OverLimit bool
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Desc }
@@ -54,6 +109,15 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 
 func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Desc: fmt.Sprintf(format, args...)}
+}
+
+// ErrTooLong is wrapped by ValidReplicaID's and ValidVillageCode's error for
+// a code over its length bound.
+var ErrTooLong = errors.New("too long")
+
+// invalidCode is the FieldError for a code refused by validCode.
+func invalidCode(field string, err error) error {
+	return &FieldError{Field: field, Desc: err.Error(), OverLimit: errors.Is(err, ErrTooLong)}
 }
 
 // Kind names of merge.Change.Kind, one per rasoatv1.EntityKind.
@@ -94,8 +158,8 @@ var reviewStatuses = []string{"draft", "submitted", "approved", "returned"}
 
 // schema is what one kind's field paths accept.
 type schema struct {
-	paths []string                        // sorted
-	check map[string]func(v []byte) error // per path: is v a valid value?
+	paths []string                                   // sorted
+	canon map[string]func(v []byte) ([]byte, error) // per path: v's canonical form, or why v is refused
 }
 
 var schemas = sync.OnceValue(func() map[rasoatv1.EntityKind]*schema {
@@ -121,36 +185,41 @@ func Paths(k rasoatv1.EntityKind) []string {
 // of member entities). A leaf is a scalar, an enum, a repeated or map field,
 // or a message holding a oneof; other message fields are descended into.
 // A value is checked by decoding {"a":{"b":value}} with protojson into a new
-// msg, so it is exactly what the contract's JSON form accepts there.
+// msg, so it is exactly what the contract's JSON form accepts there; its
+// canonical form is then written from the decoded field (canonicalLeaf).
 func protoSchema(msg proto.Message, skip ...string) *schema {
-	s := &schema{check: map[string]func([]byte) error{}}
+	s := &schema{canon: map[string]func([]byte) ([]byte, error){}}
 	md := msg.ProtoReflect().Descriptor()
-	var walk func(md protoreflect.MessageDescriptor, prefix []string)
-	walk = func(md protoreflect.MessageDescriptor, prefix []string) {
-		fds := md.Fields()
-		for i := range fds.Len() {
-			fd := fds.Get(i)
+	var walk func(md protoreflect.MessageDescriptor, prefix []string, fds []protoreflect.FieldDescriptor)
+	walk = func(md protoreflect.MessageDescriptor, prefix []string, fds []protoreflect.FieldDescriptor) {
+		fields := md.Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
 			name := fd.JSONName()
 			if len(prefix) == 0 && slices.Contains(skip, name) {
 				continue
 			}
 			path := append(slices.Clone(prefix), name)
+			chain := append(slices.Clone(fds), fd)
 			if fd.Kind() == protoreflect.MessageKind && !fd.IsList() && !fd.IsMap() && !hasOneof(fd.Message()) {
-				walk(fd.Message(), path)
+				walk(fd.Message(), path, chain)
 				continue
 			}
 			p := strings.Join(path, ".")
 			s.paths = append(s.paths, p)
-			s.check[p] = func(v []byte) error {
-				m := msg.ProtoReflect().New().Interface()
-				if err := protojson.Unmarshal(wrap(path, v), m); err != nil {
-					return err
+			s.canon[p] = func(v []byte) ([]byte, error) {
+				m := msg.ProtoReflect().New()
+				if err := protojson.Unmarshal(wrap(path, v), m.Interface()); err != nil {
+					return nil, err
 				}
-				return knownEnums(m.ProtoReflect())
+				if err := knownEnums(m); err != nil {
+					return nil, err
+				}
+				return canonicalLeaf(m, chain)
 			}
 		}
 	}
-	walk(md, nil)
+	walk(md, nil, nil)
 	slices.Sort(s.paths)
 	return s
 }
@@ -215,31 +284,43 @@ func wrap(path []string, v []byte) []byte {
 
 // reviewSchema is the review round (đợt rà soát) of one household: its
 // date, workflow status and the officer's comment. It has no message in the
-// contract yet, so its values are checked here.
+// contract yet, so its values are checked here; each is a JSON string (or
+// null), written canonically as a string field of the contract would be.
 func reviewSchema() *schema {
-	str := func(check func(string) error) func([]byte) error {
-		return func(v []byte) error {
+	str := func(multiline bool, check func(string) error) func([]byte) ([]byte, error) {
+		return func(v []byte) ([]byte, error) {
 			if string(v) == "null" {
-				return nil
+				return []byte("null"), nil
 			}
 			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return errors.New("want a JSON string")
+			if !utf8.Valid(v) {
+				return nil, errors.New("is not valid UTF-8")
 			}
-			return check(s)
+			if err := json.Unmarshal(v, &s); err != nil {
+				return nil, errors.New("want a JSON string")
+			}
+			s, err := canonicalString(s, multiline)
+			if err != nil {
+				return nil, err
+			}
+			if err := check(s); err != nil {
+				return nil, err
+			}
+			return appendJSONString(nil, s), nil
 		}
 	}
+	any := func(string) error { return nil }
 	return &schema{
 		paths: []string{"comment", "reviewDate", "status"},
-		check: map[string]func([]byte) error{
-			"comment": str(func(string) error { return nil }),
-			"reviewDate": str(func(s string) error {
+		canon: map[string]func([]byte) ([]byte, error){
+			"comment": str(true, any),
+			"reviewDate": str(false, func(s string) error {
 				if _, err := time.Parse(time.DateOnly, s); err != nil {
 					return fmt.Errorf("%q is not a date YYYY-MM-DD", s)
 				}
 				return nil
 			}),
-			"status": str(func(s string) error {
+			"status": str(false, func(s string) error {
 				if !slices.Contains(reviewStatuses, s) {
 					return fmt.Errorf("%q is not one of %s", s, strings.Join(reviewStatuses, ", "))
 				}
@@ -274,14 +355,14 @@ func Validate(c *rasoatv1.Change) error {
 	} else if !ValidID(c.GetHouseholdId()) {
 		return invalid("household_id", "%q is not a UUID in canonical form", c.GetHouseholdId())
 	}
-	if c.GetVillageCode() == "" {
-		return invalid("village_code", "is empty")
+	if err := ValidVillageCode(c.GetVillageCode()); err != nil {
+		return invalidCode("village_code", err)
 	}
 	if c.GetField() == "" {
 		return invalid("field", "is empty")
 	}
-	check := sc.check[c.GetField()]
-	if check == nil {
+	canon := sc.canon[c.GetField()]
+	if canon == nil {
 		return invalid("field", "%q is not a field path of a %s", c.GetField(), KindName(c.GetKind()))
 	}
 	v := c.GetValue()
@@ -289,18 +370,24 @@ func Validate(c *rasoatv1.Change) error {
 	case len(v) == 0:
 		return invalid("value", "is empty (write null to clear the field)")
 	case len(v) > MaxValueSize:
-		return invalid("value", "is %d bytes, over the limit of %d", len(v), MaxValueSize)
+		return &FieldError{Field: "value", OverLimit: true, Desc: fmt.Sprintf("is %d bytes, over the limit of %d", len(v), MaxValueSize)}
 	case !json.Valid(v):
 		return invalid("value", "is not valid JSON")
 	}
-	if err := check(v); err != nil {
+	cv, err := canon(v)
+	if err != nil {
 		return invalid("value", "not a valid %s.%s: %v", KindName(c.GetKind()), c.GetField(), err)
+	}
+	if !bytes.Equal(cv, v) {
+		// One value, one form: a value stored as written would show as a
+		// conflict against the same value written canonically elsewhere.
+		return invalid("value", "is not in canonical form: send %s", cv)
 	}
 	if c.GetStamp().GetHlc() == 0 {
 		return invalid("stamp.hlc", "is zero")
 	}
-	if c.GetStamp().GetReplicaId() == "" {
-		return invalid("stamp.replica_id", "is empty")
+	if err := ValidReplicaID(c.GetStamp().GetReplicaId()); err != nil {
+		return invalidCode("stamp.replica_id", err)
 	}
 	if c.GetSeq() == 0 {
 		return invalid("seq", "is zero (origin sequence numbers start at 1)")
@@ -308,14 +395,19 @@ func Validate(c *rasoatv1.Change) error {
 	if c.GetSeq() > math.MaxInt64 {
 		return invalid("seq", "%d is beyond 2^63-1", c.GetSeq())
 	}
+	if n := len(c.GetBase()); n > MaxBase {
+		return &FieldError{Field: "base", OverLimit: true,
+			Desc: fmt.Sprintf("lists %d stamps, over the limit of %d (a base names the values its author saw, at most %d per field)", n, MaxBase, MaxHeads)}
+	}
 	stamp := stampOf(c.GetStamp())
 	for i, pb := range c.GetBase() {
 		b, f := stampOf(pb), fmt.Sprintf("base[%d]", i)
+		if err := ValidReplicaID(b.Replica); err != nil {
+			return invalidCode(f+".replica_id", err)
+		}
 		switch {
 		case b.HLC.IsZero():
 			return invalid(f+".hlc", "is zero")
-		case b.Replica == "":
-			return invalid(f+".replica_id", "is empty")
 		case b.HLC >= stamp.HLC:
 			return invalid(f+".hlc", "%s is not before the change's stamp %s", b, stamp)
 		case i > 0 && !stampOf(c.GetBase()[i-1]).Less(b):

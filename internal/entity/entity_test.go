@@ -39,6 +39,12 @@ func member(id, field, value string) *rasoatv1.Change {
 	return c
 }
 
+func review(field, value string) *rasoatv1.Change {
+	c := hh(field, value)
+	c.EntityId, c.Kind, c.HouseholdId = revID, rasoatv1.EntityKind_ENTITY_KIND_REVIEW, hhID
+	return c
+}
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -50,14 +56,25 @@ func TestValidate(t *testing.T) {
 		{"repeated enum information.infoDevices takes a list", func() *rasoatv1.Change {
 			return hh("information.infoDevices", `["INFO_DEVICE_TV","INFO_DEVICE_SMARTPHONE"]`)
 		}, ""},
-		{"income is one value because it is a oneof", func() *rasoatv1.Change { return hh("income", `{"annual":{"wagesVnd":"36000000"}}`) }, ""},
+		{"income is one value because it is a oneof", func() *rasoatv1.Change {
+			return hh("income", `{"annual":{"wagesVnd":"36000000","farmingVnd":"0","forestryVnd":"0","fisheryVnd":"0","businessVnd":"0","pensionsAllowancesVnd":"0","otherVnd":"0"}}`)
+		}, ""},
 		{"a oneof case is not a path of its own", func() *rasoatv1.Change { return hh("income.annual", `{}`) }, "field"},
 		{"income with two cases is refused", func() *rasoatv1.Change { return hh("income", `{"scoreA":10,"monthlyPerCapitaVnd":"1"}`) }, "value"},
-		{"null clears a field", func() *rasoatv1.Change { return hh("address", `null`) }, ""},
+		{"null clears a field with presence", func() *rasoatv1.Change { return hh("housing.floorAreaM2", `null`) }, ""},
+		{"an empty string clears a text field", func() *rasoatv1.Change { return hh("address", `""`) }, ""},
+		{"null for a text field is refused: its one form is the empty string", func() *rasoatv1.Change { return hh("address", `null`) }, "value"},
+		{"a name with padding spaces is refused: one value, one form", func() *rasoatv1.Change { return hh("headName", `" Nguyễn Văn A "`) }, "value"},
+		{"a name in decomposed Unicode is refused: its form is NFC", func() *rasoatv1.Change { return hh("headName", "\"Nguye\u0302\u0303n\"") }, "value"},
+		{"a NUL character in a name is refused", func() *rasoatv1.Change { return hh("headName", `"A\u0000B"`) }, "value"},
+		{"invalid UTF-8 in a review comment is refused", func() *rasoatv1.Change { return review("comment", "\"\xff\xfe\"") }, "value"},
+		{"a NUL character in a review comment is refused", func() *rasoatv1.Change { return review("comment", `"ok\u0000"`) }, "value"},
+		{"a line break in a review comment is taken", func() *rasoatv1.Change { return review("comment", `"dòng 1\ndòng 2"`) }, ""},
+		{"a number written with a trailing zero is refused", func() *rasoatv1.Change { return hh("housing.floorAreaM2", `24.50`) }, "value"},
 		{"a sequence number past 2^63-1 is refused", func() *rasoatv1.Change { c := hh("headName", `"A"`); c.Seq = 1 << 63; return c }, "seq"},
 		{"an enum number the contract does not define is refused", func() *rasoatv1.Change { return hh("waterSanitation.latrine", `42`) }, "value"},
 		{"an unknown enum number in a list is refused", func() *rasoatv1.Change { return hh("information.infoDevices", `[1, 99]`) }, "value"},
-		{"a defined enum number is taken", func() *rasoatv1.Change { return hh("area", `2`) }, ""},
+		{"an enum given by its number is refused: its one form is the name", func() *rasoatv1.Change { return hh("area", `2`) }, "value"},
 		{"member birthDate", func() *rasoatv1.Change { return member(mem1, "birthDate", `"1990-01-02"`) }, ""},
 		{"member removed takes a removal", func() *rasoatv1.Change { return member(mem1, "removed", `"REMOVAL_DIED"`) }, ""},
 		{"review status draft", func() *rasoatv1.Change {
@@ -212,7 +229,7 @@ func TestMaterialiseNestsWinnersAndOrdersMembersById(t *testing.T) {
 		hh("housing.roofDurable", `true`),
 		hh("information.infoDevices", `["INFO_DEVICE_TV"]`),
 		hh("income", `{"monthlyPerCapitaVnd":"1200000"}`),
-		hh("address", `null`),
+		hh("address", `""`),
 	} {
 		if _, err := h.Apply(c); err != nil {
 			t.Fatal(err)
@@ -273,7 +290,7 @@ func TestMaterialiseRefusesAMemberOfAnotherHousehold(t *testing.T) {
 func randomChanges(rng *rand.Rand) []*rasoatv1.Change {
 	paths := []string{"headName", "address", "housing.floorAreaM2", "area"}
 	values := map[string][]string{
-		"headName":            {`"A"`, `"B"`, `"C"`, `null`},
+		"headName":            {`"A"`, `"B"`, `"C"`, `""`},
 		"address":             {`"x"`, `"y"`},
 		"housing.floorAreaM2": {`10`, `12.5`, `null`},
 		"area":                {`"AREA_RURAL"`, `"AREA_URBAN"`},

@@ -12,53 +12,26 @@ import (
 )
 
 // Canonical returns v, a JSON value for path of an entity of kind k, in its
-// one canonical form: checked as the contract's JSON form accepts it there
-// (the same check Validate applies on the server, unknown enum numbers
-// refused) and encoded again, so an enum given by number becomes its name
-// and one value has one byte form. A review field is compacted. The error
-// is a *FieldError naming path.
+// one canonical form (canonical.go): checked as the contract's JSON form
+// accepts it there (the same check Validate applies on the server, unknown
+// enum numbers refused) and written again, so an enum given by number
+// becomes its name, a name loses its padding spaces, and one value has one
+// byte form. The error is a *FieldError naming path.
 func Canonical(k rasoatv1.EntityKind, path string, v []byte) ([]byte, error) {
 	sc := schemas()[k]
 	if sc == nil {
 		return nil, invalid(path, "unknown entity kind %d", k)
 	}
-	check, ok := sc.check[path]
+	canon, ok := sc.canon[path]
 	if !ok {
 		return nil, invalid(path, "is not a field of a %s (fields: %s)", KindName(k), strings.Join(sc.paths, ", "))
 	}
 	if !json.Valid(v) {
 		return nil, invalid(path, "%q is not valid JSON", v)
 	}
-	if err := check(v); err != nil {
-		return nil, invalid(path, "not a valid value: %v", err)
-	}
-	var msg proto.Message
-	switch k {
-	case rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD:
-		msg = &rasoatv1.Household{}
-	case rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
-		msg = &rasoatv1.Member{}
-	default:
-		var b bytes.Buffer
-		if err := json.Compact(&b, v); err != nil {
-			return nil, invalid(path, "%v", err)
-		}
-		return b.Bytes(), nil
-	}
-	parts := strings.Split(path, ".")
-	if err := protojson.Unmarshal(wrap(parts, v), msg); err != nil {
-		return nil, invalid(path, "not a valid value: %v", err)
-	}
-	b, err := protojson.MarshalOptions{EmitDefaultValues: true}.Marshal(msg)
+	out, err := canon(v)
 	if err != nil {
-		return nil, invalid(path, "%v", err)
-	}
-	out, ok, err := lookupJSON(b, parts)
-	if err != nil {
-		return nil, fmt.Errorf("canonical %s: %w", path, err)
-	}
-	if !ok {
-		return []byte("null"), nil // a field with presence, cleared
+		return nil, invalid(path, "not a valid value: %v", err)
 	}
 	return out, nil
 }
