@@ -97,8 +97,9 @@ func New(opts ...Option) (*Server, error) {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
-		grpc.ChainUnaryInterceptor(observeUnary(c.log)),
-		grpc.ChainStreamInterceptor(observeStream(c.log)),
+		grpc.ForceServerCodecV2(newGuardCodec()),
+		grpc.ChainUnaryInterceptor(observeUnary(c.log), guardUnary),
+		grpc.ChainStreamInterceptor(observeStream(c.log), guardStream),
 	)
 
 	rasoatv1.RegisterScoringServiceServer(s.grpc, scoring.New(c.reg, c.log))

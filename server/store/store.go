@@ -1,19 +1,78 @@
 // Package store holds what the sync service and its storage adapters
 // (server/store/sqlite, later server/store/postgres) share: the result of a
-// push and the errors a caller branches on. The service declares the store
-// interface it uses (syncsvc.Store); this package does not.
+// push, log positions, the villages a read covers, and the errors a caller
+// branches on. The service declares the store interface it uses
+// (syncsvc.Store); this package does not.
 package store
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // PushResult is what a durable push did.
 type PushResult struct {
 	Accepted   int    // changes newly stored
-	Duplicates int    // changes already stored (same origin replica and sequence), skipped
+	Duplicates int    // changes already stored with the same content, skipped
 	ServerSeq  uint64 // the log position after the push
+	// ReplicaHighSeq is the greatest seq stored from the pushing replica as
+	// origin (0 if none): a replica whose next seq is not above it writes
+	// under an id it has used before, from a restored copy of its file.
+	ReplicaHighSeq uint64
+}
+
+// Position is a place in a store's log: the server sequence number of a
+// change and Check, a digest of the log up to it (the changes' origins in
+// order), so that a cursor kept by a replica can be told apart from the
+// same number in a log that was restored from a backup and written past
+// it since. Check 0 is "not known" and is not checked.
+type Position struct {
+	Seq   uint64
+	Check uint64
+}
+
+// Villages is the set of villages a read covers: every village, or the
+// listed ones. It is explicit so that a scope narrowed to nothing reads
+// nothing, never everything.
+type Villages struct {
+	all   bool
+	codes []string // sorted, distinct
+}
+
+// AllVillages covers every village.
+func AllVillages() Villages { return Villages{all: true} }
+
+// OnlyVillages covers the listed villages (none if the list is empty).
+func OnlyVillages(codes ...string) Villages {
+	c := slices.Clone(codes)
+	slices.Sort(c)
+	return Villages{codes: slices.Compact(c)}
+}
+
+// All reports whether v covers every village.
+func (v Villages) All() bool { return v.all }
+
+// Codes returns the villages listed, sorted (nil for AllVillages).
+func (v Villages) Codes() []string { return v.codes }
+
+// Has reports whether v covers code.
+func (v Villages) Has(code string) bool {
+	if v.all {
+		return true
+	}
+	_, ok := slices.BinarySearch(v.codes, code)
+	return ok
+}
+
+// Empty reports whether v covers no village.
+func (v Villages) Empty() bool { return !v.all && len(v.codes) == 0 }
+
+// SnapshotQuery says which entity states a Snapshot reads.
+type SnapshotQuery struct {
+	Villages Villages
+	// EntityIDs, when not nil, keeps only these entities (within Villages).
+	EntityIDs []string
 }
 
 // ErrChange is wrapped by *ChangeError.
@@ -22,7 +81,8 @@ var ErrChange = errors.New("change refused")
 // ChangeError is a change of a push batch that the store refused because of
 // what is already stored (e.g. an entity's village differs), so nothing of
 // the batch was stored. Index is the change's place in the batch; Field, in
-// rasoatv1.Change's proto names, the field at fault.
+// rasoatv1.Change's proto names, the field at fault; Err wraps one of the
+// errors below.
 type ChangeError struct {
 	Index int
 	Field string
@@ -36,6 +96,58 @@ func (e *ChangeError) Error() string {
 // Unwrap returns both ErrChange and the cause.
 func (e *ChangeError) Unwrap() []error { return []error{ErrChange, e.Err} }
 
+// Refused is a push refused for the changes it lists (in batch order, at
+// most a bounded number): nothing of the batch was stored.
+type Refused []*ChangeError
+
+func (r Refused) Error() string {
+	s := fmt.Sprintf("%d changes refused", len(r))
+	if len(r) > 0 {
+		s += ", first " + r[0].Error()
+	}
+	return s
+}
+
+// Unwrap returns the changes' errors.
+func (r Refused) Unwrap() []error {
+	errs := make([]error, len(r))
+	for i, e := range r {
+		errs[i] = e
+	}
+	return errs
+}
+
+// Causes of a ChangeError.
+var (
+	// ErrContentMismatch: the change's (origin, seq) is stored (or earlier
+	// in the batch) with other content. Its error is a *MismatchError.
+	ErrContentMismatch = errors.New("origin and seq are stored with other content")
+	// ErrBaseUnknown: a base stamp names no stored change to that field.
+	ErrBaseUnknown = errors.New("base names a change this server does not hold")
+	// ErrEntityMismatch: the change's kind, household or village differs
+	// from its entity's or its household's, or its household is unknown.
+	ErrEntityMismatch = errors.New("change does not match its entity")
+	// ErrEntityTooLarge: the change would grow its entity's state past the
+	// store's bounds (entity.MaxHeads, entity.MaxStateSize).
+	ErrEntityTooLarge = errors.New("entity state too large")
+)
+
+// MismatchError is ErrContentMismatch with what a replica needs to
+// recover: the origin and seq reused, and the greatest seq the store holds
+// from the pushing replica.
+type MismatchError struct {
+	Origin         string
+	Seq            uint64
+	ReplicaHighSeq uint64
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("%s #%d: %v (this server holds up to #%d from the pushing replica)", e.Origin, e.Seq, ErrContentMismatch, e.ReplicaHighSeq)
+}
+
+// Unwrap returns ErrContentMismatch.
+func (e *MismatchError) Unwrap() error { return ErrContentMismatch }
+
 // ErrBusy is wrapped by an error from a store that could not get its lock in
 // time: the call may be retried.
 var ErrBusy = errors.New("store busy")
@@ -47,3 +159,9 @@ var ErrFull = errors.New("store full")
 // log: the replica synced with a server whose log went further (a backup
 // restored since, or another server).
 var ErrCursorAhead = errors.New("cursor beyond the end of the log")
+
+// ErrLogChanged is returned by a pull whose cursor's check differs from the
+// log's at that position: the log was restored from a backup and written
+// past the cursor since, so the changes between are not the ones the
+// replica had.
+var ErrLogChanged = errors.New("cursor counts in another log")

@@ -4,42 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/rpcerr"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-type violation struct{ field, desc string }
-
-// badRequest is a request refused for the fields it names.
-type badRequest []violation
+// badRequest is a request refused for the fields it names, each with the
+// reason a caller may act on.
+type badRequest []rpcerr.Violation
 
 func (b badRequest) Error() string {
 	var s strings.Builder
-	s.WriteString("invalid push: ")
+	s.WriteString("invalid request: ")
 	for i, v := range b {
 		if i > 0 {
 			s.WriteString("; ")
 		}
-		s.WriteString(v.field + ": " + v.desc)
+		s.WriteString(v.Field + ": " + v.Desc)
 	}
 	return s.String()
 }
 
+func invalidField(field, desc string) badRequest {
+	return badRequest{{Field: field, Desc: desc, Reason: rasoatv1.ErrorReason_INVALID_FIELD}}
+}
+
+func tooLarge(field, desc string) badRequest {
+	return badRequest{{Field: field, Desc: desc, Reason: rasoatv1.ErrorReason_TOO_LARGE}}
+}
+
+// codeError is the violation for a replica id or village code refused by
+// entity's check: TOO_LARGE for one over its length bound.
+func codeError(field string, err error) badRequest {
+	if errors.Is(err, entity.ErrTooLong) {
+		return tooLarge(field, err.Error())
+	}
+	return invalidField(field, err.Error())
+}
+
 // scopeError is a write or read outside the caller's scope.
-type scopeError struct{ err error }
+type scopeError struct {
+	index int // the change's place in a push, -1 for a read
+	err   error
+}
 
 func (e *scopeError) Error() string { return "outside scope: " + e.err.Error() }
 func (e *scopeError) Unwrap() error { return e.err }
 
-// toStatus translates an error to a gRPC status, the one place that does:
-// bad input is InvalidArgument with google.rpc.BadRequest field violations,
-// scope PermissionDenied, a busy or full store Unavailable or
-// ResourceExhausted, a context error keeps its meaning, anything else is
-// Internal.
+// toStatus translates an error to a gRPC status, the one place that does.
+// Every status carries a rasoat reason (rpcerr): bad input is
+// InvalidArgument with field violations, each with its reason, the first
+// one's reason and index in the ErrorInfo; scope is PermissionDenied; a
+// cursor of another log FailedPrecondition; a busy or full store
+// Unavailable or ResourceExhausted; a context error keeps its meaning;
+// anything else is Internal, without its text (which may hold SQL).
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -48,32 +72,96 @@ func toStatus(err error) error {
 		return err
 	}
 	var bad badRequest
-	var ce *store.ChangeError
+	var refused store.Refused
 	var se *scopeError
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	case errors.As(err, &bad):
-	case errors.As(err, &ce):
-		bad = badRequest{{field: fmt.Sprintf("changes[%d].%s", ce.Index, ce.Field), desc: ce.Err.Error()}}
+		return violations(bad, nil)
+	case errors.As(err, &refused):
+		return refusedStatus(refused)
 	case errors.As(err, &se):
-		return status.Error(codes.PermissionDenied, err.Error())
+		meta := map[string]string{}
+		field := ""
+		if se.index >= 0 {
+			meta["index"] = strconv.Itoa(se.index)
+			field = fmt.Sprintf("changes[%d]", se.index)
+		}
+		if field == "" {
+			return rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, err.Error(), meta)
+		}
+		return rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, err.Error(), meta,
+			rpcerr.Violation{Field: field, Desc: se.err.Error(), Reason: rasoatv1.ErrorReason_OUT_OF_SCOPE})
 	case errors.Is(err, store.ErrCursorAhead):
-		return status.Error(codes.FailedPrecondition, err.Error())
+		return rpcerr.New(codes.FailedPrecondition, rasoatv1.ErrorReason_CURSOR_AHEAD, err.Error(), nil)
+	case errors.Is(err, store.ErrLogChanged):
+		return rpcerr.New(codes.FailedPrecondition, rasoatv1.ErrorReason_LOG_CHANGED, err.Error(), nil)
 	case errors.Is(err, store.ErrBusy):
-		return status.Error(codes.Unavailable, err.Error())
+		return rpcerr.New(codes.Unavailable, rasoatv1.ErrorReason_STORE_BUSY, "the store is busy: retry", nil)
 	case errors.Is(err, store.ErrFull):
-		return status.Error(codes.ResourceExhausted, err.Error())
+		return rpcerr.New(codes.ResourceExhausted, rasoatv1.ErrorReason_STORE_FULL, "the server's disk is full", nil)
 	default:
-		return status.Error(codes.Internal, err.Error())
+		return status.Error(codes.Internal, "internal error")
 	}
-	br := &errdetails.BadRequest{FieldViolations: make([]*errdetails.BadRequest_FieldViolation, len(bad))}
-	for i, v := range bad {
-		br.FieldViolations[i] = &errdetails.BadRequest_FieldViolation{Field: v.field, Description: v.desc}
+}
+
+// violations is InvalidArgument listing bad; the ErrorInfo has the first
+// violation's reason, "index" its change's place when it names one, and
+// extra.
+func violations(bad badRequest, extra map[string]string) error {
+	meta := map[string]string{}
+	if i, ok := changeIndex(bad[0].Field); ok {
+		meta["index"] = strconv.Itoa(i)
 	}
-	st := status.New(codes.InvalidArgument, bad.Error())
-	if withDetails, derr := st.WithDetails(br); derr == nil {
-		st = withDetails
+	for k, v := range extra {
+		meta[k] = v
 	}
-	return st.Err()
+	return rpcerr.New(codes.InvalidArgument, bad[0].Reason, bad.Error(), meta, bad...)
+}
+
+// refusedStatus lists the changes a store refused, each with its reason.
+func refusedStatus(r store.Refused) error {
+	bad := make(badRequest, len(r))
+	for i, ce := range r {
+		bad[i] = rpcerr.Violation{Field: fmt.Sprintf("changes[%d].%s", ce.Index, ce.Field), Desc: ce.Err.Error(), Reason: reasonOf(ce.Err)}
+	}
+	var extra map[string]string
+	var me *store.MismatchError
+	if errors.As(r[0].Err, &me) {
+		extra = map[string]string{
+			"origin":           me.Origin,
+			"seq":              strconv.FormatUint(me.Seq, 10),
+			"replica_high_seq": strconv.FormatUint(me.ReplicaHighSeq, 10),
+		}
+	}
+	return violations(bad, extra)
+}
+
+func reasonOf(err error) rasoatv1.ErrorReason {
+	switch {
+	case errors.Is(err, store.ErrContentMismatch):
+		return rasoatv1.ErrorReason_CONTENT_MISMATCH
+	case errors.Is(err, store.ErrBaseUnknown):
+		return rasoatv1.ErrorReason_BASE_UNKNOWN
+	case errors.Is(err, store.ErrEntityMismatch):
+		return rasoatv1.ErrorReason_ENTITY_MISMATCH
+	case errors.Is(err, store.ErrEntityTooLarge):
+		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
+	}
+	return rasoatv1.ErrorReason_INVALID_FIELD
+}
+
+// changeIndex reads i from a field "changes[i]…" that this package wrote.
+func changeIndex(field string) (int, bool) {
+	rest, ok := strings.CutPrefix(field, "changes[")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest[:end])
+	return i, err == nil
 }

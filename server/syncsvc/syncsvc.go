@@ -13,6 +13,7 @@ import (
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/grpc"
@@ -22,14 +23,19 @@ import (
 // implements it).
 type Store interface {
 	// Push stores valid changes in one durable transaction, skipping those
-	// whose origin (stamp.replica_id, seq) is already stored.
+	// whose origin (stamp.replica_id, seq) is stored with the same content
+	// and refusing the batch (store.Refused) for what the stored data
+	// forbids.
 	Push(ctx context.Context, replica string, changes []*rasoatv1.Change) (store.PushResult, error)
-	// Pull calls fn in server order for at most limit changes after the
-	// cursor in villages (all if empty), and says whether more follow.
-	Pull(ctx context.Context, villages []string, after uint64, limit int, fn func(c *rasoatv1.Change, serverSeq uint64) error) (next uint64, more bool, err error)
-	// Snapshot calls fn for every entity's state in villages (all if
-	// empty) and returns the log cursor those states reflect exactly.
-	Snapshot(ctx context.Context, villages []string, fn func(cursor uint64, e *rasoatv1.EntityState) error) (cursor uint64, err error)
+	// Pull calls fn in server order for at most limit changes after from in
+	// villages, and says whether more follow; from must be a position of
+	// this log (store.ErrCursorAhead, store.ErrLogChanged).
+	Pull(ctx context.Context, villages store.Villages, from store.Position, limit int, fn func(c *rasoatv1.Change, pos store.Position) error) (next store.Position, more bool, err error)
+	// Snapshot calls fn for every entity state q selects and returns the
+	// log position those states reflect at least.
+	Snapshot(ctx context.Context, q store.SnapshotQuery, fn func(pos store.Position, e *rasoatv1.EntityState) error) (store.Position, error)
+	// LogID is the id of the store's log.
+	LogID() string
 }
 
 // Scope decides what a replica may write and read (DESIGN.md: a device
@@ -41,32 +47,43 @@ type Scope interface {
 	// CheckWrite returns an error if replica may not write c.
 	CheckWrite(ctx context.Context, replica string, c *rasoatv1.Change) error
 	// Villages returns the villages replica may read among requested; if
-	// requested is empty, every village it may read (nil means all).
-	Villages(ctx context.Context, replica string, requested []string) ([]string, error)
+	// requested is empty, every village it may read.
+	Villages(ctx context.Context, replica string, requested []string) (store.Villages, error)
 }
 
 type allowAll struct{}
 
 func (allowAll) CheckWrite(context.Context, string, *rasoatv1.Change) error { return nil }
-func (allowAll) Villages(_ context.Context, _ string, requested []string) ([]string, error) {
-	return requested, nil
+func (allowAll) Villages(_ context.Context, _ string, requested []string) (store.Villages, error) {
+	if len(requested) == 0 {
+		return store.AllVillages(), nil
+	}
+	return store.OnlyVillages(requested...), nil
 }
 
-// Limits.
+// Limits on requests, checked at the door (and the counts before decoding,
+// server/wire.go, so a hostile request costs memory in proportion to its
+// bytes, not to the objects it would decode into).
 const (
 	// MaxPushBatch bounds the changes of one Push. A household field change
-	// is about 200 bytes on the wire (two UUIDs, the village, path, value,
-	// stamp with a replica id, one base stamp), so 50,000 changes are about
-	// 10 MB: inside the server's 16 MiB receive limit (server.go), and one
-	// SQLite transaction of well under a second.
-	MaxPushBatch = 50_000
+	// is about 200 bytes on the wire, so 20,000 changes are about 4 MB,
+	// one SQLite transaction of a fraction of a second; a tablet sends
+	// batches of client.DefaultBatchSize (5,000).
+	MaxPushBatch = 20_000
 	// DefaultPullBatch and MaxPullBatch bound the changes of one Pull
 	// response (PullRequest.batch_size asks within them).
 	DefaultPullBatch = 5_000
 	MaxPullBatch     = 20_000
+	// MaxVillages bounds the villages one Pull or Snapshot names: a commune
+	// has a few dozen, a province's commune server pulls its own commune.
+	MaxVillages = 1_000
+	// MaxSnapshotEntities bounds the entities one Snapshot names (a tablet
+	// rebuilding the entities whose refused changes it discarded).
+	MaxSnapshotEntities = 1_000
 	// maxPullBytes also ends a response once its changes reach about 3 MiB,
 	// so that even a batch of long values stays under grpc-go's default
-	// 4 MiB receive limit on the client.
+	// 4 MiB receive limit on the client (a change is at most about 20 KiB:
+	// entity.MaxValueSize and entity.MaxBase stamps).
 	maxPullBytes = 3 << 20
 	// maxViolations bounds the field violations listed for one bad push.
 	maxViolations = 100
@@ -105,14 +122,15 @@ func New(st Store, opts ...Option) *Service {
 
 // Push checks every change, then stores the batch; the answer comes after
 // COMMIT. Any bad change fails the whole batch with InvalidArgument listing
-// each (up to 100) as changes[i].<field>, and nothing is stored.
+// each (up to 100) as changes[i].<field> with its reason, and nothing is
+// stored.
 func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv1.PushResponse, error) {
-	if req.GetReplicaId() == "" {
-		return nil, toStatus(badRequest{{"replica_id", "is empty"}})
+	if err := entity.ValidReplicaID(req.GetReplicaId()); err != nil {
+		return nil, toStatus(codeError("replica_id", err))
 	}
 	changes := req.GetChanges()
 	if len(changes) > MaxPushBatch {
-		return nil, toStatus(badRequest{{"changes", fmt.Sprintf("%d changes, over the limit of %d per push: split the batch", len(changes), MaxPushBatch)}})
+		return nil, toStatus(tooLarge("changes", fmt.Sprintf("%d changes, over the limit of %d per push: split the batch", len(changes), MaxPushBatch)))
 	}
 	now := s.now()
 	var bad badRequest
@@ -122,18 +140,22 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 		}
 		if err := entity.Validate(c); err != nil {
 			var fe *entity.FieldError
-			if errors.As(err, &fe) {
-				bad = append(bad, violation{fmt.Sprintf("changes[%d].%s", i, fe.Field), fe.Desc})
-				continue
+			if !errors.As(err, &fe) {
+				return nil, toStatus(err)
 			}
-			return nil, toStatus(err)
+			reason := rasoatv1.ErrorReason_INVALID_FIELD
+			if fe.OverLimit {
+				reason = rasoatv1.ErrorReason_TOO_LARGE
+			}
+			bad = append(bad, rpcerr.Violation{Field: fmt.Sprintf("changes[%d].%s", i, fe.Field), Desc: fe.Desc, Reason: reason})
+			continue
 		}
 		if err := hlc.CheckDrift(hlc.Timestamp(c.GetStamp().GetHlc()), now, s.maxDrift); err != nil {
-			bad = append(bad, violation{fmt.Sprintf("changes[%d].stamp.hlc", i), err.Error() + ": is the device clock set right?"})
+			bad = append(bad, rpcerr.Violation{Field: fmt.Sprintf("changes[%d].stamp.hlc", i), Desc: err.Error() + ": is the device clock set right?", Reason: rasoatv1.ErrorReason_CLOCK_AHEAD})
 			continue
 		}
 		if err := s.scope.CheckWrite(ctx, req.GetReplicaId(), c); err != nil {
-			return nil, toStatus(&scopeError{fmt.Errorf("changes[%d]: %w", i, err)})
+			return nil, toStatus(&scopeError{i, err})
 		}
 	}
 	if len(bad) > 0 {
@@ -144,21 +166,50 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 		return nil, toStatus(err)
 	}
 	return &rasoatv1.PushResponse{
-		Accepted:   uint32(res.Accepted),
-		Duplicates: uint32(res.Duplicates),
-		ServerSeq:  res.ServerSeq,
+		Accepted:       uint32(res.Accepted),
+		Duplicates:     uint32(res.Duplicates),
+		ServerSeq:      res.ServerSeq,
+		ReplicaHighSeq: res.ReplicaHighSeq,
 	}, nil
+}
+
+// checkVillages refuses a list of villages over MaxVillages or holding a
+// code no village can have.
+func checkVillages(field string, codes []string) error {
+	if len(codes) > MaxVillages {
+		return tooLarge(field, fmt.Sprintf("%d villages, over the limit of %d", len(codes), MaxVillages))
+	}
+	for i, v := range codes {
+		if err := entity.ValidVillageCode(v); err != nil {
+			return codeError(fmt.Sprintf("%s[%d]", field, i), err)
+		}
+	}
+	return nil
+}
+
+// checkReader checks what Pull and Snapshot share: the replica id, when
+// given, and the villages.
+func checkReader(replica string, villages []string) error {
+	if replica != "" {
+		if err := entity.ValidReplicaID(replica); err != nil {
+			return codeError("replica_id", err)
+		}
+	}
+	return checkVillages("village_codes", villages)
 }
 
 // errBatchFull ends one response's read when its bytes reach maxPullBytes.
 var errBatchFull = errors.New("batch full")
 
 // Pull streams the changes after req.cursor in batches; each response's
-// cursor is that of its last change, so a replica that applied it can
-// resume there. Each batch is one bounded read of the log: memory does not
-// grow with it.
+// cursor is that of its last change, with its check, so a replica that
+// applied it can resume there. Each batch is one bounded read of the log:
+// memory does not grow with it, and no read is held while sending.
 func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingServer[rasoatv1.PullResponse]) error {
 	ctx := stream.Context()
+	if err := checkReader(req.GetReplicaId(), req.GetVillageCodes()); err != nil {
+		return toStatus(err)
+	}
 	size := int(req.GetBatchSize())
 	switch {
 	case size == 0:
@@ -166,22 +217,26 @@ func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingSer
 	case size > MaxPullBatch:
 		size = MaxPullBatch
 	}
+	if req.GetCursor() > math.MaxInt64 {
+		return toStatus(invalidField("cursor", fmt.Sprintf("%d is beyond any log position", req.GetCursor())))
+	}
+	logID := s.store.LogID()
+	if id := req.GetLogId(); id != "" && id != logID {
+		return toStatus(fmt.Errorf("cursor %d counts in log %s, this server's is %s: %w", req.GetCursor(), id, logID, store.ErrLogChanged))
+	}
 	villages, err := s.scope.Villages(ctx, req.GetReplicaId(), req.GetVillageCodes())
 	if err != nil {
-		return toStatus(&scopeError{err})
+		return toStatus(&scopeError{-1, err})
 	}
-	cursor := req.GetCursor()
-	if cursor > math.MaxInt64 {
-		return toStatus(badRequest{{field: "cursor", desc: fmt.Sprintf("%d is beyond any log position", cursor)}})
-	}
+	pos := store.Position{Seq: req.GetCursor(), Check: req.GetCursorCheck()}
 	batch := make([]*rasoatv1.Change, 0, min(size, 1024))
 	for {
 		batch = batch[:0]
 		bytes := 0
-		last := cursor
-		_, more, err := s.store.Pull(ctx, villages, cursor, size, func(c *rasoatv1.Change, seq uint64) error {
+		last := pos
+		_, more, err := s.store.Pull(ctx, villages, pos, size, func(c *rasoatv1.Change, p store.Position) error {
 			batch = append(batch, c)
-			last = seq
+			last = p
 			if bytes += approxSize(c); bytes >= maxPullBytes {
 				return errBatchFull
 			}
@@ -193,8 +248,8 @@ func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingSer
 		case err != nil:
 			return toStatus(err)
 		}
-		cursor = last
-		if err := stream.Send(&rasoatv1.PullResponse{Changes: batch, Cursor: cursor, Done: !more}); err != nil {
+		pos = last
+		if err := stream.Send(&rasoatv1.PullResponse{Changes: batch, Cursor: pos.Seq, CursorCheck: pos.Check, LogId: logID, Done: !more}); err != nil {
 			return err
 		}
 		if !more {
@@ -211,25 +266,43 @@ const snapshotBatchBytes = 1 << 20
 // Snapshot streams the states of the entities in the caller's scope, in
 // batches of about snapshotBatchBytes, every response carrying the cursor
 // the snapshot reflects. Memory stays flat: a batch is sent before the next
-// is read.
+// is read, and no read of the store is held while sending, so a client that
+// stops reading holds up only its own stream.
 func (s *Service) Snapshot(req *rasoatv1.SnapshotRequest, stream grpc.ServerStreamingServer[rasoatv1.SnapshotResponse]) error {
 	ctx := stream.Context()
+	if err := checkReader(req.GetReplicaId(), req.GetVillageCodes()); err != nil {
+		return toStatus(err)
+	}
+	q := store.SnapshotQuery{}
+	if ids := req.GetEntityIds(); len(ids) > 0 {
+		if len(ids) > MaxSnapshotEntities {
+			return toStatus(tooLarge("entity_ids", fmt.Sprintf("%d entities, over the limit of %d", len(ids), MaxSnapshotEntities)))
+		}
+		for i, id := range ids {
+			if !entity.ValidID(id) {
+				return toStatus(invalidField(fmt.Sprintf("entity_ids[%d]", i), "is not a UUID in canonical form"))
+			}
+		}
+		q.EntityIDs = ids
+	}
 	villages, err := s.scope.Villages(ctx, req.GetReplicaId(), req.GetVillageCodes())
 	if err != nil {
-		return toStatus(&scopeError{err})
+		return toStatus(&scopeError{-1, err})
 	}
+	q.Villages = villages
+	logID := s.store.LogID()
 	var (
 		batch   []*rasoatv1.EntityState
 		size    int
 		sendErr error
 	)
-	cursor, err := s.store.Snapshot(ctx, villages, func(cursor uint64, e *rasoatv1.EntityState) error {
+	pos, err := s.store.Snapshot(ctx, q, func(pos store.Position, e *rasoatv1.EntityState) error {
 		batch = append(batch, e)
 		size += len(e.GetState()) + len(e.GetEntityId()) + len(e.GetHouseholdId()) + len(e.GetVillageCode()) + 16
 		if size < snapshotBatchBytes {
 			return nil
 		}
-		sendErr = stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: cursor})
+		sendErr = stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: pos.Seq, CursorCheck: pos.Check, LogId: logID})
 		batch, size = nil, 0
 		return sendErr
 	})
@@ -239,7 +312,7 @@ func (s *Service) Snapshot(req *rasoatv1.SnapshotRequest, stream grpc.ServerStre
 	if err != nil {
 		return toStatus(err)
 	}
-	return stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: cursor, Done: true})
+	return stream.Send(&rasoatv1.SnapshotResponse{Entities: batch, Cursor: pos.Seq, CursorCheck: pos.Check, LogId: logID, Done: true})
 }
 
 // approxSize is about the wire size of c, cheaper than proto.Size.

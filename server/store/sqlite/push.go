@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/merge"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/protobuf/proto"
@@ -20,51 +22,99 @@ import (
 // SQLite's 32,766 bound variables.
 const rowsPerInsert = 400
 
-// Push stores a batch of changes that have passed entity.Validate, in one
-// transaction: all or nothing, durable when it returns nil. A change whose
-// origin (stamp.replica_id, seq) is already stored — or earlier in the same
-// batch — is skipped and counted as a duplicate. Each entity the new changes
-// touch is read once, merged and written once.
+// maxRefused bounds the changes a refused push lists.
+const maxRefused = 100
+
+// Push stores a batch of changes that have passed entity.Validate, all or
+// nothing, durable when it returns nil. Concurrent pushes are coalesced
+// into one transaction (committer), each in a savepoint of its own, so a
+// hundred tablets pay one fsync together and a refused push leaves the
+// others untouched.
 //
-// A change whose kind, household or village differs from its entity's
-// stored (or earlier in the batch) identity fails the whole batch with a
-// *store.ChangeError naming its index. replica is the pushing replica (a
-// tablet or a commune server), not necessarily the changes' origin; it is
-// not stored yet.
+// What it checks against what is stored (store.Refused lists each refused
+// change, and nothing of the batch is stored):
+//   - a change whose origin (stamp.replica_id, seq) is stored, or earlier in
+//     the batch, with the same bytes is a duplicate, skipped; with other
+//     bytes it is refused (store.ErrContentMismatch), never counted as a
+//     duplicate: the author's tablet shows it, so it must reach everyone;
+//   - every base stamp names a change to the same field stored in the log
+//     (even if superseded) or earlier in the batch (store.ErrBaseUnknown);
+//   - a change's kind, household and village are its entity's, and a member
+//     or review belongs to a household held here, in the same village
+//     (store.ErrEntityMismatch);
+//   - no field keeps more than entity.MaxHeads concurrent values, no state
+//     grows past entity.MaxStateSize (store.ErrEntityTooLarge).
+//
+// The cost is in proportion to the batch: stored changes are looked up by
+// their (origin, seq) and stamps by index, never by scanning a range of the
+// log. replica is the pushing replica (a tablet, or a commune server), not
+// necessarily the changes' origin.
 func (db *DB) Push(ctx context.Context, replica string, changes []*rasoatv1.Change) (store.PushResult, error) {
-	res, err := db.push(ctx, changes)
+	p, err := preparePush(replica, changes)
+	if err != nil {
+		return store.PushResult{}, err
+	}
+	res, err := db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+		return p.apply(ctx, tx)
+	})
 	return res, classify(err)
 }
 
-func (db *DB) push(ctx context.Context, changes []*rasoatv1.Change) (res store.PushResult, err error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return res, fmt.Errorf("push: begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
+// push is one batch prepared outside the writer: encoded once, for storing
+// and for comparing with what is stored.
+type push struct {
+	replica  string
+	changes  []*rasoatv1.Change
+	payloads [][]byte
+	merges   []merge.Change
+}
 
-	fresh, err := newChanges(ctx, tx, changes)
+var marshal = proto.MarshalOptions{Deterministic: true}
+
+func preparePush(replica string, changes []*rasoatv1.Change) (*push, error) {
+	p := &push{replica: replica, changes: changes, payloads: make([][]byte, len(changes)), merges: make([]merge.Change, len(changes))}
+	var buf []byte
+	for i, c := range changes {
+		start := len(buf)
+		var err error
+		if buf, err = marshal.MarshalAppend(buf, c); err != nil {
+			return nil, fmt.Errorf("push: encode changes[%d]: %w", i, err)
+		}
+		p.payloads[i] = buf[start:len(buf):len(buf)]
+		p.merges[i] = entity.MergeOf(c)
+	}
+	return p, nil
+}
+
+// apply runs the push inside tx; an error leaves tx to be rolled back (to
+// the push's savepoint).
+func (p *push) apply(ctx context.Context, tx *sql.Tx) (res store.PushResult, err error) {
+	fresh, refused, err := p.newChanges(ctx, tx)
 	if err != nil {
 		return res, err
+	}
+	if len(refused) > 0 {
+		return res, refused
 	}
 	res.Accepted = len(fresh)
-	res.Duplicates = len(changes) - len(fresh)
-
-	if err := insertLog(ctx, tx, changes, fresh); err != nil {
+	res.Duplicates = len(p.changes) - len(fresh)
+	states, ids, refused, err := p.merge(ctx, tx, fresh)
+	if err != nil {
 		return res, err
 	}
-	if err := mergeEntities(ctx, tx, changes, fresh); err != nil {
+	if len(refused) > 0 {
+		return res, refused
+	}
+	if res.ServerSeq, err = p.insertLog(ctx, tx, fresh); err != nil {
 		return res, err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(server_seq), 0) FROM changes").Scan(&res.ServerSeq); err != nil {
-		return res, fmt.Errorf("push: read log position: %w", err)
+	// The state's size is known once it is encoded, after the log rows
+	// went in: a refusal here rolls them back with the rest.
+	if err := storeEntities(ctx, tx, ids, states); err != nil {
+		return res, err
 	}
-	if err := tx.Commit(); err != nil {
-		return res, fmt.Errorf("push: commit: %w", err)
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?", p.replica).Scan(&res.ReplicaHighSeq); err != nil {
+		return res, fmt.Errorf("push: read the replica's last seq: %w", err)
 	}
 	return res, nil
 }
@@ -75,90 +125,242 @@ type originKey struct {
 }
 
 // newChanges returns the indexes of the changes not yet stored, in batch
-// order, skipping repeats within the batch. It reads the log once per origin
-// replica in the batch, over the range of that origin's sequence numbers:
-// a tablet's batch is usually one origin with consecutive numbers, so a new
-// batch costs one index probe that finds nothing.
-func newChanges(ctx context.Context, tx *sql.Tx, changes []*rasoatv1.Change) ([]int, error) {
-	type span struct{ lo, hi uint64 }
-	spans := map[string]*span{}
+// order, and refuses those whose (origin, seq) is stored or earlier in the
+// batch with other content. Per origin it reads the stored payloads of the
+// batch's seqs: one range read when they are dense (a tablet's batch is
+// consecutive, and usually finds nothing), point reads otherwise, so a
+// batch naming seqs 1 and 2^63 costs two probes, not a scan between.
+func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused, error) {
+	bySeq := map[string][]uint64{}
 	var origins []string
-	for _, c := range changes {
-		o, s := c.GetStamp().GetReplicaId(), c.GetSeq()
-		sp := spans[o]
-		if sp == nil {
-			spans[o] = &span{s, s}
+	for _, c := range p.changes {
+		o := c.GetStamp().GetReplicaId()
+		if bySeq[o] == nil {
 			origins = append(origins, o)
-			continue
 		}
-		sp.lo, sp.hi = min(sp.lo, s), max(sp.hi, s)
+		bySeq[o] = append(bySeq[o], c.GetSeq())
 	}
-	stored := map[originKey]bool{}
+	stored := map[originKey][]byte{}
 	for _, o := range origins {
-		sp := spans[o]
-		rows, err := tx.QueryContext(ctx, "SELECT origin_seq FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?", o, sp.lo, sp.hi)
-		if err != nil {
-			return nil, fmt.Errorf("push: look up stored changes of %s: %w", o, err)
-		}
-		for rows.Next() {
-			var s uint64
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("push: look up stored changes of %s: %w", o, err)
-			}
-			stored[originKey{o, s}] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("push: look up stored changes of %s: %w", o, err)
+		if err := readStored(ctx, tx, o, bySeq[o], stored); err != nil {
+			return nil, nil, err
 		}
 	}
-	fresh := make([]int, 0, len(changes))
-	for i, c := range changes {
+	var refused store.Refused
+	var high *uint64
+	fresh := make([]int, 0, len(p.changes))
+	for i, c := range p.changes {
 		k := originKey{c.GetStamp().GetReplicaId(), c.GetSeq()}
-		if stored[k] {
+		prev, ok := stored[k]
+		if !ok {
+			stored[k] = p.payloads[i] // a repeat later in the batch is a duplicate
+			fresh = append(fresh, i)
 			continue
 		}
-		stored[k] = true // a repeat later in the batch is a duplicate
-		fresh = append(fresh, i)
+		if bytes.Equal(prev, p.payloads[i]) {
+			continue
+		}
+		if high == nil {
+			high = new(uint64)
+			if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?", p.replica).Scan(high); err != nil {
+				return nil, nil, fmt.Errorf("push: read the replica's last seq: %w", err)
+			}
+		}
+		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: *high}})
+		if len(refused) == maxRefused {
+			break
+		}
 	}
-	return fresh, nil
+	return fresh, refused, nil
 }
 
-var marshal = proto.MarshalOptions{Deterministic: true}
-
-// insertLog appends the fresh changes to the log with multi-row INSERTs.
-func insertLog(ctx context.Context, tx *sql.Tx, changes []*rasoatv1.Change, fresh []int) error {
-	const cols = 5
-	args := make([]any, 0, cols*rowsPerInsert)
-	var buf []byte
-	for start := 0; start < len(fresh); start += rowsPerInsert {
-		chunk := fresh[start:min(start+rowsPerInsert, len(fresh))]
-		args = args[:0]
-		// One buffer per chunk holds every payload: the driver binds each
-		// blob before the next statement, so they may share an array.
-		buf = buf[:0]
-		offs := make([]int, 0, len(chunk)+1)
-		for _, i := range chunk {
-			var err error
-			offs = append(offs, len(buf))
-			buf, err = marshal.MarshalAppend(buf, changes[i])
-			if err != nil {
-				return fmt.Errorf("push: encode changes[%d]: %w", i, err)
+// readStored adds to stored the payloads of origin's changes among seqs.
+func readStored(ctx context.Context, tx *sql.Tx, origin string, seqs []uint64, stored map[originKey][]byte) error {
+	lo, hi := slices.Min(seqs), slices.Max(seqs)
+	scan := func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return fmt.Errorf("push: look up stored changes of %s: %w", origin, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s uint64
+			var b []byte
+			if err := rows.Scan(&s, &b); err != nil {
+				return fmt.Errorf("push: look up stored changes of %s: %w", origin, err)
 			}
+			stored[originKey{origin, s}] = b
 		}
-		offs = append(offs, len(buf))
-		for j, i := range chunk {
-			c := changes[i]
-			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), buf[offs[j]:offs[j+1]:offs[j+1]])
+		return rows.Err()
+	}
+	if hi-lo < uint64(2*len(seqs)) {
+		return scan(tx.QueryContext(ctx, "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?", origin, lo, hi))
+	}
+	seqs = slices.Compact(slices.Sorted(slices.Values(seqs)))
+	for start := 0; start < len(seqs); start += rowsPerInsert {
+		chunk := seqs[start:min(start+rowsPerInsert, len(seqs))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, origin)
+		for _, s := range chunk {
+			args = append(args, s)
 		}
-		q := insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload) VALUES ", cols, len(chunk), "")
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("push: append %d changes to the log: %w", len(chunk), err)
+		q := "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
+		if err := scan(tx.QueryContext(ctx, q, args...)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+type pending struct {
+	state entity.State
+	dirty bool
+	found bool
+	last  int // the last fresh change applied to it, for a size refusal
+}
+
+// stampKey is one change's stamp on one field of one entity.
+type stampKey struct {
+	entity, field string
+	stamp         merge.Stamp
+}
+
+// merge reads each entity the fresh changes touch (and each household a
+// member or review names) once, checks and applies the changes in batch
+// order, and returns the states to store.
+func (p *push) merge(ctx context.Context, tx *sql.Tx, fresh []int) (map[string]*pending, []string, store.Refused, error) {
+	states := map[string]*pending{}
+	var ids []string
+	want := func(id string) {
+		if states[id] == nil {
+			states[id] = &pending{}
+			ids = append(ids, id)
+		}
+	}
+	for _, i := range fresh {
+		want(p.changes[i].GetEntityId())
+		if h := entity.HouseholdOf(p.changes[i]); h != p.changes[i].GetEntityId() {
+			want(h)
+		}
+	}
+	if err := loadEntities(ctx, tx, ids, states); err != nil {
+		return nil, nil, nil, err
+	}
+	// The stamps of the batch, so a base may name a change earlier in it.
+	inBatch := make(map[stampKey]int, len(p.changes))
+	var refused store.Refused
+	refuse := func(i int, field string, err error) {
+		if len(refused) < maxRefused {
+			refused = append(refused, &store.ChangeError{Index: i, Field: field, Err: err})
+		}
+	}
+	isFresh := make(map[int]bool, len(fresh))
+	for _, i := range fresh {
+		isFresh[i] = true
+	}
+	for i, c := range p.changes {
+		m := &p.merges[i]
+		key := stampKey{m.Entity, m.Field, m.Stamp}
+		if !isFresh[i] {
+			inBatch[key] = i // a duplicate is stored: a later base may name it
+			continue
+		}
+		st := states[c.GetEntityId()]
+		if err := st.state.Check(c); err != nil {
+			var fe *entity.FieldError
+			field := "entity_id"
+			if errors.As(err, &fe) {
+				field = fe.Field
+			}
+			refuse(i, field, fmt.Errorf("%w: %w", store.ErrEntityMismatch, err))
+			continue
+		}
+		if hh := entity.HouseholdOf(c); hh != c.GetEntityId() {
+			h := states[hh]
+			switch {
+			case h.state.ID == "":
+				refuse(i, "household_id", fmt.Errorf("%w: household %s is not held by this server: push the household first", store.ErrEntityMismatch, hh))
+				continue
+			case h.state.Kind != rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD:
+				refuse(i, "household_id", fmt.Errorf("%w: %s is a %s, not a household", store.ErrEntityMismatch, hh, entity.KindName(h.state.Kind)))
+				continue
+			case h.state.VillageCode != c.GetVillageCode():
+				refuse(i, "village_code", fmt.Errorf("%w: %q is not the village of household %s (%q)", store.ErrEntityMismatch, c.GetVillageCode(), hh, h.state.VillageCode))
+				continue
+			}
+		}
+		if j, err := p.checkBase(ctx, tx, st, m, inBatch); err != nil {
+			return nil, nil, nil, err
+		} else if j >= 0 {
+			refuse(i, fmt.Sprintf("base[%d]", j), fmt.Errorf("%w: %s", store.ErrBaseUnknown, m.Base[j]))
+			continue
+		}
+		if st.state.ID == "" {
+			st.state.ID, st.state.Kind, st.state.HouseholdID, st.state.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
+		}
+		if st.state.ApplyMerge(*m) {
+			st.dirty = true
+			if f := st.state.Field(m.Field); f != nil && len(f.Heads) > entity.MaxHeads {
+				refuse(i, "field", fmt.Errorf("%w: %s would hold %d concurrent values, over the limit of %d: resolve its conflict first", store.ErrEntityTooLarge, m.Field, len(f.Heads), entity.MaxHeads))
+				continue
+			}
+		}
+		st.last = i
+		inBatch[key] = i
+	}
+	return states, ids, refused, nil
+}
+
+// checkBase returns the index of the first base stamp of m that names no
+// change to m's field held here (-1 if all do): one earlier in the batch, a
+// current head of the field, or, failing both, one in the log. The log is
+// only read for a base naming a value since superseded.
+func (p *push) checkBase(ctx context.Context, tx *sql.Tx, st *pending, m *merge.Change, inBatch map[stampKey]int) (int, error) {
+	f := st.state.Field(m.Field)
+	for j, b := range m.Base {
+		if _, ok := inBatch[stampKey{m.Entity, m.Field, b}]; ok {
+			continue
+		}
+		if f != nil && slices.ContainsFunc(f.Heads, func(h merge.Head) bool { return h.Stamp == b }) {
+			continue
+		}
+		var n int
+		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM changes WHERE origin = ? AND hlc = ? AND entity_id = ? AND field = ?", b.Replica, uint64(b.HLC), m.Entity, m.Field).Scan(&n)
+		if err != nil {
+			return -1, fmt.Errorf("push: look up base %s: %w", b, err)
+		}
+		if n == 0 {
+			return j, nil
+		}
+	}
+	return -1, nil
+}
+
+// insertLog appends the fresh changes to the log with multi-row INSERTs,
+// each with the log's running digest, and returns the log's last position.
+func (p *push) insertLog(ctx context.Context, tx *sql.Tx, fresh []int) (uint64, error) {
+	var last uint64
+	var chain int64
+	err := tx.QueryRowContext(ctx, "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1").Scan(&last, &chain)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("push: read the log's end: %w", err)
+	}
+	const cols = 8
+	args := make([]any, 0, cols*rowsPerInsert)
+	for start := 0; start < len(fresh); start += rowsPerInsert {
+		chunk := fresh[start:min(start+rowsPerInsert, len(fresh))]
+		args = args[:0]
+		for _, i := range chunk {
+			c := p.changes[i]
+			chain = int64(nextChain(uint64(chain), c.GetStamp().GetReplicaId(), c.GetSeq()))
+			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), p.payloads[i],
+				c.GetStamp().GetHlc(), c.GetField(), chain)
+		}
+		q := insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", cols, len(chunk), "")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return 0, fmt.Errorf("push: append %d changes to the log: %w", len(chunk), err)
+		}
+	}
+	return last + uint64(len(fresh)), nil
 }
 
 // insertSQL returns prefix followed by rows groups of cols placeholders.
@@ -177,48 +379,6 @@ func insertSQL(prefix string, cols, rows int, suffix string) string {
 	return b.String()
 }
 
-type pending struct {
-	state entity.State
-	dirty bool
-	found bool
-}
-
-// mergeEntities reads each entity the fresh changes touch once, applies the
-// changes and writes each changed entity once.
-func mergeEntities(ctx context.Context, tx *sql.Tx, changes []*rasoatv1.Change, fresh []int) error {
-	states := map[string]*pending{}
-	var ids []string
-	for _, i := range fresh {
-		id := changes[i].GetEntityId()
-		if states[id] == nil {
-			states[id] = &pending{}
-			ids = append(ids, id)
-		}
-	}
-	if err := loadEntities(ctx, tx, ids, states); err != nil {
-		return err
-	}
-	for _, i := range fresh {
-		c := changes[i]
-		p := states[c.GetEntityId()]
-		if err := p.state.Check(c); err != nil {
-			var fe *entity.FieldError
-			field := "entity_id"
-			if errors.As(err, &fe) {
-				field = fe.Field
-			}
-			return &store.ChangeError{Index: i, Field: field, Err: err}
-		}
-		if p.state.ID == "" {
-			p.state.ID, p.state.Kind, p.state.HouseholdID, p.state.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
-		}
-		if p.state.ApplyMerge(entity.MergeOf(c)) {
-			p.dirty = true
-		}
-	}
-	return storeEntities(ctx, tx, ids, states)
-}
-
 func loadEntities(ctx context.Context, tx *sql.Tx, ids []string, states map[string]*pending) error {
 	args := make([]any, 0, rowsPerInsert)
 	for start := 0; start < len(ids); start += rowsPerInsert {
@@ -227,8 +387,7 @@ func loadEntities(ctx context.Context, tx *sql.Tx, ids []string, states map[stri
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		q := insertSQL("SELECT id, state FROM entities WHERE id IN (", 1, len(chunk), ")")
-		q = strings.ReplaceAll(q, "(?)", "?")
+		q := "SELECT id, state FROM entities WHERE id IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("push: read entities: %w", err)
@@ -266,12 +425,21 @@ func storeEntities(ctx context.Context, tx *sql.Tx, ids []string, states map[str
 		args = args[:0]
 		buf = buf[:0]
 		offs := make([]int, 0, len(chunk)+1)
+		var refused store.Refused
 		for _, id := range chunk {
 			var err error
-			offs = append(offs, len(buf))
+			start := len(buf)
+			offs = append(offs, start)
 			if buf, err = states[id].state.AppendBinary(buf); err != nil {
 				return fmt.Errorf("push: encode entity %s: %w", id, err)
 			}
+			if n := len(buf) - start; n > entity.MaxStateSize && len(refused) < maxRefused {
+				refused = append(refused, &store.ChangeError{Index: states[id].last, Field: "value",
+					Err: fmt.Errorf("%w: entity %s would be %d bytes, over the limit of %d", store.ErrEntityTooLarge, id, n, entity.MaxStateSize)})
+			}
+		}
+		if len(refused) > 0 {
+			return refused
 		}
 		offs = append(offs, len(buf))
 		for j, id := range chunk {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -34,7 +35,9 @@ import (
 
 // DB is an open sync store. It is safe for concurrent use.
 type DB struct {
-	w, r *sql.DB
+	w, r  *sql.DB
+	logID string
+	group *committer // coalesces concurrent pushes into one transaction
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -62,20 +65,41 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &DB{w: w, r: r}, nil
+	db := &DB{w: w, r: r}
+	if err := w.QueryRowContext(ctx, "SELECT log_id FROM log_meta WHERE id = 1").Scan(&db.logID); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
+	}
+	db.group = newCommitter(w)
+	return db, nil
 }
 
-// Close closes the file.
+// Close stops taking pushes, waits for those in flight, and closes the file.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
+// LogID is the id of this store's log, made with the store: a cursor
+// counts in one log only, and a replica that finds another id takes a
+// fresh snapshot.
+func (db *DB) LogID() string { return db.logID }
+
+// migration takes the schema from one version to the next: SQL, then Go
+// for what SQL cannot compute (fn may be nil).
+type migration struct {
+	sql string
+	fn  func(ctx context.Context, tx *sql.Tx) error
+}
+
 // migrations[v-1] takes the schema from version v-1 to v. Append only: a
-// released version's statements never change, since tablets and servers in
-// the field hold files at every version.
-var migrations = []string{
+// released version's statements never change, since servers in the field
+// hold files at every version (testdata/ keeps one of each).
+var migrations = []migration{
 	// 1: the change log and the entities' merged state.
-	`
+	{sql: `
 CREATE TABLE changes (
 	server_seq   INTEGER PRIMARY KEY, -- rowid: one writer and no deletes, so it only grows
 	origin       TEXT    NOT NULL,    -- stamp.replica_id
@@ -94,13 +118,71 @@ CREATE TABLE entities (
 	state        BLOB    NOT NULL     -- entity.State encoding
 );
 CREATE INDEX entities_household ON entities (household_id);
-`,
+`},
 	// 2: a first sync reads the entities of some villages whole.
-	`CREATE INDEX entities_village ON entities (village_code, id);`,
+	{sql: `CREATE INDEX entities_village ON entities (village_code, id);`},
+	// 3: the log's id and its running digest, so a cursor names its log; each
+	// change's stamp and field, so a base can be checked against the log.
+	{sql: `
+CREATE TABLE log_meta (
+	id     INTEGER PRIMARY KEY CHECK (id = 1),
+	log_id TEXT    NOT NULL
+);
+ALTER TABLE changes ADD COLUMN hlc   INTEGER NOT NULL DEFAULT 0; -- stamp.hlc
+ALTER TABLE changes ADD COLUMN field TEXT    NOT NULL DEFAULT '';
+ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of the log up to this change (chain.go)
+`, fn: migrateLog},
+}
+
+// migrateLog gives the log an id and fills the columns version 3 added,
+// reading the log in order once.
+func migrateLog(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO log_meta (id, log_id) VALUES (1, ?)", uuid.Must(uuid.NewV7()).String()); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT server_seq, payload FROM changes ORDER BY server_seq")
+	if err != nil {
+		return err
+	}
+	type fill struct {
+		seq, hlc uint64
+		field    string
+		chain    int64
+	}
+	var fills []fill
+	var chain uint64
+	for rows.Next() {
+		var seq uint64
+		var payload []byte
+		if err := rows.Scan(&seq, &payload); err != nil {
+			rows.Close()
+			return err
+		}
+		c := &rasoatv1.Change{}
+		if err := proto.Unmarshal(payload, c); err != nil {
+			rows.Close()
+			return fmt.Errorf("change %d: %w", seq, err)
+		}
+		chain = nextChain(chain, c.GetStamp().GetReplicaId(), c.GetSeq())
+		fills = append(fills, fill{seq, c.GetStamp().GetHlc(), c.GetField(), int64(chain)})
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	for _, f := range fills {
+		if _, err := tx.ExecContext(ctx, "UPDATE changes SET hlc = ?, field = ?, chain = ? WHERE server_seq = ?", f.hlc, f.field, f.chain, f.seq); err != nil {
+			return err
+		}
+	}
+	// Built after the fill: one pass over sorted rows, not an update per row.
+	_, err = tx.ExecContext(ctx, "CREATE INDEX changes_stamp ON changes (origin, hlc)")
+	return err
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
@@ -111,23 +193,32 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, len(migrations))
 	}
 	for ; v < len(migrations); v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
-		}
-		if err := tx.Commit(); err != nil {
+		if err := migrateTo(ctx, db, v+1); err != nil {
 			return fmt.Errorf("migrate to schema %d: %w", v+1, err)
 		}
 	}
 	return nil
+}
+
+func migrateTo(ctx context.Context, db *sql.DB, v int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	m := migrations[v-1]
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if m.fn != nil {
+		if err := m.fn(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Version returns the file's schema version.
@@ -154,68 +245,106 @@ func (db *DB) Entity(ctx context.Context, id string) (s entity.State, ok bool, e
 	return s, true, nil
 }
 
-// Pull calls fn, in server order, for each stored change after the cursor
-// after in the given villages (every village if none), at most limit of them,
-// reading rows one at a time so memory does not grow with the log. It
-// returns the cursor after the last change passed to fn (after if none) and
-// whether more changes follow. An error from fn stops the iteration and is
-// returned.
-func (db *DB) Pull(ctx context.Context, villages []string, after uint64, limit int, fn func(*rasoatv1.Change, uint64) error) (next uint64, more bool, err error) {
-	next, more, err = db.pull(ctx, villages, after, limit, fn)
+// Pull calls fn, in server order, for each stored change after the
+// position from in the given villages, at most limit of them, reading rows
+// one at a time so memory does not grow with the log. It first checks that
+// from is a position of this log (ErrCursorAhead past its end,
+// ErrLogChanged when its check differs). It returns the position of the last
+// change passed to fn (from if none) and whether more changes follow. An
+// error from fn stops the iteration and is returned.
+func (db *DB) Pull(ctx context.Context, villages store.Villages, from store.Position, limit int, fn func(*rasoatv1.Change, store.Position) error) (next store.Position, more bool, err error) {
+	next, more, err = db.pull(ctx, villages, from, limit, fn)
 	return next, more, classify(err)
 }
 
-func (db *DB) pull(ctx context.Context, villages []string, after uint64, limit int, fn func(*rasoatv1.Change, uint64) error) (next uint64, more bool, err error) {
+func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Position, limit int, fn func(*rasoatv1.Change, store.Position) error) (next store.Position, more bool, err error) {
+	if err := db.checkPosition(ctx, from); err != nil {
+		return from, false, err
+	}
+	if villages.Empty() {
+		return from, false, nil
+	}
 	var q strings.Builder
-	args := make([]any, 0, len(villages)+2)
-	q.WriteString("SELECT server_seq, payload FROM changes WHERE server_seq > ?")
-	args = append(args, after)
-	if len(villages) > 0 {
+	args := make([]any, 0, len(villages.Codes())+2)
+	q.WriteString("SELECT server_seq, chain, payload FROM changes WHERE server_seq > ?")
+	args = append(args, from.Seq)
+	if !villages.All() {
 		q.WriteString(" AND ")
-		args = inVillages(&q, args, villages)
+		args = inVillages(&q, args, villages.Codes())
 	}
 	q.WriteString(" ORDER BY server_seq LIMIT ?")
 	args = append(args, limit+1) // one more, to tell whether more follow
 	rows, err := db.r.QueryContext(ctx, q.String(), args...)
 	if err != nil {
-		return after, false, fmt.Errorf("pull after %d: %w", after, err)
+		return from, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
 	}
 	defer rows.Close()
-	next = after
+	next = from
 	n := 0
 	var payload sql.RawBytes
 	for rows.Next() {
 		if n == limit {
 			return next, true, nil
 		}
-		var seq uint64
-		if err := rows.Scan(&seq, &payload); err != nil {
-			return next, false, fmt.Errorf("pull after %d: %w", after, err)
+		var pos store.Position
+		var chain int64
+		if err := rows.Scan(&pos.Seq, &chain, &payload); err != nil {
+			return next, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
 		}
+		pos.Check = uint64(chain)
 		c := &rasoatv1.Change{}
 		if err := proto.Unmarshal(payload, c); err != nil {
-			return next, false, fmt.Errorf("pull: change %d: %w", seq, err)
+			return next, false, fmt.Errorf("pull: change %d: %w", pos.Seq, err)
 		}
-		if err := fn(c, seq); err != nil {
+		if err := fn(c, pos); err != nil {
 			return next, false, err
 		}
-		next = seq
+		next = pos
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return next, false, fmt.Errorf("pull after %d: %w", after, err)
-	}
-	if n == 0 && after > 0 {
-		// Nothing after the cursor: is the cursor past the log's end?
-		var end uint64
-		if err := db.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&end); err != nil {
-			return next, false, fmt.Errorf("pull after %d: %w", after, err)
-		}
-		if after > end {
-			return next, false, fmt.Errorf("pull after %d: the log ends at %d: %w", after, end, store.ErrCursorAhead)
-		}
+		return next, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
 	}
 	return next, false, nil
+}
+
+// checkPosition reports whether pos is a position of this log: 0, or the
+// seq of a stored change whose chain is pos.Check (when not 0).
+func (db *DB) checkPosition(ctx context.Context, pos store.Position) error {
+	if pos.Seq == 0 {
+		return nil
+	}
+	var chain int64
+	err := db.r.QueryRowContext(ctx, "SELECT chain FROM changes WHERE server_seq = ?", pos.Seq).Scan(&chain)
+	if errors.Is(err, sql.ErrNoRows) {
+		var end uint64
+		if err := db.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&end); err != nil {
+			return fmt.Errorf("pull after %d: %w", pos.Seq, err)
+		}
+		return fmt.Errorf("pull after %d: the log ends at %d: %w", pos.Seq, end, store.ErrCursorAhead)
+	}
+	if err != nil {
+		return fmt.Errorf("pull after %d: %w", pos.Seq, err)
+	}
+	if pos.Check != 0 && uint64(chain) != pos.Check {
+		return fmt.Errorf("pull after %d: the log holds other changes up to there: %w", pos.Seq, store.ErrLogChanged)
+	}
+	return nil
+}
+
+// End returns the log's last position.
+func (db *DB) End(ctx context.Context) (store.Position, error) {
+	var pos store.Position
+	var chain int64
+	err := db.r.QueryRowContext(ctx, "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1").Scan(&pos.Seq, &chain)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Position{}, nil
+	}
+	if err != nil {
+		return store.Position{}, classify(fmt.Errorf("read the log's end: %w", err))
+	}
+	pos.Check = uint64(chain)
+	return pos, nil
 }
 
 // classify wraps err with store.ErrBusy or store.ErrFull when SQLite says
@@ -234,53 +363,101 @@ func classify(err error) error {
 	return err
 }
 
-// Snapshot calls fn for every entity of villages (all if empty) as stored,
-// with the log cursor the states reflect (the same in every call), and
-// returns that cursor. Both are read in one read
-// transaction, so the states are exactly the log up to the cursor: a replica
-// that merges them and then pulls after the cursor misses nothing.
-func (db *DB) Snapshot(ctx context.Context, villages []string, fn func(cursor uint64, e *rasoatv1.EntityState) error) (cursor uint64, err error) {
-	cursor, err = db.snapshot(ctx, villages, fn)
-	return cursor, classify(err)
+// snapshotPage is how many entity states one read of a Snapshot takes. A
+// read holds a connection of the pool of four (and pins the WAL) only for
+// the time of one page, never while the caller sends: a stalled client
+// costs its own stream, not everyone's reads.
+const snapshotPage = 256
+
+// Snapshot calls fn for every entity q selects, with the log position read
+// before the first of them (the same in every call), and returns that
+// position. The states are read in short pages, so each reflects at least
+// the log up to that position and perhaps later changes too: a replica that
+// merges them and then pulls from the position misses nothing, and what it
+// pulls twice merges as once (merging is idempotent).
+func (db *DB) Snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store.Position, *rasoatv1.EntityState) error) (store.Position, error) {
+	pos, err := db.snapshot(ctx, q, fn)
+	return pos, classify(err)
 }
 
-func (db *DB) snapshot(ctx context.Context, villages []string, fn func(uint64, *rasoatv1.EntityState) error) (uint64, error) {
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store.Position, *rasoatv1.EntityState) error) (store.Position, error) {
+	pos, err := db.End(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
+		return pos, fmt.Errorf("snapshot: %w", err)
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only
-	var cursor uint64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&cursor); err != nil {
-		return 0, fmt.Errorf("snapshot cursor: %w", err)
-	}
-	var q strings.Builder
-	args := make([]any, 0, len(villages))
-	q.WriteString("SELECT id, kind, household_id, village_code, state FROM entities")
-	if len(villages) > 0 {
-		q.WriteString(" WHERE ")
-		args = inVillages(&q, args, villages)
-	}
-	rows, err := tx.QueryContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e := &rasoatv1.EntityState{}
-		var kind int32
-		if err := rows.Scan(&e.EntityId, &kind, &e.HouseholdId, &e.VillageCode, &e.State); err != nil {
-			return 0, fmt.Errorf("snapshot: %w", err)
+	emit := func(query string, args ...any) (last string, n int, err error) {
+		rows, err := db.r.QueryContext(ctx, query, args...)
+		if err != nil {
+			return "", 0, err
 		}
-		e.Kind = rasoatv1.EntityKind(kind)
-		if err := fn(cursor, e); err != nil {
-			return 0, err
+		var page []*rasoatv1.EntityState
+		for rows.Next() {
+			e := &rasoatv1.EntityState{}
+			var kind int32
+			if err := rows.Scan(&e.EntityId, &kind, &e.HouseholdId, &e.VillageCode, &e.State); err != nil {
+				rows.Close()
+				return "", 0, err
+			}
+			e.Kind = rasoatv1.EntityKind(kind)
+			page = append(page, e)
+		}
+		err = rows.Err()
+		rows.Close() // before fn: the caller's sends must not hold the read
+		if err != nil {
+			return "", 0, err
+		}
+		for _, e := range page {
+			if !q.Villages.Has(e.VillageCode) {
+				continue
+			}
+			if err := fn(pos, e); err != nil {
+				return "", 0, err
+			}
+		}
+		if len(page) > 0 {
+			last = page[len(page)-1].EntityId
+		}
+		return last, len(page), nil
+	}
+	const cols = "SELECT id, kind, household_id, village_code, state FROM entities "
+	switch {
+	case q.EntityIDs != nil:
+		for start := 0; start < len(q.EntityIDs); start += snapshotPage {
+			chunk := q.EntityIDs[start:min(start+snapshotPage, len(q.EntityIDs))]
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = id
+			}
+			if _, _, err := emit(cols+"WHERE id IN (?"+strings.Repeat(",?", len(chunk)-1)+") ORDER BY id", args...); err != nil {
+				return pos, fmt.Errorf("snapshot: %w", err)
+			}
+		}
+	case q.Villages.All():
+		for after := ""; ; {
+			last, n, err := emit(cols+"WHERE id > ? ORDER BY id LIMIT ?", after, snapshotPage)
+			if err != nil {
+				return pos, fmt.Errorf("snapshot: %w", err)
+			}
+			if n < snapshotPage {
+				break
+			}
+			after = last
+		}
+	default:
+		for _, v := range q.Villages.Codes() {
+			for after := ""; ; {
+				last, n, err := emit(cols+"WHERE village_code = ? AND id > ? ORDER BY id LIMIT ?", v, after, snapshotPage)
+				if err != nil {
+					return pos, fmt.Errorf("snapshot of village %s: %w", v, err)
+				}
+				if n < snapshotPage {
+					break
+				}
+				after = last
+			}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("snapshot: %w", err)
-	}
-	return cursor, nil
+	return pos, nil
 }
 
 // inVillages writes "village_code IN (?,…)" to q and appends the villages

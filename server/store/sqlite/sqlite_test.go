@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/entity"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/sqlite"
@@ -36,8 +37,12 @@ func pullAll(t testing.TB, db *sqlite.DB, villages []string, after uint64, limit
 	t.Helper()
 	var out []logged
 	for {
-		next, more, err := db.Pull(context.Background(), villages, after, limit, func(c *rasoatv1.Change, seq uint64) error {
-			out = append(out, logged{seq, c})
+		vs := store.AllVillages()
+		if villages != nil {
+			vs = store.OnlyVillages(villages...)
+		}
+		next, more, err := db.Pull(context.Background(), vs, store.Position{Seq: after}, limit, func(c *rasoatv1.Change, pos store.Position) error {
+			out = append(out, logged{pos.Seq, c})
 			return nil
 		})
 		if err != nil {
@@ -46,7 +51,7 @@ func pullAll(t testing.TB, db *sqlite.DB, villages []string, after uint64, limit
 		if !more {
 			return out
 		}
-		after = next
+		after = next.Seq
 	}
 }
 
@@ -172,14 +177,28 @@ func TestEntityStateIsTheSameWhateverThePushOrder(t *testing.T) {
 	hh := storetest.Must(ga.Household(1))
 	var edits []*rasoatv1.Change
 	for _, c := range hh[:10] { // concurrent edits from both tablets, on the same base
-		edits = append(edits, ga.Edit(c, `null`), gb.Edit(c, string(c.Value)))
+		cleared, err := entity.Canonical(c.Kind, c.Field, []byte(`null`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		edits = append(edits, ga.Edit(c, string(cleared)), gb.Edit(c, string(c.Value)))
 	}
 	all := storetest.Must(append(slices.Clone(hh), edits...))
 	var want map[string][]byte
 	for trial := range 4 {
 		db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
-		perm := slices.Clone(all)
-		rand.New(rand.NewPCG(uint64(trial), 1)).Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		// Any order a server can take: a household before its members,
+		// a value before the edits that name it in their base.
+		var perm []*rasoatv1.Change
+		rng := rand.New(rand.NewPCG(uint64(trial), 1))
+		for _, group := range [][]*rasoatv1.Change{
+			slices.DeleteFunc(slices.Clone(hh), func(c *rasoatv1.Change) bool { return c.Kind != rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD }),
+			slices.DeleteFunc(slices.Clone(hh), func(c *rasoatv1.Change) bool { return c.Kind == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD }),
+			slices.Clone(edits),
+		} {
+			rng.Shuffle(len(group), func(i, j int) { group[i], group[j] = group[j], group[i] })
+			perm = append(perm, group...)
+		}
 		for start := 0; start < len(perm); start += 7 { // several pushes
 			if _, err := db.Push(ctx, "x", perm[start:min(start+7, len(perm))]); err != nil {
 				t.Fatal(err)

@@ -27,7 +27,7 @@ var values = map[string]string{
 	"housing.frameDurable":            `true`,
 	"housing.roofDurable":             `false`,
 	"housing.wallDurable":             `true`,
-	"income":                          `{"annual":{"wagesVnd":"24000000","farmingVnd":"18500000"}}`,
+	"income":                          `{"annual":{"wagesVnd":"24000000","farmingVnd":"18500000","forestryVnd":"0","fisheryVnd":"0","businessVnd":"0","pensionsAllowancesVnd":"0","otherVnd":"0"}}`,
 	"information.hearsLoudspeaker":    `true`,
 	"information.infoDevices":         `["INFO_DEVICE_TV","INFO_DEVICE_SMARTPHONE"]`,
 	"information.usesDigitalServices": `false`,

@@ -1,0 +1,173 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/rasoat/rasoat/server/store"
+)
+
+// maxGroup bounds the pushes one transaction takes: enough to share an
+// fsync among a commune's tablets syncing at once, few enough that the
+// first of them is not kept waiting behind the last.
+const maxGroup = 64
+
+// committer coalesces concurrent pushes (group commit). SQLite has one
+// writer and FULL durability costs an fsync per commit; with a transaction
+// per push, a hundred tablets queue for a hundred fsyncs and throughput
+// falls as tablets are added. The committer's one goroutine takes every
+// push waiting, runs each in a savepoint of one transaction, and commits
+// once: a push that fails is rolled back to its savepoint alone, and every
+// push is answered only after the COMMIT that made it durable.
+type committer struct {
+	db      *sql.DB
+	queue   chan *job
+	done    chan struct{} // closed by close: take no more pushes
+	stopped chan struct{} // closed when run has returned
+	closing sync.Once
+}
+
+type job struct {
+	ctx  context.Context
+	fn   func(context.Context, *sql.Tx) (store.PushResult, error)
+	res  store.PushResult
+	err  error
+	done chan struct{}
+}
+
+func newCommitter(db *sql.DB) *committer {
+	c := &committer{db: db, queue: make(chan *job, maxGroup), done: make(chan struct{}), stopped: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+var errClosed = errors.New("store closed")
+
+// do runs fn in the next group's transaction and returns once that
+// transaction committed (or fn failed). A push whose context ends while it
+// waits is not run.
+func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) (store.PushResult, error)) (store.PushResult, error) {
+	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case c.queue <- j:
+	case <-c.done:
+		return store.PushResult{}, errClosed
+	case <-ctx.Done():
+		return store.PushResult{}, ctx.Err()
+	}
+	// Not on ctx: once queued, the push is answered after COMMIT or rollback.
+	select {
+	case <-j.done:
+	case <-c.stopped:
+		select {
+		case <-j.done: // run answered it before returning
+		default:
+			return store.PushResult{}, errClosed // queued after the last drain
+		}
+	}
+	return j.res, j.err
+}
+
+// close stops taking pushes and returns once the group in flight is
+// committed and those still queued are answered.
+func (c *committer) close() {
+	c.closing.Do(func() { close(c.done) })
+	<-c.stopped
+}
+
+func (c *committer) run() {
+	defer close(c.stopped)
+	for {
+		var first *job
+		select {
+		case first = <-c.queue:
+		case <-c.done:
+			c.drain()
+			return
+		}
+		group := []*job{first}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case j := <-c.queue:
+				group = append(group, j)
+			default:
+				break more
+			}
+		}
+		c.commit(group)
+	}
+}
+
+// drain answers the pushes still queued at close.
+func (c *committer) drain() {
+	for {
+		select {
+		case j := <-c.queue:
+			j.err = errClosed
+			close(j.done)
+		default:
+			return
+		}
+	}
+}
+
+// commit runs a group in one transaction, each push in its own savepoint.
+func (c *committer) commit(group []*job) {
+	finish := func(err error) {
+		for _, j := range group {
+			if err != nil && j.err == nil {
+				j.res, j.err = store.PushResult{}, err
+			}
+			close(j.done)
+		}
+	}
+	// The transaction is not bound to any one push's context: one caller
+	// going away must not roll back the others.
+	ctx := context.Background()
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("push: begin: %w", err))
+		return
+	}
+	ran := 0
+	for _, j := range group {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT push"); err != nil {
+			tx.Rollback()
+			finish(fmt.Errorf("push: savepoint: %w", err))
+			return
+		}
+		j.res, j.err = j.fn(j.ctx, tx)
+		if j.err != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO push"); err != nil {
+				tx.Rollback()
+				finish(fmt.Errorf("push: roll back: %w", err))
+				return
+			}
+		} else {
+			ran++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE push"); err != nil {
+			tx.Rollback()
+			finish(fmt.Errorf("push: release savepoint: %w", err))
+			return
+		}
+	}
+	if ran == 0 {
+		tx.Rollback()
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("push: commit: %w", err))
+		return
+	}
+	finish(nil)
+}
