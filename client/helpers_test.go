@@ -12,6 +12,7 @@ import (
 	"time"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"google.golang.org/grpc"
@@ -79,9 +80,9 @@ func newServer(t testing.TB, opts ...syncsvc.Option) *server {
 func (s *server) log(t testing.TB) []*rasoatv1.Change {
 	t.Helper()
 	var out []*rasoatv1.Change
-	after := uint64(0)
+	var after store.Position
 	for {
-		next, more, err := s.db.Pull(context.Background(), nil, after, 10000, func(c *rasoatv1.Change, _ uint64) error {
+		next, more, err := s.db.Pull(context.Background(), store.AllVillages(), after, 10000, func(c *rasoatv1.Change, _ store.Position) error {
 			out = append(out, c)
 			return nil
 		})

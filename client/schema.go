@@ -42,10 +42,31 @@ CREATE TABLE outbox (
 	payload    BLOB    NOT NULL     -- rasoatv1.Change, deterministic proto encoding
 );
 `,
+	// 2: the server log the cursor counts in; changes a server refused for
+	// good, set aside with its reason until the collaborator retries or
+	// discards them; entities to take again from the server after a
+	// discard; replica ids this file wrote under before (a restored file
+	// moves to a fresh one).
+	`
+ALTER TABLE meta ADD COLUMN log_id TEXT NOT NULL DEFAULT '';       -- PullResponse.log_id of pull_cursor
+ALTER TABLE meta ADD COLUMN cursor_check INTEGER NOT NULL DEFAULT 0; -- PullResponse.cursor_check of pull_cursor
+ALTER TABLE outbox ADD COLUMN refused_reason TEXT;  -- rasoatv1.ErrorReason name; NULL while the change waits to be pushed
+ALTER TABLE outbox ADD COLUMN refused_field TEXT;   -- the field the server named, e.g. "changes[3].village_code"
+ALTER TABLE outbox ADD COLUMN refused_desc TEXT;    -- the server's words, for the collaborator
+ALTER TABLE outbox ADD COLUMN refused_at INTEGER;   -- unix seconds
+CREATE TABLE refresh (
+	entity_id TEXT PRIMARY KEY -- local state to rebuild from the server's and the outbox
+);
+CREATE TABLE retired_replicas (
+	replica_id TEXT PRIMARY KEY,
+	retired_at INTEGER NOT NULL, -- unix seconds
+	reason     TEXT    NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version Open migrates a file to.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

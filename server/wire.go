@@ -37,13 +37,13 @@ import (
 // repeatedLimits bounds each repeated field of the contract's requests, by
 // full name. A repeated field not listed takes defaultRepeatedLimit.
 var repeatedLimits = map[protoreflect.FullName]int{
-	"rasoat.v1.PushRequest.changes":           syncsvc.MaxPushBatch,
-	"rasoat.v1.Change.base":                   entity.MaxBase,
-	"rasoat.v1.PullRequest.village_codes":     syncsvc.MaxVillages,
-	"rasoat.v1.SnapshotRequest.village_codes": syncsvc.MaxVillages,
-	"rasoat.v1.SnapshotRequest.entity_ids":    syncsvc.MaxSnapshotEntities,
+	"rasoat.v1.PushRequest.changes":            syncsvc.MaxPushBatch,
+	"rasoat.v1.Change.base":                    entity.MaxBase,
+	"rasoat.v1.PullRequest.village_codes":      syncsvc.MaxVillages,
+	"rasoat.v1.SnapshotRequest.village_codes":  syncsvc.MaxVillages,
+	"rasoat.v1.SnapshotRequest.entity_ids":     syncsvc.MaxSnapshotEntities,
 	"rasoat.v1.AssessStreamRequest.households": scoring.MaxBatch,
-	"rasoat.v1.Household.members":             maxMembers,
+	"rasoat.v1.Household.members":              maxMembers,
 }
 
 const (

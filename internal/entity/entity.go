@@ -158,7 +158,7 @@ var reviewStatuses = []string{"draft", "submitted", "approved", "returned"}
 
 // schema is what one kind's field paths accept.
 type schema struct {
-	paths []string                                   // sorted
+	paths []string                                  // sorted
 	canon map[string]func(v []byte) ([]byte, error) // per path: v's canonical form, or why v is refused
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -279,7 +280,7 @@ func (w *world) checkFields(changes []*fchange) map[fieldKey]fieldWant {
 // conflict lists.
 func (w *world) checkStates(fields map[fieldKey]fieldWant) {
 	server := map[string]*rasoatv1.EntityState{}
-	if _, err := w.srv.db.Snapshot(w.ctx, nil, func(_ uint64, e *rasoatv1.EntityState) error {
+	if _, err := w.srv.db.Snapshot(w.ctx, store.SnapshotQuery{Villages: store.AllVillages()}, func(_ store.Position, e *rasoatv1.EntityState) error {
 		server[e.GetEntityId()] = e
 		return nil
 	}); err != nil {

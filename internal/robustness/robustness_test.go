@@ -21,6 +21,7 @@ import (
 	"github.com/rasoat/rasoat/client"
 	"github.com/rasoat/rasoat/internal/entity"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"google.golang.org/grpc"
@@ -944,14 +945,14 @@ func (w *world) sync(tb *tablet, faulty bool) {
 // refresh reads the server log's new entries.
 func (w *world) refresh() {
 	for {
-		next, more, err := w.srv.db.Pull(w.ctx, nil, w.last, 1000, func(c *rasoatv1.Change, seq uint64) error {
-			w.log = append(w.log, logged{seq, c})
+		next, more, err := w.srv.db.Pull(w.ctx, store.AllVillages(), store.Position{Seq: w.last}, 1000, func(c *rasoatv1.Change, pos store.Position) error {
+			w.log = append(w.log, logged{pos.Seq, c})
 			return nil
 		})
 		if err != nil {
 			w.fatalf("read server log: %v", err)
 		}
-		w.last = next
+		w.last = next.Seq
 		if !more {
 			return
 		}

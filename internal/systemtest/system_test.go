@@ -21,6 +21,7 @@ import (
 
 	"github.com/rasoat/rasoat/client"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -318,9 +319,9 @@ func logSeqs(t *testing.T, path, replica string) map[uint64]int {
 	}
 	defer db.Close()
 	seqs := map[uint64]int{}
-	var cursor uint64
+	var cursor store.Position
 	for {
-		next, more, err := db.Pull(ctx, nil, cursor, 10_000, func(c *rasoatv1.Change, _ uint64) error {
+		next, more, err := db.Pull(ctx, store.AllVillages(), cursor, 10_000, func(c *rasoatv1.Change, _ store.Position) error {
 			if c.GetStamp().GetReplicaId() == replica {
 				seqs[c.GetSeq()]++
 			}
