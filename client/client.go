@@ -66,8 +66,8 @@ type FieldError = entity.FieldError
 // Client is an open tablet database. It is safe for concurrent use; writes
 // are serialised by SQLite's single writer.
 type Client struct {
-	w, r    *sql.DB // one writer connection; a pool of readers beside it (WAL)
-	replica string
+	w, r    *sql.DB                 // one writer connection; a pool of readers beside it (WAL)
+	replica atomic.Pointer[string] // the id this file writes under now (see retire)
 	now     func() time.Time
 	clock   atomic.Pointer[hlc.Clock]
 	log     *slog.Logger
@@ -147,7 +147,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	c := &Client{w: w, r: r, replica: m.replica, now: cfg.now, log: cfg.log, reg: cfg.reg, path: path}
+	c := &Client{w: w, r: r, now: cfg.now, log: cfg.log, reg: cfg.reg, path: path}
+	c.replica.Store(&m.replica)
 	clock := hlc.New(cfg.now)
 	clock.Restore(m.hlcLast)
 	c.clock.Store(clock)
@@ -172,7 +173,15 @@ func initialise(ctx context.Context, db *sql.DB, replica string) (meta, error) {
 		return meta{}, err
 	}
 	if replica != "" && m.replica != replica {
-		return meta{}, fmt.Errorf("%w: file is replica %s, not %s", ErrReplicaMismatch, m.replica, replica)
+		// A file restored from an older copy writes under a fresh id since;
+		// the id it was made with is still its own.
+		var retired bool
+		if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM retired_replicas WHERE replica_id = ?)", replica).Scan(&retired); err != nil {
+			return meta{}, fmt.Errorf("read retired replica ids: %w", err)
+		}
+		if !retired {
+			return meta{}, fmt.Errorf("%w: file is replica %s, not %s", ErrReplicaMismatch, m.replica, replica)
+		}
 	}
 	return m, nil
 }
@@ -182,13 +191,15 @@ func (c *Client) Close() error {
 	return errors.Join(c.r.Close(), c.w.Close())
 }
 
-// ReplicaID returns this file's replica id.
-func (c *Client) ReplicaID() string { return c.replica }
+// ReplicaID returns the replica id this file writes under: the one it was
+// made with, or a fresh one if a server found the file restored from an
+// older copy of itself (see Sync).
+func (c *Client) ReplicaID() string { return *c.replica.Load() }
 
 // Pending returns how many local changes wait to be acknowledged by a server.
 func (c *Client) Pending(ctx context.Context) (int, error) {
 	var n int
-	if err := c.r.QueryRowContext(ctx, "SELECT count(*) FROM outbox").Scan(&n); err != nil {
+	if err := c.r.QueryRowContext(ctx, "SELECT count(*) FROM outbox WHERE refused_reason IS NULL").Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending changes: %w", err)
 	}
 	return n, nil
@@ -202,6 +213,8 @@ type meta struct {
 	hlcKnown hlc.Timestamp // greatest stamp a server acknowledged or sent
 	cursor   uint64        // pull cursor: the server log position applied
 	ackedSeq uint64        // greatest origin sequence a server acknowledged
+	logID    string        // the server log the cursor counts in
+	check    uint64        // the cursor's check in that log
 }
 
 type queryer interface {
@@ -210,12 +223,13 @@ type queryer interface {
 
 func readMeta(ctx context.Context, q queryer) (meta, error) {
 	var m meta
-	var next, last, known, cursor, acked int64
-	err := q.QueryRowContext(ctx, "SELECT replica_id, next_seq, hlc_last, hlc_known, pull_cursor, acked_seq FROM meta WHERE id = 1").
-		Scan(&m.replica, &next, &last, &known, &cursor, &acked)
+	var next, last, known, cursor, acked, check int64
+	err := q.QueryRowContext(ctx, "SELECT replica_id, next_seq, hlc_last, hlc_known, pull_cursor, acked_seq, log_id, cursor_check FROM meta WHERE id = 1").
+		Scan(&m.replica, &next, &last, &known, &cursor, &acked, &m.logID, &check)
 	if err != nil {
 		return meta{}, fmt.Errorf("read meta: %w", err)
 	}
 	m.nextSeq, m.hlcLast, m.hlcKnown, m.cursor, m.ackedSeq = uint64(next), hlc.Timestamp(last), hlc.Timestamp(known), uint64(cursor), uint64(acked)
+	m.check = uint64(check)
 	return m, nil
 }

@@ -39,12 +39,13 @@ import (
 // still only grow. It returns how many changes it re-stamped.
 func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 	var n int
+	var clock *hlc.Clock
 	err := c.write(ctx, "re-stamp", func(w *writeTx) error {
 		var kept hlc.Timestamp
 		if err := w.tx.QueryRowContext(ctx, "SELECT coalesce(max(hlc), 0) FROM outbox WHERE origin_seq < ?", int64(from)).Scan(&kept); err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
-		clock := hlc.New(c.now)
+		clock = hlc.New(c.now)
 		clock.Restore(max(w.m.hlcKnown, kept))
 
 		moved := map[hlc.Timestamp]hlc.Timestamp{} // old stamp → new, this replica's
@@ -63,7 +64,7 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 				base := make([]merge.Stamp, len(ch.Base))
 				for j, b := range ch.Base {
 					s := merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId}
-					if nt, ok := moved[s.HLC]; ok && s.Replica == c.replica {
+					if nt, ok := moved[s.HLC]; ok && s.Replica == w.m.replica {
 						s.HLC = nt
 					} else {
 						clock.Restore(s.HLC) // the new stamp must stay above it
@@ -99,7 +100,7 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 				return err
 			}
 			for _, p := range e.state.Paths() {
-				restampField(e.state.Field(p), c.replica, moved)
+				restampField(e.state.Field(p), w.m.replica, moved)
 			}
 			e.dirty = true
 		}
@@ -107,12 +108,14 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 		// clock's, so lower it here and let flush take the new clock's.
 		w.m.hlcLast = 0
 		w.clock = clock
-		c.clock.Store(clock)
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, err // the clock stays the one the file still holds
 	}
+	// Only now that the new stamps are durable: a clock swapped before a
+	// commit that failed would stamp new writes below the outbox's own.
+	c.clock.Store(clock)
 	return n, nil
 }
 

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,6 +41,9 @@ type SyncStats struct {
 	Snapshot   int    // entity states taken whole from a snapshot (first sync)
 	Pulled     int    // changes pulled
 	Cursor     uint64 // the server log position this tablet now holds
+	Refused    int    // local changes the server refused for good, set aside (see Client.Refused)
+	Reissued   int    // local changes issued again under a fresh replica id (a restored file)
+	Refreshed  int    // entities rebuilt from the server's state and the outbox
 }
 
 // DefaultBatchSize is how many changes one push (and one pull response)
@@ -136,14 +140,18 @@ func (s *syncer) run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.refresh(ctx); err != nil {
+		return err
+	}
 	err = s.pull(ctx, cursor)
-	if status.Code(err) == codes.FailedPrecondition && cursor > 0 {
-		// The server's log ends before this tablet's cursor: it was
-		// restored from a backup, or this is another server. What it holds
-		// is taken again whole (merging is idempotent) and pulling goes on
-		// from there; local changes it lost were pushed again above only if
-		// still in the outbox, so say so.
-		s.c.log.Warn("server log is behind this tablet's cursor: taking its state again", "cursor", cursor, "err", err)
+	if r := rpcerr.Reason(err); (r == rasoatv1.ErrorReason_CURSOR_AHEAD || r == rasoatv1.ErrorReason_LOG_CHANGED) && cursor > 0 {
+		// The cursor does not count in the server's log: another server,
+		// or this one restored from a backup (its log ends before the
+		// cursor, or holds other changes up to it). What it holds is taken
+		// again whole (merging is idempotent, and the outbox stays) and
+		// pulling goes on from there; local changes it lost were pushed
+		// again above only if still in the outbox, so say so.
+		s.c.log.Warn("the cursor does not count in the server's log: taking its state again", "cursor", cursor, "reason", r.String(), "err", err)
 		if !s.cfg.snapshot {
 			return err
 		}
@@ -166,9 +174,19 @@ func (s *syncer) takeSnapshot(ctx context.Context) (uint64, error) {
 	return cursor, err
 }
 
-// push sends the outbox in batches until it is empty.
+// push sends the outbox in batches until it is empty. What a server
+// refuses is handled by its reason, never its words:
+//   - CLOCK_AHEAD: the changes from the first one refused on are re-stamped
+//     once (restamp) and the batch sent again;
+//   - CONTENT_MISMATCH on this replica's own change: the file was restored
+//     from an older copy, and the server holds other changes under the same
+//     seqs; the changes from that one on are issued again under a fresh
+//     replica id (reissue) and sent again;
+//   - a change refused for good (a field the server does not know, a
+//     village out of scope, a base it does not hold, …) is set aside with
+//     the server's reason (see Refused) and the rest is sent again.
 func (s *syncer) push(ctx context.Context) error {
-	restamped := false
+	restamped, reissued := false, false
 	for n := 1; ; n++ {
 		batch, last, top, err := s.c.readOutbox(ctx, s.cfg.batch)
 		if err != nil {
@@ -177,20 +195,15 @@ func (s *syncer) push(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.replica, Changes: batch})
+		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.ReplicaID(), Changes: batch})
 		if err != nil {
-			if i, ahead := clockAhead(err); ahead && !restamped && i < len(batch) {
-				restamped = true
-				k, rerr := s.c.restamp(ctx, batch[i].GetSeq())
-				if rerr != nil {
-					return fmt.Errorf("push batch %d: %w (re-stamping after: %w)", n, rerr, err)
-				}
-				s.c.log.Warn("server refused stamps ahead of its clock: re-stamped local changes", "changes", k, "err", err)
-				s.stats.Restamped += k
-				if k > 0 {
-					n--
-					continue
-				}
+			retry, herr := s.refused(ctx, batch, err, &restamped, &reissued)
+			if herr != nil {
+				return fmt.Errorf("push batch %d: %w (handling: %w)", n, err, herr)
+			}
+			if retry {
+				n--
+				continue
 			}
 			return fmt.Errorf("push batch %d: %w", n, err)
 		}
@@ -201,13 +214,106 @@ func (s *syncer) push(ctx context.Context) error {
 		s.stats.Duplicates += int(res.GetDuplicates())
 		s.prog.Sent += len(batch)
 		s.report(PhasePush)
+		if err := s.c.checkRestored(ctx, res.GetReplicaHighSeq()); err != nil {
+			return fmt.Errorf("push batch %d: %w", n, err)
+		}
 	}
 }
 
-// readOutbox returns the first limit changes of the outbox, the last one's
-// sequence number and their greatest stamp.
+// refused handles a refused push by its reasons and says whether to send
+// again.
+func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err error, restamped, reissued *bool) (bool, error) {
+	reason, meta := rpcerr.Info(err)
+	switch reason {
+	case rasoatv1.ErrorReason_CLOCK_AHEAD:
+		i := firstIndex(err, rasoatv1.ErrorReason_CLOCK_AHEAD)
+		if *restamped || i < 0 || i >= len(batch) {
+			return false, nil
+		}
+		*restamped = true
+		k, rerr := s.c.restamp(ctx, batch[i].GetSeq())
+		if rerr != nil {
+			return false, rerr
+		}
+		s.c.log.Warn("server refused stamps ahead of its clock: re-stamped local changes", "changes", k, "err", err)
+		s.stats.Restamped += k
+		return k > 0, nil
+	case rasoatv1.ErrorReason_CONTENT_MISMATCH:
+		i, ok := rpcerr.MetaInt(meta, "index")
+		if *reissued || !ok || i >= uint64(len(batch)) || batch[i].GetStamp().GetReplicaId() != s.c.ReplicaID() {
+			break // another origin's change: set aside below
+		}
+		*reissued = true
+		k, rerr := s.c.reissue(ctx, batch[i].GetSeq(), "the server holds other changes under this replica's seq "+strconv.FormatUint(batch[i].GetSeq(), 10)+": the file was restored from an older copy")
+		if rerr != nil {
+			return false, rerr
+		}
+		s.c.log.Warn("this file was restored from an older copy: its unacknowledged changes are issued again under a fresh replica id", "changes", k, "replica", s.c.ReplicaID())
+		s.stats.Reissued += k
+		if err := s.refresh(ctx); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	k, serr := s.c.setAside(ctx, batch, err)
+	if serr != nil {
+		return false, serr
+	}
+	if k > 0 {
+		s.c.log.Warn("server refused changes for good: set aside for the collaborator to retry or discard", "changes", k, "err", err)
+		s.stats.Refused += k
+	}
+	return k > 0, nil
+}
+
+// permanent reports whether a change refused with reason will be refused
+// whenever it is sent again, so that it must be set aside rather than block
+// the outbox.
+func permanent(reason rasoatv1.ErrorReason) bool {
+	switch reason {
+	case rasoatv1.ErrorReason_INVALID_FIELD, rasoatv1.ErrorReason_TOO_LARGE,
+		rasoatv1.ErrorReason_CONTENT_MISMATCH, rasoatv1.ErrorReason_BASE_UNKNOWN,
+		rasoatv1.ErrorReason_ENTITY_MISMATCH, rasoatv1.ErrorReason_ENTITY_TOO_LARGE,
+		rasoatv1.ErrorReason_OUT_OF_SCOPE:
+		return true
+	}
+	return false
+}
+
+// firstIndex returns the smallest batch index among err's violations of
+// reason, or -1.
+func firstIndex(err error, reason rasoatv1.ErrorReason) int {
+	first := -1
+	for _, v := range rpcerr.Violations(err) {
+		if v.Reason != reason {
+			continue
+		}
+		if i, ok := changeIndex(v.Field); ok && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return first
+}
+
+// changeIndex reads i from a violation's field "changes[i]…".
+func changeIndex(field string) (int, bool) {
+	rest, ok := strings.CutPrefix(field, "changes[")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest[:end])
+	return i, err == nil
+}
+
+// readOutbox returns the first limit changes of the outbox waiting to be
+// pushed (not set aside), the last one's sequence number and their
+// greatest stamp.
 func (c *Client) readOutbox(ctx context.Context, limit int) (batch []*rasoatv1.Change, last uint64, top hlc.Timestamp, err error) {
-	rows, err := c.r.QueryContext(ctx, "SELECT origin_seq, payload FROM outbox ORDER BY origin_seq LIMIT ?", limit)
+	rows, err := c.r.QueryContext(ctx, "SELECT origin_seq, payload FROM outbox WHERE refused_reason IS NULL ORDER BY origin_seq LIMIT ?", limit)
 	if err != nil {
 		return nil, 0, 0, fmt.Errorf("read outbox: %w", err)
 	}
@@ -232,14 +338,15 @@ func (c *Client) readOutbox(ctx context.Context, limit int) (batch []*rasoatv1.C
 	return batch, last, top, nil
 }
 
-// acknowledge drops the outbox up to last: the server holds those changes.
+// acknowledge drops the outbox up to last, except what is set aside: the
+// server holds those changes.
 func (c *Client) acknowledge(ctx context.Context, last uint64, top hlc.Timestamp) error {
 	tx, err := c.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("acknowledge: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq <= ?", int64(last)); err != nil {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq <= ? AND refused_reason IS NULL", int64(last)); err != nil {
 		return fmt.Errorf("acknowledge: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE meta SET acked_seq = max(acked_seq, ?), hlc_known = max(hlc_known, ?) WHERE id = 1", int64(last), int64(top)); err != nil {
@@ -251,33 +358,6 @@ func (c *Client) acknowledge(ctx context.Context, last uint64, top hlc.Timestamp
 	return nil
 }
 
-// clockAhead reports whether err is a push refused because a stamp is too
-// far ahead of the server's clock, and the index in the batch of the first
-// change so refused (the server lists violations in batch order).
-func clockAhead(err error) (first int, ok bool) {
-	st, isStatus := status.FromError(err)
-	if !isStatus || st.Code() != codes.InvalidArgument {
-		return 0, false
-	}
-	first = -1
-	for _, d := range st.Details() {
-		br, isBR := d.(*errdetails.BadRequest)
-		if !isBR {
-			continue
-		}
-		for _, v := range br.GetFieldViolations() {
-			var i int
-			if _, err := fmt.Sscanf(v.GetField(), "changes[%d].stamp.hlc", &i); err != nil || !strings.Contains(v.GetDescription(), "ahead") {
-				continue
-			}
-			if first < 0 || i < first {
-				first = i
-			}
-		}
-	}
-	return first, first >= 0
-}
-
 // snapshot takes the server's entity states whole and returns the cursor
 // they reflect, in one transaction that stores the cursor too: an
 // interrupted snapshot leaves nothing and is simply taken again. A
@@ -287,7 +367,7 @@ func clockAhead(err error) (first int, ok bool) {
 func (s *syncer) snapshot(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := s.api.Snapshot(ctx, &rasoatv1.SnapshotRequest{ReplicaId: s.c.replica})
+	stream, err := s.api.Snapshot(ctx, &rasoatv1.SnapshotRequest{ReplicaId: s.c.ReplicaID()})
 	if err != nil {
 		return 0, fmt.Errorf("snapshot: %w", err)
 	}
@@ -331,7 +411,7 @@ func (s *syncer) snapshot(ctx context.Context) (uint64, error) {
 			// is set, not raised: after a server was restored from a backup
 			// older than this tablet's cursor, it goes back to what the
 			// server really holds.
-			if err := s.c.finishApply(ctx, tx, top, &b.cursor, true); err != nil {
+			if err := s.c.finishApply(ctx, tx, top, &logPos{b.cursor, b.check, b.logID}); err != nil {
 				return 0, fmt.Errorf("snapshot: %w", err)
 			}
 			s.stats.Cursor = b.cursor
@@ -351,6 +431,8 @@ type snapBatch struct {
 	states []*loaded
 	top    hlc.Timestamp // greatest stamp in it
 	cursor uint64
+	check  uint64
+	logID  string
 	done   bool
 	err    error
 }
@@ -366,7 +448,7 @@ func receiveSnapshot(stream grpc.ServerStreamingClient[rasoatv1.SnapshotResponse
 	if err != nil {
 		return snapBatch{err: err}
 	}
-	b := snapBatch{states: make([]*loaded, len(resp.GetEntities())), cursor: resp.GetCursor(), done: resp.GetDone()}
+	b := snapBatch{states: make([]*loaded, len(resp.GetEntities())), cursor: resp.GetCursor(), check: resp.GetCursorCheck(), logID: resp.GetLogId(), done: resp.GetDone()}
 	for i, e := range resp.GetEntities() {
 		l := &loaded{raw: e.GetState(), dirty: true}
 		if err := l.state.UnmarshalBinary(e.GetState()); err != nil {
@@ -394,7 +476,15 @@ func receiveSnapshot(stream grpc.ServerStreamingClient[rasoatv1.SnapshotResponse
 func (s *syncer) pull(ctx context.Context, cursor uint64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := s.api.Pull(ctx, &rasoatv1.PullRequest{ReplicaId: s.c.replica, Cursor: cursor, BatchSize: uint32(s.cfg.batch)})
+	m, err := readMeta(ctx, s.c.r)
+	if err != nil {
+		return fmt.Errorf("pull after %d: %w", cursor, err)
+	}
+	req := &rasoatv1.PullRequest{ReplicaId: s.c.ReplicaID(), Cursor: cursor, BatchSize: uint32(s.cfg.batch)}
+	if cursor > 0 && cursor == m.cursor {
+		req.LogId, req.CursorCheck = m.logID, m.check
+	}
+	stream, err := s.api.Pull(ctx, req)
 	if err != nil {
 		return fmt.Errorf("pull after %d: %w", cursor, err)
 	}
@@ -406,7 +496,7 @@ func (s *syncer) pull(ctx context.Context, cursor uint64) error {
 		if err != nil {
 			return fmt.Errorf("pull after %d: %w", cursor, err)
 		}
-		if err := s.c.applyChanges(ctx, resp.GetChanges(), resp.GetCursor()); err != nil {
+		if err := s.c.applyChanges(ctx, resp.GetChanges(), logPos{resp.GetCursor(), resp.GetCursorCheck(), resp.GetLogId()}); err != nil {
 			return fmt.Errorf("pull after %d: %w", cursor, err)
 		}
 		cursor = max(cursor, resp.GetCursor())
@@ -532,7 +622,7 @@ func storeStates(ctx context.Context, tx *sql.Tx, ids []string, states map[strin
 // transaction. The server validated every change at its door
 // (entity.Validate); here each is checked only for what the merge relies
 // on and for matching its entity.
-func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, cursor uint64) error {
+func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, pos logPos) error {
 	tx, err := c.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -572,24 +662,30 @@ func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, c
 	if err := storeStates(ctx, tx, ids, states); err != nil {
 		return err
 	}
-	return c.finishApply(ctx, tx, top, &cursor, false)
+	return c.finishApply(ctx, tx, top, &pos)
+}
+
+// logPos is a position in a server's log as a Pull or Snapshot answered it.
+type logPos struct {
+	cursor, check uint64
+	logID         string
 }
 
 // finishApply observes top, stores the clock, what the server is known to
-// hold and the cursor (when not nil), and commits.
-func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp, cursor *uint64, exact bool) error {
+// hold and the log position (when not nil), and commits. The position is
+// set, not raised: the server answered it for the cursor this tablet sent
+// (or, after a snapshot, for what it really holds, which goes back after a
+// server was restored from a backup older than this tablet's cursor).
+func (c *Client) finishApply(ctx context.Context, tx *sql.Tx, top hlc.Timestamp, pos *logPos) error {
 	if top != 0 {
 		c.observe(top)
 	}
 	last := c.clock.Load().Last()
 	q := "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?) WHERE id = 1"
 	args := []any{int64(last), int64(top)}
-	if cursor != nil {
-		q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = max(pull_cursor, ?) WHERE id = 1"
-		if exact {
-			q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = ? WHERE id = 1"
-		}
-		args = append(args, int64(*cursor))
+	if pos != nil {
+		q = "UPDATE meta SET hlc_last = max(hlc_last, ?), hlc_known = max(hlc_known, ?), pull_cursor = ?, cursor_check = ?, log_id = ? WHERE id = 1"
+		args = append(args, int64(pos.cursor), int64(pos.check), pos.logID)
 	}
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("write meta: %w", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -377,7 +378,7 @@ func TestClockDaysAheadIsRestampedWhenTheServerRefusesIt(t *testing.T) {
 	}
 	// Pushed now, the server refuses the stamps (3 days > 24h ahead).
 	_, err = a.Sync(ctx, srv.conn)
-	if _, ahead := clockAhead(err); status.Code(err) != codes.InvalidArgument || !ahead {
+	if status.Code(err) != codes.InvalidArgument || rpcerr.Reason(err) != rasoatv1.ErrorReason_CLOCK_AHEAD || firstIndex(err, rasoatv1.ErrorReason_CLOCK_AHEAD) < 0 {
 		t.Fatalf("sync with the clock ahead = %v, want InvalidArgument about stamps ahead", err)
 	}
 	if n, _ := a.Pending(ctx); n != changesOf(2)+3 {

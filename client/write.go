@@ -136,7 +136,7 @@ func (w *writeTx) set(e *ent, path string, value []byte, name string) error {
 		VillageCode: e.vill,
 		Field:       path,
 		Value:       value,
-		Stamp:       &rasoatv1.Stamp{Hlc: uint64(w.clock.Now()), ReplicaId: w.c.replica},
+		Stamp:       &rasoatv1.Stamp{Hlc: uint64(w.clock.Now()), ReplicaId: w.m.replica},
 		Seq:         w.m.nextSeq,
 	}
 	for _, b := range base {

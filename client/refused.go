@@ -1,0 +1,383 @@
+package client
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/rpcerr"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// RefusedChange is a local change a server refused for good (bị từ chối):
+// a field a newer app added, pushed to an older server; a village no longer
+// assigned to this collaborator; a value the server's rules refuse. It is
+// set aside, not lost and not blocking the rest, until the collaborator
+// retries it (after the cause is mended: the server updated, the village
+// assigned again) or discards it (the entity then takes the server's value
+// again at the next sync).
+type RefusedChange struct {
+	Seq         uint64 // its sequence number in this file (what Retry and Discard take)
+	EntityID    string
+	Kind        string // "household", "member", "review"
+	Field       string // the field path, e.g. "housing.floorAreaM2"
+	Value       []byte // the value written (canonical JSON)
+	Reason      string // the server's reason: a rasoatv1.ErrorReason name, e.g. "OUT_OF_SCOPE"
+	Description string // the server's words, for people
+	At          time.Time
+}
+
+// setAside marks the changes of batch that err refuses for good (by their
+// violations' reasons) as refused, in one transaction, and returns how
+// many.
+func (c *Client) setAside(ctx context.Context, batch []*rasoatv1.Change, err error) (int, error) {
+	type refusal struct {
+		seq          uint64
+		reason, desc string
+		field        string
+	}
+	var out []refusal
+	seen := map[int]bool{}
+	for _, v := range rpcerr.Violations(err) {
+		i, ok := changeIndex(v.Field)
+		if !ok || i >= len(batch) || seen[i] || !permanent(v.Reason) {
+			continue
+		}
+		seen[i] = true
+		out = append(out, refusal{batch[i].GetSeq(), v.Reason.String(), v.Desc, v.Field})
+	}
+	if len(out) == 0 {
+		return 0, nil
+	}
+	tx, terr := c.w.BeginTx(ctx, nil)
+	if terr != nil {
+		return 0, fmt.Errorf("set aside: %w", terr)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	now := c.now().Unix()
+	for _, r := range out {
+		if _, err := tx.ExecContext(ctx, "UPDATE outbox SET refused_reason = ?, refused_field = ?, refused_desc = ?, refused_at = ? WHERE origin_seq = ?",
+			r.reason, r.field, r.desc, now, int64(r.seq)); err != nil {
+			return 0, fmt.Errorf("set aside change %d: %w", r.seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("set aside: %w", err)
+	}
+	return len(out), nil
+}
+
+// Refused lists the local changes a server refused for good, oldest first.
+func (c *Client) Refused(ctx context.Context) ([]RefusedChange, error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT origin_seq, payload, refused_reason, refused_desc, refused_at FROM outbox WHERE refused_reason IS NOT NULL ORDER BY origin_seq")
+	if err != nil {
+		return nil, fmt.Errorf("list refused changes: %w", err)
+	}
+	defer rows.Close()
+	var out []RefusedChange
+	for rows.Next() {
+		var seq, at int64
+		var payload []byte
+		var r RefusedChange
+		if err := rows.Scan(&seq, &payload, &r.Reason, &r.Description, &at); err != nil {
+			return nil, fmt.Errorf("list refused changes: %w", err)
+		}
+		ch := &rasoatv1.Change{}
+		if err := proto.Unmarshal(payload, ch); err != nil {
+			return nil, fmt.Errorf("read refused change %d: %w", seq, err)
+		}
+		r.Seq, r.EntityID, r.Kind, r.Field, r.Value, r.At = uint64(seq), ch.GetEntityId(), entity.KindName(ch.GetKind()), ch.GetField(), ch.GetValue(), time.Unix(at, 0)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Retry puts a refused change back in the outbox: the next Sync sends it
+// again (and sets it aside again if the server still refuses it).
+func (c *Client) Retry(ctx context.Context, seq uint64) error {
+	res, err := c.w.ExecContext(ctx, "UPDATE outbox SET refused_reason = NULL, refused_field = NULL, refused_desc = NULL, refused_at = NULL WHERE origin_seq = ? AND refused_reason IS NOT NULL", int64(seq))
+	return refusedOne(res, err, "retry", seq)
+}
+
+// Discard drops a refused change for good. Its entity is rebuilt at the
+// next Sync from the server's state and this file's other unsent changes,
+// so the value the server never took stops showing here too.
+func (c *Client) Discard(ctx context.Context, seq uint64) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("discard change %d: %w", seq, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var id string
+	err = tx.QueryRowContext(ctx, "SELECT entity_id FROM outbox WHERE origin_seq = ? AND refused_reason IS NOT NULL", int64(seq)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("discard change %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("discard change %d: %w", seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(seq)); err != nil {
+		return fmt.Errorf("discard change %d: %w", seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
+		return fmt.Errorf("discard change %d: %w", seq, err)
+	}
+	return tx.Commit()
+}
+
+func refusedOne(res sql.Result, err error, op string, seq uint64) error {
+	if err != nil {
+		return fmt.Errorf("%s change %d: %w", op, seq, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("%s change %d: no refused change with that number: %w", op, seq, ErrNotFound)
+	}
+	return nil
+}
+
+// checkRestored moves this file to a fresh replica id when a server holds
+// a seq of its replica that the file has not issued yet (high is the
+// greatest the server holds): the file is an older copy of itself, and its
+// next writes would reuse seqs the server holds with other content.
+func (c *Client) checkRestored(ctx context.Context, high uint64) error {
+	m, err := readMeta(ctx, c.r)
+	if err != nil {
+		return err
+	}
+	if high < m.nextSeq {
+		return nil
+	}
+	_, err = c.reissue(ctx, m.nextSeq, fmt.Sprintf("the server holds seq %d of this replica, this file had issued up to %d: the file was restored from an older copy", high, m.nextSeq-1))
+	return err
+}
+
+// reissue retires this file's replica id for a fresh one and issues the
+// unacknowledged changes from seq from on again under it, with new seqs
+// after every seq in the file and their stamps' replica changed. They were
+// never stored under the old id (the server refused the first of them), so
+// nobody has seen them: their entities are rebuilt from the server's state
+// and the outbox at the next refresh, since a state cannot be edited back
+// exactly (what a change saw is merged into it). Writes after it use the new
+// id. It returns how many changes it issued again.
+func (c *Client) reissue(ctx context.Context, from uint64, why string) (int, error) {
+	fresh := uuid.Must(uuid.NewV7()).String()
+	n := 0
+	err := c.write(ctx, "issue changes again", func(w *writeTx) error {
+		old := w.m.replica
+		if _, err := w.tx.ExecContext(ctx, "INSERT INTO retired_replicas (replica_id, retired_at, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", old, c.now().Unix(), why); err != nil {
+			return fmt.Errorf("retire replica %s: %w", old, err)
+		}
+		moved := map[uint64]uint64{} // old stamp's HLC (of old) → new seq
+		var touched []string
+		after := int64(from) - 1
+		for {
+			batch, seqs, err := w.outboxAfter(after)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for i, ch := range batch {
+				after = seqs[i]
+				if uint64(seqs[i]) >= w.m.nextSeq && ch.GetStamp().GetReplicaId() == fresh {
+					continue // issued by this loop
+				}
+				if ch.GetStamp().GetReplicaId() != old {
+					continue
+				}
+				seq := w.m.nextSeq
+				w.m.nextSeq++
+				moved[ch.GetStamp().GetHlc()] = seq
+				ch.Stamp.ReplicaId, ch.Seq = fresh, seq
+				for _, b := range ch.Base {
+					if b.GetReplicaId() == old {
+						if _, ok := moved[b.GetHlc()]; ok {
+							b.ReplicaId = fresh
+						}
+					}
+				}
+				slices.SortFunc(ch.Base, func(a, b *rasoatv1.Stamp) int {
+					if a.GetHlc() != b.GetHlc() {
+						if a.GetHlc() < b.GetHlc() {
+							return -1
+						}
+						return 1
+					}
+					return strings.Compare(a.GetReplicaId(), b.GetReplicaId())
+				})
+				payload, err := marshalChange.Marshal(ch)
+				if err != nil {
+					return fmt.Errorf("encode change %d: %w", seqs[i], err)
+				}
+				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET origin_seq = ?, payload = ? WHERE origin_seq = ?", int64(seq), payload, seqs[i]); err != nil {
+					return fmt.Errorf("issue change %d again: %w", seqs[i], err)
+				}
+				if !slices.Contains(touched, ch.GetEntityId()) {
+					touched = append(touched, ch.GetEntityId())
+				}
+				n++
+			}
+		}
+		for _, id := range touched {
+			if _, err := w.tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
+				return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
+			}
+		}
+		if _, err := w.tx.ExecContext(ctx, "UPDATE meta SET replica_id = ? WHERE id = 1", fresh); err != nil {
+			return fmt.Errorf("write the fresh replica id: %w", err)
+		}
+		w.m.replica = fresh
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	c.replica.Store(&fresh)
+	return n, nil
+}
+
+// refreshChunk is how many entities one refresh asks the server for (the
+// server's bound on SnapshotRequest.entity_ids is higher).
+const refreshChunk = 500
+
+// refresh rebuilds the entities marked for it (after a discard, or a
+// reissue): each takes the server's state, and this file's unsent changes
+// to it (outbox and refused alike) are applied again on top, which is what
+// the entity would hold had the dropped or moved changes never been
+// written. It runs inside Sync, before the pull.
+func (s *syncer) refresh(ctx context.Context) error {
+	for {
+		ids, err := s.c.refreshIDs(ctx, refreshChunk)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		server, err := s.entityStates(ctx, ids)
+		if err != nil {
+			return fmt.Errorf("refresh: %w", err)
+		}
+		if err := s.c.rebuild(ctx, ids, server); err != nil {
+			return fmt.Errorf("refresh: %w", err)
+		}
+		s.stats.Refreshed += len(ids)
+	}
+}
+
+func (c *Client) refreshIDs(ctx context.Context, limit int) ([]string, error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT entity_id FROM refresh ORDER BY entity_id LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("refresh: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// entityStates takes the server's states of ids. A server that does not
+// know SnapshotRequest.entity_ids sends its whole snapshot: only ids are
+// kept.
+func (s *syncer) entityStates(ctx context.Context, ids []string) (map[string]*entity.State, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.api.Snapshot(ctx, &rasoatv1.SnapshotRequest{ReplicaId: s.c.ReplicaID(), EntityIds: ids})
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := map[string]*entity.State{}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range resp.GetEntities() {
+			if !want[e.GetEntityId()] {
+				continue
+			}
+			st := &entity.State{}
+			if err := st.UnmarshalBinary(e.GetState()); err != nil {
+				return nil, fmt.Errorf("entity %s: %w", e.GetEntityId(), err)
+			}
+			out[e.GetEntityId()] = st
+		}
+		if resp.GetDone() {
+			return out, nil
+		}
+	}
+}
+
+// rebuild stores, for each of ids, server's state (or none) with this
+// file's unsent changes to it applied again, and unmarks it.
+func (c *Client) rebuild(ctx context.Context, ids []string, server map[string]*entity.State) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	for _, id := range ids {
+		st := server[id]
+		if st == nil {
+			st = &entity.State{}
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT payload FROM outbox WHERE entity_id = ? ORDER BY origin_seq", id)
+		if err != nil {
+			return err
+		}
+		var local []*rasoatv1.Change
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return err
+			}
+			ch := &rasoatv1.Change{}
+			if err := proto.Unmarshal(b, ch); err != nil {
+				rows.Close()
+				return err
+			}
+			local = append(local, ch)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, ch := range local {
+			if err := st.Check(ch); err != nil {
+				return fmt.Errorf("entity %s: %w", id, err)
+			}
+			if st.ID == "" {
+				st.ID, st.Kind, st.HouseholdID, st.VillageCode = ch.GetEntityId(), ch.GetKind(), entity.HouseholdOf(ch), ch.GetVillageCode()
+			}
+			st.ApplyMerge(entity.MergeOf(ch))
+		}
+		if st.ID == "" {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM entities WHERE id = ?", id); err != nil {
+				return err
+			}
+		} else if err := putState(ctx, tx, st); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM refresh WHERE entity_id = ?", id); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
