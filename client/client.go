@@ -66,7 +66,7 @@ type FieldError = entity.FieldError
 // Client is an open tablet database. It is safe for concurrent use; writes
 // are serialised by SQLite's single writer.
 type Client struct {
-	w, r    *sql.DB                 // one writer connection; a pool of readers beside it (WAL)
+	w, r    *sql.DB                // one writer connection; a pool of readers beside it (WAL)
 	replica atomic.Pointer[string] // the id this file writes under now (see retire)
 	now     func() time.Time
 	clock   atomic.Pointer[hlc.Clock]
