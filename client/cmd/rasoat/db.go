@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rasoat/rasoat/client"
 	"github.com/rasoat/rasoat/internal/entity"
@@ -224,7 +225,8 @@ func readInput(stdin io.Reader, name string) ([]byte, error) {
 
 // decodeJSON decodes one JSON document (pretty-printed or not) into m with
 // protojson. A refused document gives an *inputError naming the field
-// ("members[1].sex") when it can, or the line and column of a syntax error.
+// ("members[1].sex") and saying what is wrong, in the words of locate, or
+// the line and column of a syntax error.
 func decodeJSON(b []byte, m proto.Message) error {
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	if len(bytes.TrimSpace(b)) == 0 {
@@ -234,43 +236,28 @@ func decodeJSON(b []byte, m proto.Message) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			line, col := lineCol(b, int(se.Offset))
+			line, col := lineCol(b, int(se.Offset)-1)
 			return &inputError{desc: fmt.Sprintf("not one JSON document: line %d, column %d: %v", line, col, err)}
 		}
 		return &inputError{desc: err.Error()}
 	}
-	// On one line, protojson's column leads to the field's path.
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, b); err != nil {
-		return &inputError{desc: err.Error()}
-	}
-	line := compact.Bytes()
-	err := protojson.Unmarshal(line, m)
+	err := protojson.Unmarshal(b, m)
 	if err == nil {
 		return nil
 	}
-	msg := protoPrefix.ReplaceAllString(err.Error(), "")
-	field := ""
-	if p := protoPos.FindStringSubmatch(msg); p != nil {
-		msg = msg[len(p[0]):]
-		for _, re := range protoField {
-			if fm := re.FindStringSubmatch(msg); fm != nil {
-				field = fm[1]
-				break
-			}
-		}
-		col, _ := strconv.Atoi(p[3])
-		field = fieldPath(line, col, field)
+	if p := locate(b, m.ProtoReflect().Descriptor()); p != nil {
+		return &inputError{field: p.path, desc: p.desc}
 	}
-	return &inputError{field: field, desc: msg}
+	// Something locate does not model: protojson's words, as they are.
+	return &inputError{desc: err.Error()}
 }
 
-// lineCol turns a byte offset into a line and a column (in bytes), from 1.
+// lineCol is the line and column (in characters), from 1, of the byte at
+// offset off of b.
 func lineCol(b []byte, off int) (line, col int) {
-	off = min(off, len(b))
-	line = 1 + bytes.Count(b[:off], []byte("\n"))
-	col = off - bytes.LastIndexByte(b[:off], '\n')
-	return line, col
+	off = max(0, min(off, len(b)))
+	start := bytes.LastIndexByte(b[:off], '\n') + 1
+	return 1 + bytes.Count(b[:start], []byte("\n")), 1 + utf8.RuneCount(b[start:off])
 }
 
 // subcommand finds the subcommand of member or review among args (flags

@@ -11,12 +11,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey"
@@ -411,44 +408,31 @@ func (l reasonList) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Decoding errors. protojson's messages are not an API (their "proto:"
-// prefix even varies between builds), so they are read leniently: the
-// position gives the JSON path when the line is well-formed JSON, and the
-// message names the field; failing both, the field is "".
-var (
-	protoPrefix = regexp.MustCompile(`^proto:[ \x{00a0}]*`)
-	protoPos    = regexp.MustCompile(`^(syntax error )?\(line (\d+):(\d+)\): `)
-	protoField  = []*regexp.Regexp{
-		regexp.MustCompile(`^unknown field "?([^"\s]+)"?`),
-		regexp.MustCompile(`^duplicate field "?([^"\s]+)"?`),
-		regexp.MustCompile(`^invalid value for \S+ field (\S+):`),
-		regexp.MustCompile(`^error parsing "?([^",\s]+)"?, oneof`),
-	}
-)
+// householdType is what a line holds.
+var householdType = (*rasoatv1.Household)(nil).ProtoReflect().Descriptor()
 
-// decodeFailure reports a line protojson refused.
+// decodeFailure reports line n, which protojson refused with err: a syntax
+// error at its column, or the field locate finds at fault and why. err's
+// text, which protobuf-go does not keep stable, is shown as it is only when
+// locate finds nothing.
 func decodeFailure(n int, line []byte, err error) *invalidLine {
-	msg := protoPrefix.ReplaceAllString(err.Error(), "")
-	field := ""
-	if m := protoPos.FindStringSubmatch(msg); m != nil {
-		rest := msg[len(m[0]):]
-		if m[1] != "" {
-			msg = fmt.Sprintf("syntax error at column %s: %s", m[3], rest)
-		} else {
-			msg = fmt.Sprintf("column %s: %s", m[3], rest)
-		}
-		for _, re := range protoField {
-			if fm := re.FindStringSubmatch(rest); fm != nil {
-				field = fm[1]
-				break
-			}
-		}
-		if m[2] == "1" { // a JSON line has one line; the column is in runes
-			col, _ := strconv.Atoi(m[3])
-			field = fieldPath(line, col, field)
+	field, msg := "", err.Error()
+	var raw json.RawMessage
+	var se *json.SyntaxError
+	if jerr := json.Unmarshal(line, &raw); errors.As(jerr, &se) {
+		_, col := lineCol(line, int(se.Offset)-1)
+		msg = fmt.Sprintf("syntax error at column %d: %v", col, jerr)
+	} else if jerr == nil {
+		if p := locate(line, householdType); p != nil {
+			_, col := lineCol(line, p.off)
+			field, msg = p.path, fmt.Sprintf("column %d: %s", col, p.desc)
 		}
 	}
-	return &invalidLine{Line: n, ID: lenientID(line), Error: "decode household: " + msg,
+	errText := "decode household: " + msg
+	if field != "" {
+		errText = "decode household: " + field + ": " + msg
+	}
+	return &invalidLine{Line: n, ID: lenientID(line), Error: errText,
 		Violations: []violation{{Field: field, Description: msg}}}
 }
 
@@ -462,121 +446,6 @@ func lenientID(line []byte) string {
 		return ""
 	}
 	return v.ID
-}
-
-// fieldPath returns the JSON path (e.g. "members[1].sex") of the token at
-// column col (in runes, from 1) of line, when it agrees with the field the
-// message named (name may be empty: then only a value's path is used);
-// otherwise name.
-func fieldPath(line []byte, col int, name string) string {
-	if col < 1 {
-		return name
-	}
-	pos := 0
-	for i := 1; i < col && pos < len(line); i++ {
-		_, size := utf8.DecodeRune(line[pos:])
-		pos += size
-	}
-	p, isValue, ok := jsonPathAt(line, pos)
-	if !ok || (name == "" && !isValue) {
-		return name
-	}
-	if name != "" && lastName(p) != name {
-		return name
-	}
-	return p
-}
-
-// lastName is the last field name of a path: "sex" for "members[1].sex",
-// "infoDevices" for "information.infoDevices[0]".
-func lastName(p string) string {
-	for strings.HasSuffix(p, "]") {
-		i := strings.LastIndexByte(p, '[')
-		if i < 0 {
-			break
-		}
-		p = p[:i]
-	}
-	return p[strings.LastIndexByte(p, '.')+1:]
-}
-
-// jsonPathAt walks the JSON document b and returns the path of the token
-// starting at byte offset pos: the key's path for an object key, the
-// enclosing field's (or element's) path for a value. isValue is false for a
-// key or a closing delimiter.
-func jsonPathAt(b []byte, pos int) (path string, isValue, ok bool) {
-	type frame struct {
-		array   bool
-		key     string
-		index   int
-		wantKey bool
-	}
-	var stack []frame
-	render := func() string {
-		var sb strings.Builder
-		for i, f := range stack {
-			switch {
-			case f.array:
-				if f.index >= 0 {
-					fmt.Fprintf(&sb, "[%d]", f.index)
-				}
-			case f.key != "":
-				if i > 0 {
-					sb.WriteByte('.')
-				}
-				sb.WriteString(f.key)
-			}
-		}
-		return sb.String()
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", false, false
-		}
-		end := int(dec.InputOffset())
-		var top *frame
-		if len(stack) > 0 {
-			top = &stack[len(stack)-1]
-		}
-		if d, isDelim := tok.(json.Delim); isDelim && (d == '}' || d == ']') {
-			if end > pos {
-				return render(), false, true
-			}
-			stack = stack[:len(stack)-1]
-			if len(stack) > 0 && !stack[len(stack)-1].array {
-				stack[len(stack)-1].wantKey = true
-			}
-			continue
-		}
-		if top != nil && !top.array && top.wantKey {
-			key, _ := tok.(string)
-			top.key, top.wantKey = key, false
-			if end > pos {
-				return render(), false, true
-			}
-			continue
-		}
-		// A value: in an array it is the next element.
-		if top != nil && top.array {
-			top.index++
-		}
-		if end > pos {
-			return render(), true, true
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{wantKey: true})
-		case json.Delim('['):
-			stack = append(stack, frame{array: true, index: -1})
-		default:
-			if top != nil && !top.array {
-				top.wantKey = true
-			}
-		}
-	}
 }
 
 // lineReader reads lines of at most max bytes; a longer line is consumed

@@ -266,7 +266,7 @@ func TestScoreInvalidLineNamesTheField(t *testing.T) {
 			line: func(t *testing.T) string {
 				return strings.Replace(jsonLine(t, sampleHousehold(t)), `"SEX_FEMALE"`, `"NỮ"`, 1)
 			},
-			field: "members[1].sex", id: id, errHas: "enum",
+			field: "members[1].sex", id: id, errHas: "the names sex takes are SEX_UNSPECIFIED, SEX_MALE, SEX_FEMALE",
 		},
 		{
 			name: "unknown enum name in a repeated field names the element",
@@ -310,7 +310,7 @@ func TestScoreInvalidLineNamesTheField(t *testing.T) {
 			line: func(t *testing.T) string {
 				return strings.Replace(jsonLine(t, sampleHousehold(t)), `"monthlyPerCapitaVnd":"1350000"`, `"monthlyPerCapitaVnd":"1350000", "scoreA":120`, 1)
 			},
-			field: "income.scoreA", id: id, errHas: "oneof",
+			field: "income.scoreA", id: id, errHas: "give only one of monthlyPerCapitaVnd, annual, scoreA",
 		},
 		{
 			name:  "a line that is not JSON has an empty field and an error",
