@@ -60,7 +60,7 @@ func enrolExample(t *testing.T, db string) {
 
 // startServer starts a real sync server (syncsvc over a SQLite file) on a
 // free port of 127.0.0.1 and returns its address.
-func startServer(t *testing.T) string {
+func startServer(t *testing.T, opts ...syncsvc.Option) string {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"))
@@ -72,7 +72,7 @@ func startServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(maxMessage))
-	rasoatv1.RegisterSyncServiceServer(srv, syncsvc.New(db))
+	rasoatv1.RegisterSyncServiceServer(srv, syncsvc.New(db, opts...))
 	go srv.Serve(lis)
 	t.Cleanup(func() {
 		srv.Stop()

@@ -50,6 +50,7 @@ var commands = []command{
 	{"conflicts", "list the open conflicts (concurrent edits)", runConflicts},
 	{"review", "start a review round, or submit it for approval", runReview},
 	{"sync", "exchange changes with a server (the only verb that needs a network)", runSync},
+	{"refused", "list changes a server refused for good; retry or discard one", runRefused},
 }
 
 func main() {

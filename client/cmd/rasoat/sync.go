@@ -132,8 +132,16 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	return exitOK
 }
 
-// syncSummary is what one sync did, in the order it did it.
+// syncSummary is what one sync did, in the order it did it; what happens
+// rarely (a change refused for good, a restored file) only when it did.
 func syncSummary(st client.SyncStats) string {
-	return fmt.Sprintf("pushed %d · duplicates %d · restamped %d · snapshot states %d · pulled %d · cursor %d",
+	s := fmt.Sprintf("pushed %d · duplicates %d · restamped %d · snapshot states %d · pulled %d · cursor %d",
 		st.Pushed, st.Duplicates, st.Restamped, st.Snapshot, st.Pulled, st.Cursor)
+	if st.Reissued > 0 {
+		s += fmt.Sprintf(" · issued again under a fresh replica id (restored file) %d", st.Reissued)
+	}
+	if st.Refused > 0 {
+		s += fmt.Sprintf(" · refused by the server and set aside %d (see rasoat refused)", st.Refused)
+	}
+	return s
 }
