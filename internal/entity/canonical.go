@@ -160,3 +160,115 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// isCanonical reports whether v is certainly a valid value of the leaf fd
+// in its canonical form, reading v directly. It answers false whenever it
+// is not sure (an escape in a string, a message), and the caller then
+// decodes v with protojson: it is the fast path of a push, where nearly
+// every value is already canonical, and a test holds it to the slow path.
+func isCanonical(fd protoreflect.FieldDescriptor, v []byte) bool {
+	if string(v) == "null" {
+		return fd.HasPresence() && !fd.IsList() && fd.Kind() != protoreflect.MessageKind
+	}
+	if fd.IsMap() || fd.Kind() == protoreflect.MessageKind {
+		return false
+	}
+	if !fd.IsList() {
+		return isCanonicalScalar(fd, v)
+	}
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return false
+	}
+	inner := v[1 : len(v)-1]
+	if len(inner) == 0 {
+		return true
+	}
+	if fd.Kind() != protoreflect.EnumKind && fd.Kind() != protoreflect.BoolKind && fd.Kind() != protoreflect.Int32Kind {
+		return false // no other kind of list in the contract: leave it to protojson
+	}
+	for len(inner) > 0 {
+		end := bytes.IndexByte(inner, ',')
+		if end < 0 {
+			end = len(inner)
+		}
+		if !isCanonicalScalar(fd, inner[:end]) {
+			return false
+		}
+		if end == len(inner) {
+			break
+		}
+		inner = inner[end+1:]
+		if len(inner) == 0 {
+			return false // a trailing comma
+		}
+	}
+	return true
+}
+
+func isCanonicalScalar(fd protoreflect.FieldDescriptor, v []byte) bool {
+	switch fd.Kind() {
+	case protoreflect.BoolKind:
+		return string(v) == "true" || string(v) == "false"
+	case protoreflect.EnumKind:
+		name, ok := plainString(v)
+		return ok && fd.Enum().Values().ByName(protoreflect.Name(name)) != nil
+	case protoreflect.StringKind:
+		s, ok := plainString(v)
+		if !ok || !utf8.ValidString(s) {
+			return false
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				return false
+			}
+		}
+		return strings.TrimSpace(s) == s && norm.NFC.IsNormalString(s)
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		n, err := strconv.ParseInt(string(v), 10, 32)
+		return err == nil && string(strconv.AppendInt(nil, n, 10)) == string(v)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		n, err := strconv.ParseUint(string(v), 10, 32)
+		return err == nil && string(strconv.AppendUint(nil, n, 10)) == string(v)
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		digits, ok := plainString(v)
+		if !ok {
+			return false
+		}
+		n, err := strconv.ParseInt(digits, 10, 64)
+		return err == nil && string(strconv.AppendInt(nil, n, 10)) == digits
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		digits, ok := plainString(v)
+		if !ok {
+			return false
+		}
+		n, err := strconv.ParseUint(digits, 10, 64)
+		return err == nil && string(strconv.AppendUint(nil, n, 10)) == digits
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		bits := 64
+		if fd.Kind() == protoreflect.FloatKind {
+			bits = 32
+		}
+		n, err := strconv.ParseFloat(string(v), bits)
+		if err != nil {
+			return false
+		}
+		out, err := appendFloat(nil, n, bits)
+		return err == nil && string(out) == string(v)
+	}
+	return false
+}
+
+// plainString returns the contents of a JSON string that has no escape
+// and no control byte (ok is false otherwise: the slow path decides).
+func plainString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	s := v[1 : len(v)-1]
+	for _, c := range s {
+		if c == '"' || c == '\\' || c < 0x20 || c == 0x7f {
+			return "", false
+		}
+	}
+	return string(s), true
+}

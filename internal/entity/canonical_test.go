@@ -97,6 +97,14 @@ func TestCanonicalIsWhatProtojsonWritesForEveryPath(t *testing.T) {
 				if again, err := Canonical(k.kind, p, got); err != nil || !bytes.Equal(again, got) {
 					t.Errorf("%s: canonical form %s is not a fixed point: %s, %v", p, got, again, err)
 				}
+				// The fast path says "canonical" only for what is.
+				if isCanonical(fd, []byte(v)) && !bytes.Equal(want, []byte(v)) {
+					t.Errorf("%s = %s: the fast path takes it as canonical, protojson writes %s", p, v, want)
+				}
+				// And it knows the usual forms, or a push decodes every value.
+				if fd.Kind() != protoreflect.MessageKind && !strings.Contains(string(got), `\`) && !isCanonical(fd, got) {
+					t.Errorf("%s: the fast path does not recognise the canonical %s", p, got)
+				}
 			}
 		}
 	}

@@ -207,7 +207,11 @@ func protoSchema(msg proto.Message, skip ...string) *schema {
 			}
 			p := strings.Join(path, ".")
 			s.paths = append(s.paths, p)
+			leaf := chain[len(chain)-1]
 			s.canon[p] = func(v []byte) ([]byte, error) {
+				if isCanonical(leaf, v) {
+					return v, nil // already in its one form: nothing to decode
+				}
 				m := msg.ProtoReflect().New()
 				if err := protojson.Unmarshal(wrap(path, v), m.Interface()); err != nil {
 					return nil, err

@@ -10,10 +10,11 @@ import (
 	"github.com/rasoat/rasoat/server/store"
 )
 
-// maxGroup bounds the pushes one transaction takes: enough to share an
-// fsync among a commune's tablets syncing at once, few enough that the
-// first of them is not kept waiting behind the last.
-const maxGroup = 64
+// maxGroup bounds the pushes one transaction takes: enough that every
+// tablet of a busy commune (a hundred syncing at once) shares one fsync
+// rather than waiting a group for the next, few enough that the first of
+// them is not kept waiting long behind the last.
+const maxGroup = 128
 
 // committer coalesces concurrent pushes (group commit). SQLite has one
 // writer and FULL durability costs an fsync per commit; with a transaction
