@@ -49,6 +49,15 @@ const maxRefused = 100
 // their (origin, seq) and stamps by index, never by scanning a range of the
 // log. replica is the pushing replica (a tablet, or a commune server), not
 // necessarily the changes' origin.
+//
+// A commune server relaying its log upward (the province tier) meets these
+// rules by sending its log in server order, in batches or whole: it stored
+// each change only after the change's bases and household, which it holds
+// at lower log positions, so at the province each base names a change
+// already relayed or earlier in the same batch, and each member follows its
+// household. A relay must therefore never reorder its log nor leave out a
+// village of the commune it relays (a base names a change of the same
+// entity, so of the same village, and a member its household's village).
 func (db *DB) Push(ctx context.Context, replica string, changes []*rasoatv1.Change) (store.PushResult, error) {
 	p, err := preparePush(replica, changes)
 	if err != nil {
