@@ -49,7 +49,8 @@ const (
 	// its unacknowledged changes from that seq on under a fresh replica id.
 	ErrorReason_CONTENT_MISMATCH ErrorReason = 11
 	// A base stamp names no change to that field the server holds (nor one
-	// earlier in the batch), or is not older than its change.
+	// earlier in the batch). (A base not older than its own change breaks
+	// the contract itself: INVALID_FIELD, naming changes[i].base[j].hlc.)
 	ErrorReason_BASE_UNKNOWN ErrorReason = 12
 	// A member or review names a household the server does not hold, or
 	// another village than its household's; or a change's kind, household or
