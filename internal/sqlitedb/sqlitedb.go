@@ -30,6 +30,11 @@ type Options struct {
 	// file before it returns (client's BenchmarkInitialSync measures the
 	// first sync this is for).
 	Bulk bool
+	// BigCache gives the writer Bulk's page cache and in-memory statement
+	// journals but keeps SQLite's default checkpoint threshold (1,000
+	// pages): a server's group commits are large transactions too, but its
+	// WAL must stay small while readers come and go.
+	BigCache bool
 }
 
 // DSN is the data source name for path. Every connection is
@@ -46,9 +51,11 @@ func DSN(path string, o Options) string {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Set("_txlock", "immediate")
 	}
-	if o.Bulk && !o.ReadOnly {
+	if (o.Bulk || o.BigCache) && !o.ReadOnly {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-16384)")
+	}
+	if o.Bulk && !o.ReadOnly {
 		q.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	return "file:" + path + "?" + q.Encode()

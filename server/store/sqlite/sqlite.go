@@ -12,9 +12,9 @@
 // which a batch of thousands of changes pays once.
 //
 // Writes go through one connection (SQLite has one writer anyway, and
-// a pool would only queue on the lock with busy timeouts), with the bulk
-// settings (sqlitedb.Options.Bulk): a group commit of many tablets' pushes
-// is one large transaction, and a small page cache would spill it to the
+// a pool would only queue on the lock with busy timeouts), with a large
+// page cache (sqlitedb.Options.BigCache): a group commit of many tablets'
+// pushes is one large transaction, and a small cache would spill it to the
 // WAL page by page before it commits. Reads use a separate pool that WAL
 // lets run beside the writer.
 package sqlite
@@ -49,7 +49,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path must not contain ? or #", path)
 	}
-	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{Bulk: true}))
+	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{BigCache: true}))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
