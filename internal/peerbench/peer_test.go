@@ -72,6 +72,7 @@ var (
 	enabled    = flag.Bool("peerbench", false, "run the peer benchmark (needs node, and npm ci in internal/peerbench)")
 	runs       = flag.Int("peerbench.runs", 7, "timed runs of each side, after one warm-up run each")
 	households = flag.Int("peerbench.households", 2000, "households in the commune (4 members each)")
+	pouchBatch = flag.Int("peerbench.pouchbatch", 0, "PouchDB's replication batch_size (0: its default, 100 documents)")
 )
 
 const (
@@ -112,8 +113,12 @@ func TestPeer(t *testing.T) {
 	}
 
 	pouch := startPouch(t, docs, filepath.Join(dir, "pouch"))
-	fmt.Printf("PouchDB %s on Node %s; server: %d documents, adapter %q over %s, %.1f MB on disk (%s)\n",
-		pouch.hello.PouchDB, pouch.hello.Node, pouch.hello.Server.Docs, pouch.hello.Server.Adapter,
+	batch := "PouchDB's default batch_size (100)"
+	if *pouchBatch > 0 {
+		batch = fmt.Sprintf("batch_size %d", *pouchBatch)
+	}
+	fmt.Printf("PouchDB %s on Node %s, replicating with %s; server: %d documents, adapter %q over %s, %.1f MB on disk (%s)\n",
+		pouch.hello.PouchDB, pouch.hello.Node, batch, pouch.hello.Server.Docs, pouch.hello.Server.Adapter,
 		pouch.hello.Server.Backend, mb(pouch.hello.Server.DiskBytes), strings.Join(pouch.hello.Server.Files, " "))
 
 	var rs, ps []result
@@ -374,7 +379,8 @@ type pouchProc struct {
 }
 
 func startPouch(t *testing.T, docs, dir string) *pouchProc {
-	cmd := exec.Command("node", "--expose-gc", "pouch.mjs", "--docs", docs, "--dir", dir, "--stdin")
+	cmd := exec.Command("node", "--expose-gc", "pouch.mjs", "--docs", docs, "--dir", dir, "--stdin",
+		"--batch-size", strconv.Itoa(*pouchBatch))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

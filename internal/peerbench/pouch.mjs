@@ -1,8 +1,8 @@
 // The peer side of the benchmark: PouchDB 9 on Node, the tablet's replica
 // on disk, replicating from an express-pouchdb server on loopback.
 //
-//   node pouch.mjs --docs FILE [--runs N] [--dir DIR]   # N runs on its own
-//   node pouch.mjs --docs FILE --stdin [--dir DIR]      # one run per "run" line on stdin (peer_test.go)
+//   node pouch.mjs --docs FILE [--runs N] [--dir DIR] [--batch-size N]  # N runs on its own
+//   node pouch.mjs --docs FILE --stdin [--dir DIR] [--batch-size N]     # one run per "run" line on stdin (peer_test.go)
 //   node pouch.mjs server --docs FILE --dir DIR         # the server process (started by the above)
 //
 // FILE is JSON Lines, one PouchDB document per line, written by peer_test.go
@@ -44,6 +44,7 @@ function args(argv) {
     else if (a === '--docs') out.docs = argv[++i];
     else if (a === '--dir') out.dir = argv[++i];
     else if (a === '--runs') out.runs = Number(argv[++i]);
+    else if (a === '--batch-size') out.batchSize = Number(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!out.docs) throw new Error('--docs FILE is required');
@@ -140,8 +141,12 @@ async function main() {
   const edited = docs.filter((d) => d.type === 'household').slice(0, EDITED).map((d) => d._id);
   const { child, hello } = await startServer(opt);
   const remote = new PouchDB(`http://127.0.0.1:${hello.port}/commune`);
-  console.log(JSON.stringify({ event: 'ready', node: process.version, pouchdb: PouchDB.version, server: hello }));
+  console.log(JSON.stringify({
+    event: 'ready', node: process.version, pouchdb: PouchDB.version, batchSize: opt.batchSize ?? 0, server: hello,
+  }));
 
+  // PouchDB's defaults (batches of 100 documents) unless --batch-size.
+  const ropts = opt.batchSize > 0 ? { batch_size: opt.batchSize } : {};
   let n = 0;
   async function run() {
     n++;
@@ -151,7 +156,7 @@ async function main() {
     gc();
     let own = ownCpuMs(), srv = serverCpuMs(child.pid);
     let t = performance.now();
-    const first = await local.replicate.from(remote);
+    const first = await local.replicate.from(remote, ropts);
     const firstMs = performance.now() - t;
     const firstCpuMs = ownCpuMs() - own, firstServerCpuMs = serverCpuMs(child.pid) - srv;
     if (first.docs_written !== docs.length) {
@@ -170,7 +175,7 @@ async function main() {
     own = ownCpuMs();
     srv = serverCpuMs(child.pid);
     t = performance.now();
-    const inc = await local.replicate.from(remote);
+    const inc = await local.replicate.from(remote, ropts);
     const editsMs = performance.now() - t;
     const editsCpuMs = ownCpuMs() - own, editsServerCpuMs = serverCpuMs(child.pid) - srv;
     if (inc.docs_written !== EDITED) {
