@@ -72,6 +72,7 @@ var (
 	enabled    = flag.Bool("peerbench", false, "run the peer benchmark (needs node, and npm ci in internal/peerbench)")
 	runs       = flag.Int("peerbench.runs", 7, "timed runs of each side, after one warm-up run each")
 	households = flag.Int("peerbench.households", 2000, "households in the commune (4 members each)")
+	docsPath   = flag.String("peerbench.docs", "", "also keep PouchDB's documents (JSON Lines) in this file, for running pouch.mjs on its own")
 	pouchBatch = flag.Int("peerbench.pouchbatch", 0, "PouchDB's replication batch_size (0: its default, 100 documents)")
 )
 
@@ -96,6 +97,9 @@ func TestPeer(t *testing.T) {
 
 	// The commune: into rasoatd's file, and as documents for PouchDB.
 	db, docs := filepath.Join(dir, "commune.db"), filepath.Join(dir, "commune.jsonl")
+	if *docsPath != "" {
+		docs = *docsPath
+	}
 	ids := fill(t, db, docs)
 	srv := startServer(t, buildServer(t, dir), db)
 	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
