@@ -88,6 +88,9 @@ func TestPeer(t *testing.T) {
 	if !*enabled {
 		t.Skip("the peer benchmark runs with -peerbench (make bench-peer)")
 	}
+	if *runs < 1 {
+		t.Fatal("-peerbench.runs must be at least 1")
+	}
 	if _, err := os.Stat(filepath.Join("node_modules", "pouchdb")); err != nil {
 		t.Fatal("node_modules missing: run npm ci --prefix internal/peerbench (make bench-peer does)")
 	}
