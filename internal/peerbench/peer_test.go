@@ -21,6 +21,12 @@
 //   - a member entity is a document {_id, type: "member", household: the
 //     household's _id, village, ...fields}.
 //
+// With -peerbench.embed the members are instead an array "members" inside
+// their household's document (each {id, ...fields}), as the household's JSON
+// form has them: a quarter of the documents, the same values; but then an
+// edit to any member is a new revision of the whole household, and two
+// collaborators editing different members of one household conflict.
+//
 // storetest makes no review entity, so neither side holds review records.
 // rasoat's tablet keeps per-field stamps and the change log beside the
 // values; PouchDB keeps a revision tree per document: each side stores what
@@ -73,6 +79,7 @@ var (
 	runs       = flag.Int("peerbench.runs", 7, "timed runs of each side, after one warm-up run each")
 	households = flag.Int("peerbench.households", 2000, "households in the commune (4 members each)")
 	docsPath   = flag.String("peerbench.docs", "", "also keep PouchDB's documents (JSON Lines) in this file, for running pouch.mjs on its own")
+	embed      = flag.Bool("peerbench.embed", false, "PouchDB: members inside their household's document (2,000 documents) instead of one document per entity")
 	pouchBatch = flag.Int("peerbench.pouchbatch", 0, "PouchDB's replication batch_size (0: its default, 100 documents)")
 )
 
@@ -124,8 +131,12 @@ func TestPeer(t *testing.T) {
 	if *pouchBatch > 0 {
 		batch = fmt.Sprintf("batch_size %d", *pouchBatch)
 	}
-	fmt.Printf("PouchDB %s on Node %s, replicating with %s; server: %d documents, adapter %q over %s, %.1f MB on disk (%s)\n",
-		pouch.hello.PouchDB, pouch.hello.Node, batch, pouch.hello.Server.Docs, pouch.hello.Server.Adapter,
+	model := "one per entity"
+	if *embed {
+		model = "one per household, members inside"
+	}
+	fmt.Printf("PouchDB %s on Node %s, replicating with %s; server: %d documents (%s), adapter %q over %s, %.1f MB on disk (%s)\n",
+		pouch.hello.PouchDB, pouch.hello.Node, batch, pouch.hello.Server.Docs, model, pouch.hello.Server.Adapter,
 		pouch.hello.Server.Backend, mb(pouch.hello.Server.DiskBytes), strings.Join(pouch.hello.Server.Files, " "))
 
 	var rs, ps []result
@@ -292,6 +303,28 @@ func fill(t *testing.T, path, docs string) []string {
 	}
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
+	if *embed {
+		var top []string
+		for _, id := range order {
+			d := byID[id]
+			if d["type"] != "member" {
+				top = append(top, id)
+				continue
+			}
+			h := byID[d["household"].(string)]
+			m := map[string]any{"id": id}
+			for k, v := range d {
+				switch k {
+				case "_id", "type", "household", "village":
+				default:
+					m[k] = v
+				}
+			}
+			ms, _ := h["members"].([]any)
+			h["members"] = append(ms, m)
+		}
+		order = top
+	}
 	for _, id := range order {
 		if err := enc.Encode(byID[id]); err != nil {
 			t.Fatal(err)
@@ -414,8 +447,8 @@ func startPouch(t *testing.T, docs, dir string) *pouchProc {
 		}
 	})
 	p.read(t, &p.hello)
-	if p.hello.Server.Docs != *households*(1+members) {
-		t.Fatalf("PouchDB server holds %d documents, want %d", p.hello.Server.Docs, *households*(1+members))
+	if want := docCount(); p.hello.Server.Docs != want {
+		t.Fatalf("PouchDB server holds %d documents, want %d", p.hello.Server.Docs, want)
 	}
 	return p
 }
@@ -449,6 +482,14 @@ func (p *pouchProc) run(t *testing.T) result {
 	return result{first: r.FirstMs, edits: r.EditsMs,
 		firstCPU: r.FirstCPUMs, firstServerCPU: r.FirstServerCPUMs, editsCPU: r.EditsCPUMs, editsServerCPU: r.EditsServerCPUMs,
 		disk: r.DiskBytes, adapter: r.Adapter, backend: r.Backend, files: r.Files}
+}
+
+// docCount is how many documents PouchDB holds for the commune.
+func docCount() int {
+	if *embed {
+		return *households
+	}
+	return *households * (1 + members)
 }
 
 // ---- figures ----------------------------------------------------------------
