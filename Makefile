@@ -8,7 +8,7 @@ PROTOC_GEN_GO_VERSION     := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: run test vet bench fuzz proto proto-check breaking lint android tools build
+.PHONY: run test vet bench bench-peer fuzz proto proto-check breaking lint android tools build
 
 ## run: start rasoatd on 127.0.0.1:7443 (embedded SQLite in this directory, no setup)
 run:
@@ -35,6 +35,14 @@ bench:
 	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x -count 4 ./client/
 	$(GO) test -run '^$$' -bench CommuneFirstSync -benchtime 5x -count 3 ./internal/systemtest/
 	$(GO) test -run '^$$' -bench 'BenchmarkApply$$' -benchmem ./internal/merge/
+
+## bench-peer: rasoat against PouchDB 9 (express-pouchdb) on the same commune,
+## in one run, and the ratio (needs Node.js and npm; internal/peerbench/README.md)
+PEER := internal/peerbench
+bench-peer:
+	@if [ ! -d $(PEER)/node_modules ] || [ $(PEER)/package-lock.json -nt $(PEER)/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix $(PEER) --no-audit --no-fund; fi
+	$(GO) test -run '^TestPeer$$' -count=1 -v -timeout 30m ./$(PEER)/ -peerbench $(PEERFLAGS)
 
 ## fuzz: a short fuzzing run of the household decoder and engine
 fuzz:
