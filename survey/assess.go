@@ -267,6 +267,9 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 		v.add("household", "required")
 		return
 	}
+	if !checkSizes(h, v) {
+		return
+	}
 	switch h.GetArea() {
 	case rasoatv1.Area_AREA_RURAL, rasoatv1.Area_AREA_URBAN:
 	case rasoatv1.Area_AREA_UNSPECIFIED:

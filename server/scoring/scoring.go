@@ -60,6 +60,9 @@ func (s *Service) Assess(_ context.Context, req *rasoatv1.AssessRequest) (*rasoa
 	if h == nil {
 		return nil, toStatus(&requestError{field: "household", desc: "required"})
 	}
+	if err := checkStandard(req.GetStandard()); err != nil {
+		return nil, toStatus(err)
+	}
 	// Errors are not wrapped here: the caller knows which household it
 	// sent, and the descriptions go into field violations as they are.
 	std, err := s.choose(req.GetStandard(), h.GetReviewDate())
@@ -100,6 +103,9 @@ func (s *Service) AssessStream(stream rasoatv1.ScoringService_AssessStreamServer
 				field: "households",
 				desc:  fmt.Sprintf("at most %d households per request, got %d: send them as several requests on the same stream", MaxBatch, n),
 			}))
+		}
+		if err := checkStandard(in.req.GetStandard()); err != nil {
+			return toStatus(fmt.Errorf("batch %d: %w", batch, err))
 		}
 		if err := s.answer(stream, &mem, batch, in.req); err != nil {
 			return err
@@ -319,6 +325,17 @@ func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, nam
 	}
 	b = protowire.AppendTag(b, resultAssessment, protowire.BytesType)
 	return protowire.AppendBytes(b, sc.enc), nil
+}
+
+// checkStandard refuses a standard id longer than any string a household
+// may hold (survey.MaxTextBytes): no registry has one, and the violation
+// for an unknown id quotes it, once for every household of a batch.
+// Members, strings and lists within a household are bounded by the survey.
+func checkStandard(id string) error {
+	if len(id) > survey.MaxTextBytes {
+		return &requestError{field: "standard", desc: fmt.Sprintf("at most %d bytes, got %d", survey.MaxTextBytes, len(id))}
+	}
+	return nil
 }
 
 // choose picks the standard named id, or the one in force on reviewDate.
