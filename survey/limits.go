@@ -23,6 +23,12 @@ const (
 	// 32 leaves room for values a newer contract adds, while a list of
 	// bad values cannot make the violations many times the input.
 	MaxListLen = 32
+	// MaxViolations bounds the violations reported for one household; the
+	// rest are left out. Within the bounds above a roster can still hold
+	// hundreds (each bad enum of each member is one), some forty bytes
+	// of answer for every two sent. A hundred is more than anyone fixes in
+	// one go, as the sync service's limit for a push.
+	MaxViolations = 100
 )
 
 // checkSizes reports a household beyond the bounds above, field by field,

@@ -113,3 +113,24 @@ func TestSizeBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestViolationsAreCapped: a roster of bad answers (five bad enums for
+// every member) reports the first MaxViolations, in order.
+func TestViolationsAreCapped(t *testing.T) {
+	s, err := survey.Builtin().ByID("2021-2025")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := base("2021-2025")
+	for range survey.MaxMembers - len(h.Members) {
+		h.Members = append(h.Members, &rasoatv1.Member{Sex: 99, Relation: 99, HighestEducation: 99, SchoolLevel: 99, Employment: 99})
+	}
+	_, err = s.Assess(h)
+	var ve *survey.ValidationError
+	if !errors.As(err, &ve) || len(ve.Violations) != survey.MaxViolations {
+		t.Fatalf("got %v, want %d violations", err, survey.MaxViolations)
+	}
+	if first := ve.Violations[0]; first.Field != "members[4].sex" {
+		t.Errorf("first violation %+v, want members[4].sex", first)
+	}
+}

@@ -79,11 +79,12 @@ func TestRequestSizesAreBounded(t *testing.T) {
 }
 
 // TestAnswerGrowsWithTheRequest: whatever a household holds within the
-// bounds, its result is at most a fixed size plus a few times its own:
-// nothing the caller sends is repeated without bound (an unknown standard
-// id is quoted once per household, so it too is bounded). The worst case
-// known is a roster of uninsured, stunted children out of school, each
-// named in several reasons: about 4.1 times.
+// bounds, its result is at most a fixed size (an assessment of a small
+// household, or survey.MaxViolations short violations) plus a few times its
+// own: nothing the caller sends is repeated without bound (an unknown
+// standard id is quoted once per household, so it too is bounded). The
+// worst case known is a roster of uninsured, stunted children out of
+// school, each named in several reasons: about 4.1 times.
 func TestAnswerGrowsWithTheRequest(t *testing.T) {
 	long := func(c byte) string { return strings.Repeat(string(c), survey.MaxTextBytes) }
 	children := example(t)
@@ -95,9 +96,14 @@ func TestAnswerGrowsWithTheRequest(t *testing.T) {
 			Ethnicity: long('e'),
 		})
 	}
+	badEnums := example(t)
+	for range survey.MaxMembers - len(badEnums.Members) {
+		badEnums.Members = append(badEnums.Members, &rasoatv1.Member{Sex: 99, Relation: 99, HighestEducation: 99, SchoolLevel: 99, Employment: 99})
+	}
 	c := newClient(t)
 	for name, req := range map[string]*rasoatv1.AssessStreamRequest{
 		"children":         {Households: []*rasoatv1.Household{children}},
+		"bad enums":        {Households: []*rasoatv1.Household{badEnums}},
 		"empty households": {Households: make([]*rasoatv1.Household, 100)},
 		"unknown standard": {Households: []*rasoatv1.Household{example(t), {}}, Standard: long('s')},
 	} {
@@ -120,9 +126,12 @@ func TestAnswerGrowsWithTheRequest(t *testing.T) {
 		if name == "children" && res.GetResults()[0].GetAssessment() == nil {
 			t.Fatalf("children: %v, want an assessment", res.GetResults()[0].GetViolations())
 		}
+		if n := len(violationFields(res.GetResults()[0])); name == "bad enums" && n != survey.MaxViolations {
+			t.Fatalf("bad enums: %d violations, want survey.MaxViolations", n)
+		}
 		for i, r := range res.GetResults() {
 			in, out := proto.Size(req.Households[i]), proto.Size(r)
-			if out > 2048+5*in {
+			if out > 8<<10+5*in {
 				t.Errorf("%s, household %d: %d bytes in, %d out", name, i, in, out)
 			}
 		}
