@@ -59,15 +59,15 @@ func checkSizes(h *Household, v *violations) bool {
 		return false
 	}
 	for i, m := range h.GetMembers() {
-		// The lengths are compared first: the paths are formatted only
-		// for a violation.
-		for _, f := range [...]struct{ name, s string }{
-			{"id", m.GetId()}, {"fullName", m.GetFullName()}, {"birthDate", m.GetBirthDate()}, {"ethnicity", m.GetEthnicity()},
-		} {
-			if len(f.s) > MaxTextBytes {
-				text(fmt.Sprintf("members[%d].%s", i, f.name), f.s)
-			}
+		// Every household passes here: the paths are formatted only for
+		// a member with a string too long.
+		if max(len(m.GetId()), len(m.GetFullName()), len(m.GetBirthDate()), len(m.GetEthnicity())) <= MaxTextBytes {
+			continue
 		}
+		text(fmt.Sprintf("members[%d].id", i), m.GetId())
+		text(fmt.Sprintf("members[%d].fullName", i), m.GetFullName())
+		text(fmt.Sprintf("members[%d].birthDate", i), m.GetBirthDate())
+		text(fmt.Sprintf("members[%d].ethnicity", i), m.GetEthnicity())
 	}
 	return len(*v) == n
 }
