@@ -57,7 +57,10 @@ const (
 
 // Text renders the reason in Vietnamese, e.g. "Vi Thị Mai, 12 tuổi, không
 // có bảo hiểm y tế".
-func (r Reason) Text(h *Household) string { return string(r.appendText(nil, h)) }
+func (r Reason) Text(h *Household) string {
+	var buf [256]byte // all but texts with very long names fit: one allocation, the string's
+	return string(r.appendText(buf[:0], h))
+}
 
 // appendText appends Text to b: the scoring service writes every reason
 // straight into its answer, with no string per reason.
@@ -285,8 +288,8 @@ func (a *Assessment) ProtoBasic(h *Household) *rasoatv1.Assessment {
 }
 
 func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
-	// One block for the results and one for the reasons: a bulk stream
-	// renders a few dozen of each per household.
+	// One block for the results, one for the reasons and one string for
+	// all their texts, sliced per reason: an assessment has a few dozen.
 	nReasons := 0
 	for i := range a.Indicators {
 		nReasons += len(a.Indicators[i].Reasons)
@@ -295,6 +298,8 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 	reasons := make([]rasoatv1.Reason, nReasons)
 	reasonPtrs := make([]*rasoatv1.Reason, nReasons)
 	out.Indicators = make([]*rasoatv1.IndicatorResult, len(a.Indicators))
+	var stack [1024]byte // a household of four's texts fit, off the heap
+	texts, ends := stack[:0], make([]int, nReasons)
 	k := 0
 	for i := range a.Indicators {
 		r := &a.Indicators[i]
@@ -304,7 +309,8 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 		ir.Reasons = reasonPtrs[k : k+len(r.Reasons) : k+len(r.Reasons)]
 		for j, why := range r.Reasons {
 			pr := &reasons[k]
-			pr.Text = why.Text(h)
+			texts = why.appendText(texts, h)
+			ends[k] = len(texts)
 			if why.Member >= 0 && why.Member < len(h.GetMembers()) {
 				pr.MemberId = h.GetMembers()[why.Member].GetId()
 			}
@@ -312,6 +318,11 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 			k++
 		}
 		out.Indicators[i] = ir
+	}
+	all, start := string(texts), 0
+	for k, end := range ends {
+		reasons[k].Text = all[start:end]
+		start = end
 	}
 }
 
