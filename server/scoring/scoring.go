@@ -299,7 +299,7 @@ func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, nam
 			HouseholdId: h.GetId(),
 			Outcome:     &rasoatv1.AssessResult_Violations{Violations: &rasoatv1.Violations{Violations: fv}},
 		}
-		if sc.enc, err = proto.Marshal(res); err != nil {
+		if sc.enc, err = (proto.MarshalOptions{}).MarshalAppend(sc.enc[:0], res); err != nil {
 			return b, err
 		}
 		b = protowire.AppendTag(b, responseResults, protowire.BytesType)
