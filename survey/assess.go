@@ -234,7 +234,12 @@ func (e *ValidationError) Error() string {
 
 type violations []Violation
 
-func (v *violations) add(field, desc string) { *v = append(*v, Violation{field, desc}) }
+// add records a violation, up to MaxViolations.
+func (v *violations) add(field, desc string) {
+	if len(*v) < MaxViolations {
+		*v = append(*v, Violation{field, desc})
+	}
+}
 
 // memberCtx is what the rules need of one counted member, computed once.
 type memberCtx struct {
@@ -265,6 +270,9 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 	c.ok = false
 	if h == nil {
 		v.add("household", "required")
+		return
+	}
+	if !checkSizes(h, v) {
 		return
 	}
 	switch h.GetArea() {

@@ -1,8 +1,10 @@
 package survey
 
 import (
+	"bytes"
+	"iter"
+	"slices"
 	"strconv"
-	"strings"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/proto"
@@ -56,100 +58,134 @@ const (
 // Text renders the reason in Vietnamese, e.g. "Vi Thị Mai, 12 tuổi, không
 // có bảo hiểm y tế".
 func (r Reason) Text(h *Household) string {
-	who := ""
-	if r.Member >= 0 && r.Member < len(h.GetMembers()) {
-		who = h.GetMembers()[r.Member].GetFullName() + ", " + strconv.Itoa(r.Age) + " tuổi, "
-	}
+	var buf [256]byte // all but texts with very long names fit: one allocation, the string's
+	return string(r.appendText(buf[:0], h))
+}
+
+// appendText appends Text to b: the scoring service writes every reason
+// straight into its answer, with no string per reason.
+func (r Reason) appendText(b []byte, h *Household) []byte {
 	switch r.Code {
 	case reasonEmployment:
-		return who + label(employmentVI, r.Enum)
+		return appendLabel(r.appendWho(b, h), employmentVI, r.Enum)
 	case reasonEmploymentNone:
-		return "không có người trong độ tuổi lao động thất nghiệp hoặc làm công ăn lương không có hợp đồng lao động"
+		return append(b, "không có người trong độ tuổi lao động thất nghiệp hoặc làm công ăn lương không có hợp đồng lao động"...)
 	case reasonDependants:
-		return strconv.Itoa(r.Age) + "/" + strconv.Itoa(int(r.Enum)) + " nhân khẩu là người phụ thuộc (" + percent(r.Age, int(r.Enum)) + ")"
+		b = strconv.AppendInt(b, int64(r.Age), 10)
+		b = append(b, '/')
+		b = strconv.AppendInt(b, int64(r.Enum), 10)
+		b = append(b, " nhân khẩu là người phụ thuộc ("...)
+		return append(appendPercent(b, r.Age, int(r.Enum)), ')')
 	case reasonStunted:
-		return who + "suy dinh dưỡng chiều cao theo tuổi (thấp còi)"
+		return append(r.appendWho(b, h), "suy dinh dưỡng chiều cao theo tuổi (thấp còi)"...)
 	case reasonUnderweight:
-		return who + "suy dinh dưỡng cân nặng theo tuổi (nhẹ cân)"
+		return append(r.appendWho(b, h), "suy dinh dưỡng cân nặng theo tuổi (nhẹ cân)"...)
 	case reasonNutritionNone:
-		return "không có trẻ dưới " + strconv.Itoa(r.Age) + " tuổi bị suy dinh dưỡng"
+		b = strconv.AppendInt(append(b, "không có trẻ dưới "...), int64(r.Age), 10)
+		return append(b, " tuổi bị suy dinh dưỡng"...)
 	case reasonNoInsurance:
-		return who + "không có bảo hiểm y tế"
+		return append(r.appendWho(b, h), "không có bảo hiểm y tế"...)
 	case reasonInsuranceAll:
-		return "mọi thành viên từ " + strconv.Itoa(r.Age) + " tuổi trở lên có bảo hiểm y tế"
+		b = strconv.AppendInt(append(b, "mọi thành viên từ "...), int64(r.Age), 10)
+		return append(b, " tuổi trở lên có bảo hiểm y tế"...)
 	case reasonIllUntreated:
-		return who + "ốm đau nhưng không đi khám chữa bệnh"
+		return append(r.appendWho(b, h), "ốm đau nhưng không đi khám chữa bệnh"...)
 	case reasonIllNone:
-		return "không có người ốm đau mà không đi khám chữa bệnh"
+		return append(b, "không có người ốm đau mà không đi khám chữa bệnh"...)
 	case reasonAdultEducation:
-		return who + "trình độ " + label(educationVI, r.Enum) + ", không đi học"
+		b = appendLabel(append(r.appendWho(b, h), "trình độ "...), educationVI, r.Enum)
+		return append(b, ", không đi học"...)
 	case reasonAdultEducationNone:
-		return "không có người lớn thiếu bằng cấp so với độ tuổi"
+		return append(b, "không có người lớn thiếu bằng cấp so với độ tuổi"...)
 	case reasonNotInSchool:
-		return who + "không đi học"
+		return append(r.appendWho(b, h), "không đi học"...)
 	case reasonBehindLevel:
-		return who + "đang học " + label(schoolVI, r.Enum) + ", chưa đúng cấp học theo độ tuổi (" + label(schoolVI, r.Enum2) + ")"
+		b = appendLabel(append(r.appendWho(b, h), "đang học "...), schoolVI, r.Enum)
+		b = appendLabel(append(b, ", chưa đúng cấp học theo độ tuổi ("...), schoolVI, r.Enum2)
+		return append(b, ')')
 	case reasonSchoolingAll:
-		return "mọi trẻ từ " + strconv.Itoa(r.Age) + " đến " + strconv.Itoa(int(r.Enum)) + " tuổi đi học đúng cấp"
+		b = strconv.AppendInt(append(b, "mọi trẻ từ "...), int64(r.Age), 10)
+		b = strconv.AppendInt(append(b, " đến "...), int64(r.Enum), 10)
+		return append(b, " tuổi đi học đúng cấp"...)
 	case reasonHousingQuality:
 		if r.Enum&7 == 0 {
-			return "cả 3 kết cấu chính (tường, cột, mái) bền chắc"
+			return append(b, "cả 3 kết cấu chính (tường, cột, mái) bền chắc"...)
 		}
-		return strconv.Itoa(r.Age) + "/3 kết cấu chính không bền chắc: " + structuresVI[r.Enum&7]
+		b = strconv.AppendInt(b, int64(r.Age), 10)
+		return append(append(b, "/3 kết cấu chính không bền chắc: "...), structuresVI[r.Enum&7]...)
 	case reasonArea:
 		per := 0.0
 		if r.Age > 0 {
 			per = r.Value / float64(r.Age)
 		}
-		return "diện tích bình quân " + num(per) + " m²/người (" + num(r.Value) + " m², " + strconv.Itoa(r.Age) + " người)"
+		b = appendNum(append(b, "diện tích bình quân "...), per)
+		b = appendNum(append(b, " m²/người ("...), r.Value)
+		b = strconv.AppendInt(append(b, " m², "...), int64(r.Age), 10)
+		return append(b, " người)"...)
 	case reasonWater:
-		return "nguồn nước: " + label(waterVI, r.Enum)
+		return appendLabel(append(b, "nguồn nước: "...), waterVI, r.Enum)
 	case reasonLatrine:
-		return "nhà tiêu: " + label(latrineVI, r.Enum)
+		return appendLabel(append(b, "nhà tiêu: "...), latrineVI, r.Enum)
 	case reasonTelecom:
 		if r.Enum == 1 {
-			return "không có thành viên nào sử dụng thuê bao điện thoại hoặc internet"
+			return append(b, "không có thành viên nào sử dụng thuê bao điện thoại hoặc internet"...)
 		}
-		return "có thành viên sử dụng thuê bao điện thoại hoặc internet"
+		return append(b, "có thành viên sử dụng thuê bao điện thoại hoặc internet"...)
 	case reasonDevice:
-		return "có " + label(deviceVI, r.Enum)
+		return appendLabel(append(b, "có "...), deviceVI, r.Enum)
 	case reasonLoudspeaker:
-		return "nghe được loa truyền thanh xã/thôn"
+		return append(b, "nghe được loa truyền thanh xã/thôn"...)
 	case reasonNoDevice:
 		if r.Enum == 1 {
-			return "không có phương tiện tiếp cận thông tin và không nghe được loa truyền thanh xã/thôn"
+			return append(b, "không có phương tiện tiếp cận thông tin và không nghe được loa truyền thanh xã/thôn"...)
 		}
-		return "không có phương tiện tiếp cận thông tin"
+		return append(b, "không có phương tiện tiếp cận thông tin"...)
 	case reasonDigital:
 		if r.Enum == 1 {
-			return "không có thành viên nào sử dụng dịch vụ công trực tuyến hoặc ngân hàng số"
+			return append(b, "không có thành viên nào sử dụng dịch vụ công trực tuyến hoặc ngân hàng số"...)
 		}
-		return "có thành viên sử dụng dịch vụ công trực tuyến hoặc ngân hàng số"
+		return append(b, "có thành viên sử dụng dịch vụ công trực tuyến hoặc ngân hàng số"...)
 	case reasonWaste:
-		return "rác thải: " + label(wasteVI, r.Enum)
+		return appendLabel(append(b, "rác thải: "...), wasteVI, r.Enum)
 	}
-	return "?"
+	return append(b, '?')
 }
 
-func percent(a, b int) string {
-	if b == 0 {
-		return "0%"
+// appendWho appends "name, age tuổi, " for a reason about one member, and
+// nothing for one about the household.
+func (r Reason) appendWho(b []byte, h *Household) []byte {
+	if r.Member < 0 || r.Member >= len(h.GetMembers()) {
+		return b
 	}
-	return num(100*float64(a)/float64(b)) + "%"
+	b = append(b, h.GetMembers()[r.Member].GetFullName()...)
+	b = strconv.AppendInt(append(b, ", "...), int64(r.Age), 10)
+	return append(b, " tuổi, "...)
 }
 
-// num writes a figure the Vietnamese way, with a decimal comma.
-func num(f float64) string {
-	s := strconv.FormatFloat(f, 'f', 2, 64)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return strings.Replace(s, ".", ",", 1)
+func appendPercent(b []byte, a, n int) []byte {
+	if n == 0 {
+		return append(b, "0%"...)
+	}
+	return append(appendNum(b, 100*float64(a)/float64(n)), '%')
 }
 
-func label(m map[int32]string, v int32) string {
+// appendNum writes a figure the Vietnamese way: at most two decimals, no
+// trailing zeros, a decimal comma.
+func appendNum(b []byte, f float64) []byte {
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'f', 2, 64)
+	b = b[:start+len(bytes.TrimRight(bytes.TrimRight(b[start:], "0"), "."))]
+	if i := bytes.IndexByte(b[start:], '.'); i >= 0 {
+		b[start+i] = ','
+	}
+	return b
+}
+
+func appendLabel(b []byte, m map[int32]string, v int32) []byte {
 	if s, ok := m[v]; ok {
-		return s
+		return append(b, s...)
 	}
-	return strconv.Itoa(int(v))
+	return strconv.AppendInt(b, int64(v), 10)
 }
 
 // structuresVI names the non-durable structures by bit mask (wall 1,
@@ -218,7 +254,8 @@ var (
 )
 
 // Proto renders the assessment for the wire, with every indicator and its
-// reasons in words.
+// reasons in words. AppendProto writes the same without the message; a
+// field added here must be added there (TestAppendProtoIsProtoMarshal).
 func (a *Assessment) Proto(h *Household) *rasoatv1.Assessment {
 	out := a.ProtoBasic(h)
 	a.addIndicators(out, h)
@@ -251,8 +288,8 @@ func (a *Assessment) ProtoBasic(h *Household) *rasoatv1.Assessment {
 }
 
 func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
-	// One block for the results and one for the reasons: a bulk stream
-	// renders a few dozen of each per household.
+	// One block for the results, one for the reasons and one string for
+	// all their texts, sliced per reason: an assessment has a few dozen.
 	nReasons := 0
 	for i := range a.Indicators {
 		nReasons += len(a.Indicators[i].Reasons)
@@ -261,6 +298,8 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 	reasons := make([]rasoatv1.Reason, nReasons)
 	reasonPtrs := make([]*rasoatv1.Reason, nReasons)
 	out.Indicators = make([]*rasoatv1.IndicatorResult, len(a.Indicators))
+	var stack [1024]byte // a household of four's texts fit, off the heap
+	texts, ends := stack[:0], make([]int, nReasons)
 	k := 0
 	for i := range a.Indicators {
 		r := &a.Indicators[i]
@@ -270,7 +309,8 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 		ir.Reasons = reasonPtrs[k : k+len(r.Reasons) : k+len(r.Reasons)]
 		for j, why := range r.Reasons {
 			pr := &reasons[k]
-			pr.Text = why.Text(h)
+			texts = why.appendText(texts, h)
+			ends[k] = len(texts)
 			if why.Member >= 0 && why.Member < len(h.GetMembers()) {
 				pr.MemberId = h.GetMembers()[why.Member].GetId()
 			}
@@ -279,16 +319,30 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 		}
 		out.Indicators[i] = ir
 	}
+	all, start := string(texts), 0
+	for k, end := range ends {
+		reasons[k].Text = all[start:end]
+		start = end
+	}
 }
 
 // Notes are the remarks a reviewer should read with this assessment.
-func (a *Assessment) Notes() []string {
-	var notes []string
-	if a.MiddleUnknown && a.Classification == rasoatv1.Classification_CLASSIFICATION_NOT_POOR {
-		notes = append(notes, "above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR")
+func (a *Assessment) Notes() []string { return slices.Collect(a.notes()) }
+
+// notes yields Notes without collecting them, for AppendProto.
+func (a *Assessment) notes() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if a.MiddleUnknown && a.Classification == rasoatv1.Classification_CLASSIFICATION_NOT_POOR &&
+			!yield("above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR") {
+			return
+		}
+		if a.Provisional && !yield("provisional: this standard has figures not yet confirmed against the final legal text") {
+			return
+		}
+		for _, n := range a.Standard.Notes {
+			if !yield(n) {
+				return
+			}
+		}
 	}
-	if a.Provisional {
-		notes = append(notes, "provisional: this standard has figures not yet confirmed against the final legal text")
-	}
-	return append(notes, a.Standard.Notes...)
 }

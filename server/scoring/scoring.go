@@ -17,6 +17,8 @@ import (
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // MaxBatch is the most households one AssessStream request may carry. One
@@ -58,6 +60,9 @@ func (s *Service) Assess(_ context.Context, req *rasoatv1.AssessRequest) (*rasoa
 	if h == nil {
 		return nil, toStatus(&requestError{field: "household", desc: "required"})
 	}
+	if err := checkStandard(req.GetStandard()); err != nil {
+		return nil, toStatus(err)
+	}
 	// Errors are not wrapped here: the caller knows which household it
 	// sent, and the descriptions go into field violations as they are.
 	std, err := s.choose(req.GetStandard(), h.GetReviewDate())
@@ -69,15 +74,10 @@ func (s *Service) Assess(_ context.Context, req *rasoatv1.AssessRequest) (*rasoa
 	if err := std.AssessInto(h, a); err != nil {
 		return nil, toStatus(err)
 	}
-	return &rasoatv1.AssessResponse{Assessment: render(a, h, req.GetView())}, nil
-}
-
-// render builds the wire assessment in the view asked for.
-func render(a *survey.Assessment, h *rasoatv1.Household, view rasoatv1.AssessmentView) *rasoatv1.Assessment {
-	if view == rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC {
-		return a.ProtoBasic(h)
+	if req.GetView() == rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC {
+		return &rasoatv1.AssessResponse{Assessment: a.ProtoBasic(h)}, nil
 	}
-	return a.Proto(h)
+	return &rasoatv1.AssessResponse{Assessment: a.Proto(h)}, nil
 }
 
 // AssessStream answers each request batch with one response holding one
@@ -86,6 +86,7 @@ func render(a *survey.Assessment, h *rasoatv1.Household, view rasoatv1.Assessmen
 // fault of the server ends it.
 func (s *Service) AssessStream(stream rasoatv1.ScoringService_AssessStreamServer) error {
 	batches := s.receive(stream)
+	var mem streamMemory
 	for batch := 0; ; batch++ {
 		in, ok := <-batches
 		if !ok {
@@ -103,14 +104,46 @@ func (s *Service) AssessStream(stream rasoatv1.ScoringService_AssessStreamServer
 				desc:  fmt.Sprintf("at most %d households per request, got %d: send them as several requests on the same stream", MaxBatch, n),
 			}))
 		}
-		results, err := s.assessBatch(in.req)
-		if err != nil {
+		if err := checkStandard(in.req.GetStandard()); err != nil {
 			return toStatus(fmt.Errorf("batch %d: %w", batch, err))
 		}
-		if err := stream.Send(&rasoatv1.AssessStreamResponse{Results: results}); err != nil {
+		if err := s.answer(stream, &mem, batch, in.req); err != nil {
 			return err
 		}
 	}
+}
+
+// streamMemory is what one stream reuses from batch to batch, so that once
+// it has grown, scoring and encoding a batch allocate almost nothing. It
+// holds about twice the stream's largest answer until the stream ends. (A
+// sync.Pool would lose it at every garbage collection, which a bulk
+// stream's client and server trigger many times a second.)
+type streamMemory struct {
+	workers []*scratch
+	out     []byte // the response's results, encoded
+}
+
+// scratch is the memory one goroutine scoring a batch reuses.
+type scratch struct {
+	a   survey.Assessment
+	enc []byte // one assessment's wire bytes
+	out []byte // the encoded results of the chunks this goroutine did
+}
+
+// answer scores a batch and sends its response. The results go out already
+// encoded, as the response's unknown fields: proto.Marshal copies those
+// verbatim, and the receiver reads them as the results field they are.
+// Building an Assessment message per household and marshalling it cost
+// more than the scoring itself.
+func (s *Service) answer(stream rasoatv1.ScoringService_AssessStreamServer, mem *streamMemory, batch int, req *rasoatv1.AssessStreamRequest) error {
+	var err error
+	if mem.out, err = s.assessBatch(mem.out[:0], &mem.workers, req); err != nil {
+		return toStatus(fmt.Errorf("batch %d: %w", batch, err))
+	}
+	resp := new(rasoatv1.AssessStreamResponse)
+	resp.ProtoReflect().SetUnknown(mem.out)
+	// Send returns once it has marshalled resp (a copy): mem.out is free.
+	return stream.Send(resp) // the transport's errors are statuses already
 }
 
 type received struct {
@@ -156,9 +189,18 @@ func (s *Service) receive(stream rasoatv1.ScoringService_AssessStreamServer) <-c
 // claiming costs nothing, small enough to spread a batch over the cores.
 const chunk = 64
 
-// assessBatch scores a batch on up to GOMAXPROCS goroutines, each reusing
-// one survey.Assessment; results keep the batch's order.
-func (s *Service) assessBatch(req *rasoatv1.AssessStreamRequest) ([]*rasoatv1.AssessResult, error) {
+// Field numbers of rasoat.v1.AssessStreamResponse and AssessResult.
+const (
+	responseResults  = 1
+	resultID         = 1
+	resultAssessment = 2
+)
+
+// assessBatch scores a batch on up to GOMAXPROCS goroutines, each with one
+// of workers (added as needed), and appends to b the results field of the
+// response, one result per household in the batch's order, byte for byte
+// what proto.Marshal writes for AssessStreamResponse{Results: ...}.
+func (s *Service) assessBatch(b []byte, workers *[]*scratch, req *rasoatv1.AssessStreamRequest) ([]byte, error) {
 	hs := req.GetHouseholds()
 	// A named standard is looked up once per batch; an unknown one fails
 	// every household of the batch, naming "standard".
@@ -167,75 +209,133 @@ func (s *Service) assessBatch(req *rasoatv1.AssessStreamRequest) ([]*rasoatv1.As
 	if id := req.GetStandard(); id != "" {
 		named, namedErr = s.reg.ByID(id)
 	}
-	results := make([]*rasoatv1.AssessResult, len(hs))
+	// Each worker encodes the chunks it claims into its own scratch; spans
+	// say where each chunk's bytes are, to put them together in order.
+	type span struct {
+		sc     *scratch
+		lo, hi int
+	}
+	spans := make([]span, (len(hs)+chunk-1)/chunk)
+	n := max(min(runtime.GOMAXPROCS(0), len(spans)), 1)
+	for len(*workers) < n {
+		*workers = append(*workers, new(scratch))
+	}
+	scratches := (*workers)[:n]
+	for _, sc := range scratches {
+		sc.out = sc.out[:0]
+	}
 	var next atomic.Int64
-	work := func() error {
-		a := s.assessments.Get().(*survey.Assessment)
-		defer s.assessments.Put(a)
+	work := func(sc *scratch) error {
 		for {
-			lo := int(next.Add(chunk)) - chunk
-			if lo >= len(hs) {
+			c := int(next.Add(1)) - 1
+			if c >= len(spans) {
 				return nil
 			}
-			for i := lo; i < min(lo+chunk, len(hs)); i++ {
-				r, err := s.assessResult(a, hs[i], named, namedErr, req.GetView())
-				if err != nil {
+			lo := len(sc.out)
+			for i := c * chunk; i < min((c+1)*chunk, len(hs)); i++ {
+				var err error
+				if sc.out, err = s.appendResult(sc.out, sc, hs[i], named, namedErr, req.GetView()); err != nil {
 					return fmt.Errorf("household %d: %w", i, err)
 				}
-				results[i] = r
 			}
+			spans[c] = span{sc, lo, len(sc.out)}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), (len(hs)+chunk-1)/chunk)
-	if workers <= 1 {
-		return results, work() // a panic here reaches the server's recovery
+	var err error
+	if n == 1 {
+		err = work(scratches[0]) // a panic here reaches the server's recovery
+	} else {
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for w := range errs {
+			wg.Go(func() {
+				// The server's recovery cannot see this goroutine's panics.
+				defer func() {
+					if p := recover(); p != nil {
+						s.log.Error("panic assessing a batch", "panic", p, "stack", string(debug.Stack()))
+						errs[w] = fmt.Errorf("panic assessing a batch: %v", p)
+					}
+				}()
+				errs[w] = work(scratches[w])
+			})
+		}
+		wg.Wait()
+		err = errors.Join(errs...)
 	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range errs {
-		wg.Go(func() {
-			// The server's recovery cannot see this goroutine's panics.
-			defer func() {
-				if p := recover(); p != nil {
-					s.log.Error("panic assessing a batch", "panic", p, "stack", string(debug.Stack()))
-					errs[w] = fmt.Errorf("panic assessing a batch: %v", p)
-				}
-			}()
-			errs[w] = work()
-		})
+	if err != nil {
+		return b, err
 	}
-	wg.Wait()
-	return results, errors.Join(errs...)
+	for _, sp := range spans {
+		b = append(b, sp.sc.out[sp.lo:sp.hi]...)
+	}
+	return b, nil
 }
 
-// assessResult assesses one household of a batch into a, with named (or
-// namedErr) the batch's standard when the request names one. Bad input
-// yields violations in the result; an error is the server's fault.
-func (s *Service) assessResult(a *survey.Assessment, h *rasoatv1.Household, named *survey.Standard, namedErr error, view rasoatv1.AssessmentView) (*rasoatv1.AssessResult, error) {
-	res := &rasoatv1.AssessResult{HouseholdId: h.GetId()}
+// appendResult assesses one household of a batch, with named (or
+// namedErr) the batch's standard when the request names one, and appends
+// its AssessResult as a results field. Bad input yields violations in the
+// result; an error is the server's fault.
+func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, named *survey.Standard, namedErr error, view rasoatv1.AssessmentView) ([]byte, error) {
 	err := namedErr
 	switch {
 	case err != nil:
 	case h == nil:
 		err = &requestError{field: "household", desc: "required"}
 	case named != nil:
-		err = named.AssessInto(h, a)
+		err = named.AssessInto(h, &sc.a)
 	default:
 		var std *survey.Standard
 		if std, err = s.choose("", h.GetReviewDate()); err == nil {
-			err = std.AssessInto(h, a)
+			err = std.AssessInto(h, &sc.a)
 		}
 	}
-	if err == nil {
-		res.Outcome = &rasoatv1.AssessResult_Assessment{Assessment: render(a, h, view)}
-		return res, nil
+	if err != nil {
+		// Rare: the message and proto.Marshal are good enough.
+		fv, ok := fieldViolations(err)
+		if !ok {
+			return b, err
+		}
+		res := &rasoatv1.AssessResult{
+			HouseholdId: h.GetId(),
+			Outcome:     &rasoatv1.AssessResult_Violations{Violations: &rasoatv1.Violations{Violations: fv}},
+		}
+		if sc.enc, err = (proto.MarshalOptions{}).MarshalAppend(sc.enc[:0], res); err != nil {
+			return b, err
+		}
+		b = protowire.AppendTag(b, responseResults, protowire.BytesType)
+		return protowire.AppendBytes(b, sc.enc), nil
 	}
-	fv, ok := fieldViolations(err)
-	if !ok {
-		return nil, err
+	if view == rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC {
+		sc.enc = sc.a.AppendProtoBasic(sc.enc[:0], h)
+	} else {
+		sc.enc = sc.a.AppendProto(sc.enc[:0], h)
 	}
-	res.Outcome = &rasoatv1.AssessResult_Violations{Violations: &rasoatv1.Violations{Violations: fv}}
-	return res, nil
+	// The result is the household id (left out when empty, as proto3 does)
+	// and the assessment; its size goes first.
+	id := h.GetId()
+	size := protowire.SizeTag(resultAssessment) + protowire.SizeBytes(len(sc.enc))
+	if id != "" {
+		size += protowire.SizeTag(resultID) + protowire.SizeBytes(len(id))
+	}
+	b = protowire.AppendTag(b, responseResults, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(size))
+	if id != "" {
+		b = protowire.AppendTag(b, resultID, protowire.BytesType)
+		b = protowire.AppendString(b, id)
+	}
+	b = protowire.AppendTag(b, resultAssessment, protowire.BytesType)
+	return protowire.AppendBytes(b, sc.enc), nil
+}
+
+// checkStandard refuses a standard id longer than any string a household
+// may hold (survey.MaxTextBytes): no registry has one, and the violation
+// for an unknown id quotes it, once for every household of a batch.
+// Members, strings and lists within a household are bounded by the survey.
+func checkStandard(id string) error {
+	if len(id) > survey.MaxTextBytes {
+		return &requestError{field: "standard", desc: fmt.Sprintf("at most %d bytes, got %d", survey.MaxTextBytes, len(id))}
+	}
+	return nil
 }
 
 // choose picks the standard named id, or the one in force on reviewDate.
