@@ -10,6 +10,7 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/scoring"
 	"github.com/rasoat/rasoat/server/syncsvc"
+	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
@@ -43,17 +44,17 @@ var repeatedLimits = map[protoreflect.FullName]int{
 	"rasoat.v1.SnapshotRequest.village_codes":  syncsvc.MaxVillages,
 	"rasoat.v1.SnapshotRequest.entity_ids":     syncsvc.MaxSnapshotEntities,
 	"rasoat.v1.AssessStreamRequest.households": scoring.MaxBatch,
-	"rasoat.v1.Household.members":              maxMembers,
+	"rasoat.v1.Household.members":              10 * survey.MaxMembers,
 }
 
 const (
 	// defaultRepeatedLimit bounds any other repeated field of a request
-	// (a household's policy flags, its information devices): a few values
-	// each in any real answer.
-	defaultRepeatedLimit = 64
-	// maxMembers bounds a household's members on the wire. The largest
-	// households counted in a census are a few dozen people.
-	maxMembers = 100
+	// (a household's policy flags, its information devices). Household
+	// lists are bounded ten times looser here than by the survey
+	// (survey.MaxMembers, survey.MaxListLen): within that, scoring refuses
+	// the one household and assesses the rest of its batch; past it, the
+	// request is an attack, refused whole before it is decoded.
+	defaultRepeatedLimit = 10 * survey.MaxListLen
 	// maxObjects bounds the messages one request decodes into. A full
 	// AssessStream batch (scoring.MaxBatch households of about ten
 	// messages each) or Push (MaxPushBatch changes with a stamp and a base
