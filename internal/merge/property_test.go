@@ -343,3 +343,122 @@ func checkHistory(t *testing.T, seed uint64) {
 		t.Fatalf("resolving with Base() %v: %v, %d heads", r.Base, err, len(g.Heads))
 	}
 }
+
+// TestForgedBases adds to random honest histories the changes a hostile
+// replica pushes (DESIGN.md "Nothing a tablet sends is trusted"): bases a
+// day ahead of their own change, and bases naming stamps nobody wrote. A
+// server refuses both (Validate, and the store's BASE_UNKNOWN check), but
+// the rule must stay deterministic should one get through:
+//   - a change whose base is not before its own stamp is ignored: the state
+//     with it, in any order and with repeats, is byte for byte the state
+//     without it;
+//   - with forged bases, any order with repeats gives the bytes the
+//     definition gives (expected), and so does merging the states of any
+//     two sets of changes that together hold them all (Field.Merge, as a
+//     snapshot is taken);
+//   - a forged base hides only changes of the replica it names: every head
+//     of the honest history by another replica stays a head.
+func TestForgedBases(t *testing.T) {
+	n := *seeds
+	if testing.Short() {
+		n = min(n, 50)
+	}
+	for seed := range uint64(n) {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			checkForged(t, seed)
+		})
+	}
+}
+
+func checkForged(t *testing.T, seed uint64) {
+	s := newSim(seed)
+	s.run(t, 5+s.r.IntN(30))
+	honest := s.changes
+	r := rand.New(rand.NewPCG(seed, 0x666f72676564))
+	top := slices.MaxFunc(honest, func(a, b merge.Change) int { return a.Stamp.Compare(b.Stamp) }).Stamp.HLC
+	wrote := map[merge.Stamp]bool{}
+	for _, c := range honest {
+		wrote[c.Stamp] = true
+	}
+	var forged, future []merge.Change
+	named := map[string]bool{}
+	for i := range 1 + r.IntN(4) {
+		stamp := merge.Stamp{HLC: top + hlc.Timestamp(1+r.IntN(1000)), Replica: "mallory"}
+		victim := "ghost"
+		if r.IntN(4) != 0 {
+			victim = honest[r.IntN(len(honest))].Stamp.Replica
+		}
+		b := merge.Stamp{HLC: hlc.Timestamp(1 + r.Uint64N(uint64(stamp.HLC)-1)), Replica: victim}
+		if wrote[b] {
+			continue // named a real write after all
+		}
+		c := merge.Change{Entity: "e", Kind: "household", Field: "headName", Value: []byte("forged"), Stamp: stamp, Seq: uint64(i + 1), Base: []merge.Stamp{b}}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("forged change %v: %v", c, err)
+		}
+		forged = append(forged, c)
+		named[victim] = true
+		f := c
+		f.Stamp.Replica = "mallory-future"
+		// Its own stamp's HLC, just after, or a day ahead.
+		ahead := []hlc.Timestamp{stamp.HLC, stamp.HLC + 1, hlc.At(stamp.HLC.Wall().Add(24*time.Hour), 0)}
+		f.Base = []merge.Stamp{{HLC: ahead[r.IntN(len(ahead))], Replica: victim}}
+		if err := f.Validate(); err == nil {
+			t.Fatalf("a change whose base %v is not before its stamp %v passes Validate", f.Base[0], f.Stamp)
+		}
+		future = append(future, f)
+	}
+	all := append(slices.Clone(honest), forged...)
+	every := func(n int) []bool {
+		b := make([]bool, n)
+		for i := range b {
+			b[i] = true
+		}
+		return b
+	}
+	wantHonest := encode(t, expected(honest, every(len(honest))))
+	want := expected(all, every(len(all)))
+	wantBytes := encode(t, want)
+	apply := func(cs []merge.Change) merge.Field {
+		order := r.Perm(len(cs))
+		for range r.IntN(len(cs) + 1) {
+			order = slices.Insert(order, r.IntN(len(order)+1), r.IntN(len(cs)))
+		}
+		var f merge.Field
+		for _, i := range order {
+			f.Apply(cs[i])
+		}
+		return f
+	}
+	for range 10 {
+		if got := apply(append(slices.Clone(honest), future...)); !bytes.Equal(encode(t, got), wantHonest) {
+			t.Fatalf("changes with a base not before their stamp changed the state: %v, want %v", got, expected(honest, every(len(honest))))
+		}
+		withAll := append(slices.Clone(all), future...)
+		if got := apply(withAll); !bytes.Equal(encode(t, got), wantBytes) {
+			t.Fatalf("with forged bases, an order gives %v, want %v", got, want)
+		}
+		var a, b []merge.Change
+		for _, c := range withAll {
+			switch r.IntN(3) {
+			case 0:
+				a = append(a, c)
+			case 1:
+				b = append(b, c)
+			default:
+				a, b = append(a, c), append(b, c)
+			}
+		}
+		fa, fb := apply(a), apply(b)
+		fa.Merge(&fb)
+		if got := encode(t, fa); !bytes.Equal(got, wantBytes) {
+			t.Fatalf("merging the states of two parts gives %v, want %v", fa, want)
+		}
+	}
+	final := expected(all, every(len(all)))
+	for _, h := range expected(honest, every(len(honest))).Heads {
+		if !named[h.Stamp.Replica] && !slices.ContainsFunc(final.Heads, func(g merge.Head) bool { return g.Stamp == h.Stamp }) {
+			t.Fatalf("a forged base naming %v hid %s, a head of another replica", slices.Sorted(maps.Keys(named)), h.Stamp)
+		}
+	}
+}

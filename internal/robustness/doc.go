@@ -15,19 +15,49 @@
 // cuts pull and snapshot streams after a few responses and cancels syncs
 // midway. Tablets are closed and reopened, or reinstalled (a new file and
 // replica id once everything is pushed), and the server store is closed
-// and reopened, between operations. At the end every tablet syncs without
-// faults until a round moves nothing, and the checker verifies, from the
-// writes the tablets acknowledged and the server's log:
+// and reopened, between operations. Beside that traffic come the faults
+// that broke earlier versions:
+//
+//   - restored tablet files (restore_test.go): a tablet's file is copied
+//     (closed, or open with its -wal), the tablet goes on writing and
+//     syncing, then the copy is put back and it goes on writing; the
+//     client must find out at its next push and move to a fresh replica
+//     id, re-issuing its unacknowledged changes (client/refused.go);
+//   - a hostile replica (hostile_test.go) pushing raw gRPC batches with one
+//     bad change among honest ones: bases naming stamps nobody wrote, a
+//     day in the future, or a stored stamp of another field; values,
+//     replica ids and bases over their bounds; an (origin, seq) stored
+//     with other content. Each must be refused with its reason, naming the
+//     change, and nothing of the batch stored;
+//   - stalled readers: Snapshot streams that read one response and stop
+//     reading, held open for the whole run (opened again after a server
+//     restart); in one seed in eight they read a bulk village of a few MiB
+//     that only they may read (a Scope keeps the tablets to their own), so
+//     that the server's handlers block mid-snapshot, four or five of them,
+//     more than the store has read connections. Every Sync must still end
+//     within a minute.
+//
+// At the end every tablet syncs without faults until a round moves
+// nothing, and the checker verifies, from the writes the tablets
+// acknowledged and the server's log:
 //
 //  1. every tablet holds the same entity states as the server, byte for
 //     byte, the same materialised households and the same conflict list;
 //  2. the log holds every acknowledged local write exactly once, with its
-//     value, and nothing else;
+//     value, and nothing else — but for the writes a restore threw away
+//     before any server stored them, and with the writes made after a
+//     restore under the fresh replica id the client moved to; no tablet
+//     sets a change aside as refused;
 //  3. every field shows the greatest-stamped change no author has seen,
 //     and lists a conflict exactly when such changes disagree — computed
 //     from the per-replica coverage rule of internal/merge and checked
 //     against what each author could, and must, have seen when writing
-//     (the log prefix each tablet had synced, known from the test's side).
+//     (the log prefix each tablet had synced, known from the test's side;
+//     an author's own earlier writes are those of its file's history, which
+//     a restore cuts back).
+//
+// restore_repro_test.go holds the failures these faults found, each
+// reduced to a deterministic test of a few steps.
 //
 // The package has no code outside its tests. Flags: -robustness.seeds=N
 // runs seeds 1..N, -robustness.seed=S replays one seed,

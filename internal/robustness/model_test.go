@@ -27,8 +27,17 @@ type fchange struct {
 	c   *rasoatv1.Change
 	idx int // position in the log
 	op  *op // the acknowledged write that made it
+	// alt are other writes that made it too: a file restored from a copy
+	// whose clock runs ahead of its wall clock (set back since) may write
+	// again, byte for byte, a change the restore threw away but the server
+	// had stored (same seq, same stamp, same base), which is then the same
+	// change.
+	alt []*op
 	tab *tablet
 }
+
+// ops returns every write that made f.
+func (f *fchange) ops() []*op { return append([]*op{f.op}, f.alt...) }
 
 func (f *fchange) stamp() merge.Stamp {
 	return merge.Stamp{HLC: hlc.Timestamp(f.c.GetStamp().GetHlc()), Replica: f.c.GetStamp().GetReplicaId()}
@@ -39,22 +48,41 @@ func (f *fchange) String() string {
 }
 
 // sawL reports whether the author of x had certainly applied c when
-// writing x: its own earlier change, or one in the log before its last
-// successful sync.
+// writing x: an earlier change of its file's history, or one in the log
+// before its last successful sync.
 func sawL(x, c *fchange) bool {
-	if c.tab == x.tab {
-		return c.c.GetSeq() < x.c.GetSeq()
-	}
-	return c.idx < x.op.posL
+	return own(x, c) || slices.ContainsFunc(x.ops(), func(o *op) bool { return c.idx < o.posL })
 }
 
-// sawU reports whether the author of x could have applied c: its own
-// earlier change, or one in the log before its last sync.
+// sawU reports whether the author of x could have applied c: an earlier
+// change of its file's history, or one in the log before its last sync.
 func sawU(x, c *fchange) bool {
-	if c.tab == x.tab {
-		return c.c.GetSeq() < x.c.GetSeq()
+	return own(x, c) || slices.ContainsFunc(x.ops(), func(o *op) bool { return c.idx < o.posU })
+}
+
+// own reports whether c was written before x in the history of the file
+// that wrote x: a write a restore threw away is not, even if the same
+// tablet made it (it may still have come back through the log).
+func own(x, c *fchange) bool {
+	for _, xo := range x.ops() {
+		for _, co := range c.ops() {
+			if before(co, xo) || co == xo && c.c.GetSeq() < x.c.GetSeq() {
+				return true
+			}
+		}
 	}
-	return c.idx < x.op.posU
+	return false
+}
+
+// before reports whether c is an earlier write of the history of the file
+// that made x.
+func before(c, x *op) bool {
+	for o := x.prev; o != nil && o.idx >= c.idx; o = o.prev {
+		if o == c {
+			return true
+		}
+	}
+	return false
 }
 
 // covers is the rule of internal/merge, "Coverage": d's Base names c's
@@ -127,43 +155,49 @@ func (w *world) checkLogOverGRPC() {
 // grow with its sequence numbers.
 func (w *world) checkAcknowledged() []*fchange {
 	byReplica := map[string]*tablet{}
-	for _, tb := range append(slices.Clone(w.tabs), w.retired...) {
-		byReplica[tb.id] = tb
+	for _, o := range w.ops {
+		byReplica[o.replica] = o.tab
 	}
-	type origin struct {
-		tab *tablet
-		seq uint64
-	}
-	where := map[origin]int{} // → op index
+	where := map[originKey][]int{} // → op indexes: see fchange.alt
 	for i, o := range w.ops {
 		for s := o.seq0; s < o.seq0+uint64(o.n); s++ {
-			where[origin{o.tab, s}] = i
+			if !o.lost[s] {
+				k := originKey{o.replica, s}
+				where[k] = append(where[k], i)
+			}
 		}
 	}
-	found := map[origin][]int{} // → log positions
+	found := map[originKey][]int{} // → log positions
 	var out []*fchange
 	for i, l := range w.log {
-		tb := byReplica[l.c.GetStamp().GetReplicaId()]
+		k := originKey{l.c.GetStamp().GetReplicaId(), l.c.GetSeq()}
+		tb := byReplica[k.replica]
 		if tb == nil {
-			w.errorf("log entry %d is from replica %s, which is no tablet: %v", l.seq, l.c.GetStamp().GetReplicaId(), l.c)
+			w.errorf("log entry %d is from replica %s, which is no tablet: %v", l.seq, k.replica, l.c)
 			continue
 		}
-		k := origin{tb, l.c.GetSeq()}
 		found[k] = append(found[k], i)
-		oi, ok := where[k]
+		ois, ok := where[k]
 		if !ok {
-			w.errorf("log entry %d is change %d of %s, which it never acknowledged: %s.%s = %s", l.seq, l.c.GetSeq(), tb.name, w.name(l.c.GetEntityId()), l.c.GetField(), l.c.GetValue())
+			w.errorf("log entry %d is change %d of %s (replica %s), which it never acknowledged or lost with a restored file: %s.%s = %s", l.seq, l.c.GetSeq(), tb.name, k.replica, w.name(l.c.GetEntityId()), l.c.GetField(), l.c.GetValue())
 			continue
 		}
 		if len(found[k]) == 1 {
-			out = append(out, &fchange{c: l.c, idx: i, op: w.ops[oi], tab: tb})
+			f := &fchange{c: l.c, idx: i, op: w.ops[ois[0]], tab: w.ops[ois[0]].tab}
+			for _, oi := range ois[1:] {
+				f.alt = append(f.alt, w.ops[oi])
+			}
+			out = append(out, f)
 		}
 	}
 	for _, o := range w.ops {
 		tb := o.tab
 		left := slices.Clone(o.want)
 		for s := o.seq0; s < o.seq0+uint64(o.n); s++ {
-			at := found[origin{o.tab, s}]
+			if o.lost[s] {
+				continue
+			}
+			at := found[originKey{o.replica, s}]
 			switch {
 			case len(at) == 0:
 				w.errorf("change %d of %s is lost: acknowledged at step %d (%s), not in the server log", s, tb.name, o.step, o.desc)
@@ -189,10 +223,10 @@ func (w *world) checkAcknowledged() []*fchange {
 	}
 	// Each replica's stamps grow with its sequence numbers.
 	slices.SortFunc(out, func(a, b *fchange) int {
-		return cmp.Or(strings.Compare(a.tab.id, b.tab.id), cmp.Compare(a.c.GetSeq(), b.c.GetSeq()))
+		return cmp.Or(strings.Compare(a.op.replica, b.op.replica), cmp.Compare(a.c.GetSeq(), b.c.GetSeq()))
 	})
 	for i := 1; i < len(out); i++ {
-		if a, b := out[i-1], out[i]; a.tab == b.tab && a.c.GetStamp().GetHlc() >= b.c.GetStamp().GetHlc() {
+		if a, b := out[i-1], out[i]; a.op.replica == b.op.replica && a.c.GetStamp().GetHlc() >= b.c.GetStamp().GetHlc() {
 			w.errorf("%s: change %d is stamped %s, not after change %d's %s", a.tab.name, b.c.GetSeq(), b.stamp().HLC, a.c.GetSeq(), a.stamp().HLC)
 		}
 	}
@@ -280,7 +314,7 @@ func (w *world) checkFields(changes []*fchange) map[fieldKey]fieldWant {
 // conflict lists.
 func (w *world) checkStates(fields map[fieldKey]fieldWant) {
 	server := map[string]*rasoatv1.EntityState{}
-	if _, err := w.srv.db.Snapshot(w.ctx, store.SnapshotQuery{Villages: store.AllVillages()}, func(_ store.Position, e *rasoatv1.EntityState) error {
+	if _, err := w.srv.db.Snapshot(w.ctx, store.SnapshotQuery{Villages: worldVillages()}, func(_ store.Position, e *rasoatv1.EntityState) error {
 		server[e.GetEntityId()] = e
 		return nil
 	}); err != nil {
@@ -430,8 +464,12 @@ func (w *world) checkStates(fields map[fieldKey]fieldWant) {
 			w.errorf("%s lists %d conflicts:\n%s\nwant %d:\n%s", tb.name, len(got), w.conflictsString(got), len(want), w.conflictsString(want))
 		}
 	}
-	w.t.Logf("seed %d: %d tablets, %d operations, %d acknowledged writes, %d changes in the log, %d entities, %d open conflicts; %v",
-		w.seed, len(w.tabs), w.step, len(w.ops), len(w.log), len(w.ids), len(want), w.n)
+	stalled := fmt.Sprintf("%d stalled Snapshot streams on the world's villages", w.nstalls)
+	if w.bulk {
+		stalled = fmt.Sprintf("%d stalled Snapshot streams mid-way through a %d-entity bulk village", w.nstalls, bulkEntities)
+	}
+	w.t.Logf("seed %d: %d tablets, %d operations, %d acknowledged writes, %d changes in the log, %d entities, %d open conflicts; %v; %s",
+		w.seed, len(w.tabs), w.step, len(w.ops), len(w.log), len(w.ids), len(want), w.n, stalled)
 }
 
 func conflictValue(h merge.Head) client.ConflictValue {

@@ -58,6 +58,7 @@ func TestConvergence(t *testing.T) {
 			w.run(*flagOps)
 			w.concurrentEdits()
 			w.quiesce()
+			w.drainStall()
 			w.check()
 		})
 	}
@@ -92,12 +93,25 @@ type world struct {
 	// writes go to, so that edits collide.
 	shared []string
 	hot    []fieldKey
+	// created holds the entities the write being made creates, until
+	// acknowledged gives them to its op.
+	created []string
+	kinds   map[string]int // entities named per kind, for the history
+
+	// Hostile traffic and stalled readers (hostile_test.go).
+	bulk    bool     // a bulk village only the stalled readers read
+	stalls  []*stall // Snapshot streams read once, then left
+	nstalls int      // how many stay open
+	hostile hostileReplica
 }
 
 // counts says what a run did, to see that the faults strike.
 type counts struct {
 	syncs, failed, resolved, restarts, reopens, reinstalls int
+	backups, restores, reissued, reissues, lost            int
+	hostile                                                int
 	hits                                                   map[string]int
+	refusals                                               map[string]int
 }
 
 func (c counts) String() string {
@@ -105,8 +119,14 @@ func (c counts) String() string {
 	for _, k := range sortedKeys(c.hits) {
 		hits = append(hits, fmt.Sprintf("%s %d", k, c.hits[k]))
 	}
-	return fmt.Sprintf("%d syncs (%d failed; faults struck: %s), %d conflicts resolved, %d tablet reopens, %d reinstalls, %d server restarts",
-		c.syncs, c.failed, strings.Join(hits, ", "), c.resolved, c.reopens, c.reinstalls, c.restarts)
+	var refusals []string
+	for _, k := range sortedKeys(c.refusals) {
+		refusals = append(refusals, fmt.Sprintf("%s %d", k, c.refusals[k]))
+	}
+	return fmt.Sprintf("%d syncs (%d failed; faults struck: %s), %d conflicts resolved, %d tablet reopens, %d reinstalls, %d server restarts; "+
+		"%d tablet files copied, %d restored (%d local changes lost, %d moves to a fresh replica id re-issuing %d changes); %d hostile pushes refused (%s)",
+		c.syncs, c.failed, strings.Join(hits, ", "), c.resolved, c.reopens, c.reinstalls, c.restarts,
+		c.backups, c.restores, c.lost, c.reissues, c.reissued, c.hostile, strings.Join(refusals, ", "))
 }
 
 type logged struct {
@@ -122,17 +142,29 @@ type ent struct {
 }
 
 // op is an acknowledged local write: the changes it made, numbered from
-// seq0 on its tablet, and what the tablet knew of the server's log then:
+// seq0 under replica, and what the tablet knew of the server's log then:
 // it had applied log[:posL] (its last sync that succeeded) and at most
 // log[:posU] (its last sync, whatever its outcome).
+//
+// A tablet file restored from an older copy (restore_test.go) forks its
+// history: prev links each write to the one before it in the file that
+// made it, so that an author's own earlier writes are those it holds, not
+// the ones the restore threw away. Those are lost (lost[seq]) unless the
+// server stored them first; writes after the restore that the client
+// issues again under a fresh replica id move (replica, seq0) with them.
 type op struct {
 	tab        *tablet
+	idx        int // place in world.ops
+	prev       *op // the write before it in its file's history
+	replica    string
 	step       int
 	desc       string
 	seq0       uint64
 	n          int
 	want       []want
 	posL, posU int
+	created    []string        // entities it created
+	lost       map[uint64]bool // its changes lost with a restored file
 }
 
 type want struct {
@@ -161,6 +193,14 @@ type tablet struct {
 	// wild: the clock has been beyond the drift bound since the last
 	// successful sync, so the server may refuse this tablet's stamps.
 	wild bool
+	// lastOp is the newest write the file holds; backup a copy of the
+	// file taken earlier; restored says the file was restored from a copy
+	// and the server holds seqs of its replica the copy had not issued, so
+	// the client must move to a fresh replica id before it pushes more.
+	lastOp     *op
+	backup     *fileCopy
+	restored   bool
+	restoredAt uint64 // the next seq of the copy it was restored from
 
 	next           uint64 // the next origin sequence number, as counted here
 	posL, posU     int
@@ -177,22 +217,29 @@ func (w *world) now() time.Time { return time.Unix(0, w.wall.Load()).UTC() }
 func newWorld(t *testing.T, seed uint64) *world {
 	w := &world{
 		t: t, ctx: context.Background(), seed: seed,
-		r:    rand.New(rand.NewPCG(seed, 0x726f627573746e73)),
-		dir:  t.TempDir(),
-		ents: map[string]*ent{},
-		n:    counts{hits: map[string]int{}},
+		r:     rand.New(rand.NewPCG(seed, 0x726f627573746e73)),
+		dir:   t.TempDir(),
+		ents:  map[string]*ent{},
+		kinds: map[string]int{},
+		n:     counts{hits: map[string]int{}, refusals: map[string]int{}},
 	}
 	w.wall.Store(time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC).UnixNano())
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d failed at step %d; replay with: go test ./internal/robustness -run 'TestConvergence/seed=%d$' -robustness.seed=%d -robustness.ops=%d -v\nlast operations:\n%s",
-				seed, w.step, seed, seed, *flagOps, strings.Join(w.hist, "\n"))
+			wild := ""
+			if *flagWild {
+				wild = " -robustness.wildclocks"
+			}
+			t.Logf("seed %d failed at step %d; replay with: go test ./internal/robustness -run 'TestConvergence/seed=%d$' -robustness.seed=%d -robustness.ops=%d%s -v\nlast operations:\n%s",
+				seed, w.step, seed, seed, *flagOps, wild, strings.Join(w.hist, "\n"))
 		}
 	})
 	n := 3 + w.r.IntN(2)
 	for i := range n {
 		w.tabs = append(w.tabs, w.newTablet(i, 0))
 	}
+	w.bulk = seed%8 == 0 // stalled readers mid-snapshot: a few MiB through SQLite, slow under -race
+	w.hostile = hostileReplica{id: fmt.Sprintf("robustness-hostile-%d", seed)}
 	w.srv = &server{path: filepath.Join(w.dir, "server.db")}
 	w.startServer()
 	t.Cleanup(func() {
@@ -203,6 +250,7 @@ func newWorld(t *testing.T, seed uint64) *world {
 		}
 	})
 	w.setup()
+	w.setupStalls()
 	return w
 }
 
@@ -215,11 +263,7 @@ func (w *world) newTablet(i, gen int) *tablet {
 	}
 	tb.skew.Store(int64(w.skew()))
 	w.openTablet(tb)
-	raw, err := sql.Open("sqlite", "file:"+tb.path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
-	if err != nil {
-		w.fatalf("open %s: %v", tb.path, err)
-	}
-	tb.raw = raw
+	w.openRaw(tb)
 	if w.srv != nil {
 		tb.conn = w.dial(grpc.WithUnaryInterceptor(tb.unary), grpc.WithStreamInterceptor(tb.stream))
 	}
@@ -242,6 +286,7 @@ func (w *world) reinstall(tb *tablet) {
 		w.fatalf("close %s: %v", tb.name, err)
 	}
 	w.retired = append(w.retired, tb)
+	w.dropBackup(tb)
 	nt := w.newTablet(tb.i, tb.gen+1)
 	w.tabs[tb.i] = nt
 	w.n.reinstalls++
@@ -275,6 +320,16 @@ func (w *world) uuid() string {
 	return u.String()
 }
 
+// openRaw opens the tablet's file beside the client, read only, to read
+// entity states as stored.
+func (w *world) openRaw(tb *tablet) {
+	raw, err := sql.Open("sqlite", "file:"+tb.path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	if err != nil {
+		w.fatalf("open %s: %v", tb.path, err)
+	}
+	tb.raw = raw
+}
+
 func (w *world) openTablet(tb *tablet) {
 	c, err := client.Open(w.ctx, tb.path, client.WithClock(tb.now), client.WithReplicaID(tb.id))
 	if err != nil {
@@ -290,12 +345,18 @@ func (w *world) startServer() {
 	}
 	lis := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	rasoatv1.RegisterSyncServiceServer(gs, syncsvc.New(db, syncsvc.WithClock(w.now)))
+	opts := []syncsvc.Option{syncsvc.WithClock(w.now)}
+	if w.bulk {
+		opts = append(opts, syncsvc.WithScope(worldScope{}))
+	}
+	rasoatv1.RegisterSyncServiceServer(gs, syncsvc.New(db, opts...))
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop
 	w.srv.db, w.srv.gs, w.srv.lis = db, gs, lis
 	for _, tb := range w.tabs {
 		tb.conn = w.dial(grpc.WithUnaryInterceptor(tb.unary), grpc.WithStreamInterceptor(tb.stream))
 	}
+	w.hostile.conn = w.dial()
+	w.openStalls()
 }
 
 func (w *world) dial(opts ...grpc.DialOption) *grpc.ClientConn {
@@ -314,6 +375,8 @@ func (w *world) stopServer() {
 	for _, tb := range w.tabs {
 		tb.conn.Close()
 	}
+	w.hostile.conn.Close()
+	w.closeStalls()
 	w.srv.gs.Stop()
 	if err := w.srv.db.Close(); err != nil {
 		w.fatalf("close server store: %v", err)
@@ -427,13 +490,9 @@ func nested(fields map[string]string) []byte {
 
 func (w *world) newEnt(id, kind, household, village string) *ent {
 	e := &ent{id: id, kind: kind, household: household, village: village}
-	n := 0
-	for _, x := range w.ids {
-		if w.ents[x].kind == kind {
-			n++
-		}
-	}
-	e.name = fmt.Sprintf("%c%d", kind[0], n)
+	e.name = fmt.Sprintf("%c%d", kind[0], w.kinds[kind])
+	w.kinds[kind]++
+	w.created = append(w.created, id)
 	if kind == entity.KindHousehold {
 		e.household = id
 	}
@@ -491,8 +550,28 @@ func (w *world) run(n int) {
 		}
 		w.wall.Add(int64(adv))
 		tb := pick(w.r, w.tabs)
+		if w.randomFault(tb) {
+			continue
+		}
 		w.randomOp(tb)
 	}
+}
+
+// randomFault sometimes, instead of an operation, copies tb's file,
+// restores it from its copy (restore_test.go), or has a hostile replica
+// push (hostile_test.go); it reports whether it did.
+func (w *world) randomFault(tb *tablet) bool {
+	switch k := w.r.IntN(100); {
+	case k < 3 && tb.backup == nil && !tb.restored: // see restore_test.go
+		w.backupTablet(tb)
+	case k < 10 && tb.backup != nil:
+		w.restoreTablet(tb)
+	case k >= 95:
+		w.hostilePush()
+	default:
+		return false
+	}
+	return true
 }
 
 // randomOp has tb do one random thing.
@@ -598,7 +677,11 @@ func (w *world) acknowledged(tb *tablet, desc string, before int, wants []want, 
 			w.fatalf("%s %s: %s.%s still in conflict after writing it: heads %s", tb.name, desc, w.name(x.entity), x.field, headsString(f.Heads))
 		}
 	}
-	w.ops = append(w.ops, &op{tab: tb, step: w.step, desc: desc, seq0: tb.next, n: len(wants), want: wants, posL: tb.posL, posU: tb.posU})
+	o := &op{tab: tb, idx: len(w.ops), prev: tb.lastOp, replica: tb.c.ReplicaID(), step: w.step, desc: desc, seq0: tb.next, n: len(wants), want: wants,
+		posL: tb.posL, posU: tb.posU, created: w.created}
+	w.created = nil
+	w.ops = append(w.ops, o)
+	tb.lastOp = o
 	tb.next += uint64(len(wants))
 	w.record("%s %s (%d changes)", tb.name, desc, len(wants))
 }
@@ -891,7 +974,7 @@ func (w *world) sync(tb *tablet, faulty bool) {
 		opts = append(opts, client.WithoutSnapshot())
 		snap = " without snapshot"
 	}
-	ctx, cancel := context.WithCancel(w.ctx)
+	ctx, cancel := context.WithTimeout(w.ctx, syncTimeout)
 	defer cancel()
 	p.cancel = cancel
 	if p.cancelAt > 0 {
@@ -903,9 +986,14 @@ func (w *world) sync(tb *tablet, faulty bool) {
 		}))
 	}
 	tb.plan.Store(p)
+	replica := tb.c.ReplicaID()
 	st, err := tb.c.Sync(ctx, tb.conn, opts...)
 	tb.plan.Store(nil)
 	w.record("%s sync batch=%d%s faults=%s hit=%s: %+v err=%v", tb.name, batch, snap, p, p.hit(), st, err)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		w.fatalf("%s sync stuck for %v (%d stalled Snapshot streams open): %v", tb.name, syncTimeout, len(w.stalls), err)
+	}
+	w.afterSync(tb, replica, st, err)
 	switch {
 	case err != nil && tb.wild && clockRefused(err):
 		// The server refuses stamps beyond the drift bound until the
@@ -942,10 +1030,18 @@ func (w *world) sync(tb *tablet, faulty bool) {
 	}
 }
 
+// syncTimeout is how long one Sync may take before the tablet counts as
+// stuck: far beyond what one takes (milliseconds).
+const syncTimeout = time.Minute
+
+// worldVillages are the villages the tablets write and read: not the bulk
+// one of the stalled readers (hostile_test.go).
+func worldVillages() store.Villages { return store.OnlyVillages(villages...) }
+
 // refresh reads the server log's new entries.
 func (w *world) refresh() {
 	for {
-		next, more, err := w.srv.db.Pull(w.ctx, store.AllVillages(), store.Position{Seq: w.last}, 1000, func(c *rasoatv1.Change, pos store.Position) error {
+		next, more, err := w.srv.db.Pull(w.ctx, worldVillages(), store.Position{Seq: w.last}, 1000, func(c *rasoatv1.Change, pos store.Position) error {
 			w.log = append(w.log, logged{pos.Seq, c})
 			return nil
 		})
@@ -988,8 +1084,12 @@ func (w *world) quiesce() {
 		moved := 0
 		for _, i := range w.r.Perm(len(w.tabs)) {
 			tb := w.tabs[i]
-			st, err := tb.c.Sync(w.ctx, tb.conn, client.WithBatchSize(1+w.r.IntN(500)))
+			ctx, cancel := context.WithTimeout(w.ctx, syncTimeout)
+			replica := tb.c.ReplicaID()
+			st, err := tb.c.Sync(ctx, tb.conn, client.WithBatchSize(1+w.r.IntN(500)))
+			cancel()
 			w.record("%s final sync round %d: %+v err=%v", tb.name, round, st, err)
+			w.afterSync(tb, replica, st, err)
 			if err != nil {
 				w.fatalf("%s final sync: %v", tb.name, err)
 			}
