@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/merge"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/proto"
@@ -154,25 +156,74 @@ func (c *Client) checkRestored(ctx context.Context, high uint64) error {
 	if high < m.nextSeq {
 		return nil
 	}
-	_, err = c.reissue(ctx, m.nextSeq, fmt.Sprintf("the server holds seq %d of this replica, this file had issued up to %d: the file was restored from an older copy", high, m.nextSeq-1))
+	_, err = c.reissue(ctx, m.nextSeq, m.replica, fmt.Sprintf("the server holds seq %d of this replica, this file had issued up to %d: the file was restored from an older copy", high, m.nextSeq-1))
 	return err
 }
 
-// reissue retires this file's replica id for a fresh one and issues the
-// unacknowledged changes from seq from on again under it, with new seqs
-// after every seq in the file and their stamps' replica changed. They were
-// never stored under the old id (the server refused the first of them), so
-// nobody has seen them: their entities are rebuilt from the server's state
-// and the outbox at the next refresh, since a state cannot be edited back
-// exactly (what a change saw is merged into it). Writes after it use the new
-// id. It returns how many changes it issued again.
-func (c *Client) reissue(ctx context.Context, from uint64, why string) (int, error) {
-	fresh := uuid.Must(uuid.NewV7()).String()
+// ownReplica reports whether id is the replica this file writes under now
+// or one it wrote under before.
+func (c *Client) ownReplica(ctx context.Context, id string) (bool, error) {
+	if id == c.ReplicaID() {
+		return true, nil
+	}
+	var retired bool
+	err := c.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM retired_replicas WHERE replica_id = ?)", id).Scan(&retired)
+	return retired, err
+}
+
+// dropStored drops from the outbox a change the server holds already (in
+// another form: re-stamped), and marks its entity to be rebuilt from the
+// server's state.
+func (c *Client) dropStored(ctx context.Context, seq uint64, entityID string) error {
+	tx, err := c.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("drop stored change %d: %w", seq, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(seq)); err != nil {
+		return fmt.Errorf("drop stored change %d: %w", seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", entityID); err != nil {
+		return fmt.Errorf("drop stored change %d: %w", seq, err)
+	}
+	return tx.Commit()
+}
+
+// replicaNamespace names rasoat's derived replica ids (UUIDv5).
+var replicaNamespace = uuid.MustParse("8f0c6a52-3a7e-5b51-9f0e-6c2d1e5a7b10")
+
+// successor is the replica id a file moves to from old when the server
+// holds other content under old's seq from. It is derived, not random: a
+// file restored twice from copies made before the move issues its changes
+// again under the same id, seqs and stamps as the first time, so the
+// server finds them stored already (duplicates) instead of storing one
+// write twice. Two different histories from one copy meet at a seq of the
+// successor too, with other content, and move on to its own successor.
+func successor(old string, from uint64) string {
+	return uuid.NewSHA1(replicaNamespace, []byte(old+"#"+strconv.FormatUint(from, 10))).String()
+}
+
+// reissue issues the unsent changes of origin (this file's replica id, or
+// one it retired) from seq from on again under the current id, after
+// retiring the current id for a fresh one if origin is it: new seqs after
+// every seq in the file, their stamps' replica changed, and every
+// reference to the moved stamps (later changes' bases, the entities' heads
+// and seen stamps) renamed in the same transaction, so that a write made
+// before the next sync names only stamps a server can hold. They were never
+// stored under origin (the server refused the first of them), so nobody
+// has seen them; their entities are also marked to be rebuilt exactly from
+// the server's state and the outbox at the next refresh. It returns how
+// many changes it issued again.
+func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (int, error) {
+	fresh := c.ReplicaID()
 	n := 0
 	err := c.write(ctx, "issue changes again", func(w *writeTx) error {
-		old := w.m.replica
-		if _, err := w.tx.ExecContext(ctx, "INSERT INTO retired_replicas (replica_id, retired_at, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", old, c.now().Unix(), why); err != nil {
-			return fmt.Errorf("retire replica %s: %w", old, err)
+		old := origin
+		if old == w.m.replica {
+			fresh = successor(old, from)
+			if _, err := w.tx.ExecContext(ctx, "INSERT INTO retired_replicas (replica_id, retired_at, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", old, c.now().Unix(), why); err != nil {
+				return fmt.Errorf("retire replica %s: %w", old, err)
+			}
 		}
 		moved := map[uint64]uint64{} // old stamp's HLC (of old) → new seq
 		var touched []string
@@ -230,6 +281,14 @@ func (c *Client) reissue(ctx context.Context, from uint64, why string) (int, err
 			if _, err := w.tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
 				return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
 			}
+			e, err := w.load(id)
+			if err != nil {
+				return err
+			}
+			for _, p := range e.state.Paths() {
+				renameField(e.state.Field(p), old, fresh, moved)
+			}
+			e.dirty = true
 		}
 		if _, err := w.tx.ExecContext(ctx, "UPDATE meta SET replica_id = ? WHERE id = 1", fresh); err != nil {
 			return fmt.Errorf("write the fresh replica id: %w", err)
@@ -380,4 +439,29 @@ func (c *Client) rebuild(ctx context.Context, ids []string, server map[string]*e
 		}
 	}
 	return tx.Commit()
+}
+
+// renameField gives old's moved stamps (by HLC) to fresh in f's heads, and
+// a seen stamp of old that names a moved change to fresh as well (old's
+// entry stays: it may also cover old's stored changes, and the refresh
+// that follows rebuilds the field exactly).
+func renameField(f *merge.Field, old, fresh string, moved map[uint64]uint64) {
+	renamed := false
+	for i := range f.Heads {
+		if h := &f.Heads[i]; h.Stamp.Replica == old {
+			if seq, ok := moved[uint64(h.Stamp.HLC)]; ok {
+				h.Stamp.Replica, h.Seq = fresh, seq
+				renamed = true
+			}
+		}
+	}
+	if renamed {
+		slices.SortStableFunc(f.Heads, func(a, b merge.Head) int { return a.Stamp.Compare(b.Stamp) })
+	}
+	for _, s := range f.Seen {
+		if _, ok := moved[uint64(s.HLC)]; ok && s.Replica == old {
+			f.Merge(&merge.Field{Seen: []merge.Stamp{{HLC: s.HLC, Replica: fresh}}})
+			break
+		}
+	}
 }

@@ -186,7 +186,7 @@ func (s *syncer) takeSnapshot(ctx context.Context) (uint64, error) {
 //     village out of scope, a base it does not hold, …) is set aside with
 //     the server's reason (see Refused) and the rest is sent again.
 func (s *syncer) push(ctx context.Context) error {
-	restamped, reissued := false, false
+	restamped, rounds := false, 0
 	for n := 1; ; n++ {
 		batch, last, top, err := s.c.readOutbox(ctx, s.cfg.batch)
 		if err != nil {
@@ -197,7 +197,10 @@ func (s *syncer) push(ctx context.Context) error {
 		}
 		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.ReplicaID(), Changes: batch})
 		if err != nil {
-			retry, herr := s.refused(ctx, batch, err, &restamped, &reissued)
+			if rounds++; rounds > maxRefusalRounds {
+				return fmt.Errorf("push batch %d: still refused after %d rounds of recovery: %w", n, maxRefusalRounds, err)
+			}
+			retry, herr := s.refused(ctx, batch, err, &restamped)
 			if herr != nil {
 				return fmt.Errorf("push batch %d: %w (handling: %w)", n, err, herr)
 			}
@@ -222,7 +225,7 @@ func (s *syncer) push(ctx context.Context) error {
 
 // refused handles a refused push by its reasons and says whether to send
 // again.
-func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err error, restamped, reissued *bool) (bool, error) {
+func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err error, restamped *bool) (bool, error) {
 	reason, meta := rpcerr.Info(err)
 	switch reason {
 	case rasoatv1.ErrorReason_CLOCK_AHEAD:
@@ -240,11 +243,27 @@ func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err erro
 		return k > 0, nil
 	case rasoatv1.ErrorReason_CONTENT_MISMATCH:
 		i, ok := rpcerr.MetaInt(meta, "index")
-		if *reissued || !ok || i >= uint64(len(batch)) || batch[i].GetStamp().GetReplicaId() != s.c.ReplicaID() {
+		if !ok || i >= uint64(len(batch)) {
+			break
+		}
+		ch := batch[i]
+		own, oerr := s.c.ownReplica(ctx, ch.GetStamp().GetReplicaId())
+		if oerr != nil {
+			return false, oerr
+		}
+		if !own {
 			break // another origin's change: set aside below
 		}
-		*reissued = true
-		k, rerr := s.c.reissue(ctx, batch[i].GetSeq(), "the server holds other changes under this replica's seq "+strconv.FormatUint(batch[i].GetSeq(), 10)+": the file was restored from an older copy")
+		if meta["same_write"] == "true" {
+			// This very write is stored, re-stamped after a clock refusal,
+			// from before the copy this file was restored from.
+			if err := s.c.dropStored(ctx, ch.GetSeq(), ch.GetEntityId()); err != nil {
+				return false, err
+			}
+			s.c.log.Warn("this file was restored from an older copy: a change it holds is stored already, re-stamped", "seq", ch.GetSeq())
+			return true, s.refresh(ctx)
+		}
+		k, rerr := s.c.reissue(ctx, ch.GetSeq(), ch.GetStamp().GetReplicaId(), "the server holds other changes under this replica's seq "+strconv.FormatUint(ch.GetSeq(), 10)+": the file was restored from an older copy")
 		if rerr != nil {
 			return false, rerr
 		}
@@ -265,6 +284,11 @@ func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err erro
 	}
 	return k > 0, nil
 }
+
+// maxRefusalRounds bounds the recoveries one Sync makes (each sets changes
+// aside, re-stamps, drops or issues again at least one change), so that a
+// server answering wrongly cannot keep a tablet in a loop.
+const maxRefusalRounds = 1000
 
 // permanent reports whether a change refused with reason will be refused
 // whenever it is sent again, so that it must be set aside rather than block

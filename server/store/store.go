@@ -139,6 +139,12 @@ type MismatchError struct {
 	Origin         string
 	Seq            uint64
 	ReplicaHighSeq uint64
+	// SameWrite is set when the stored change writes the same value to the
+	// same field of the same entity, with another stamp: the origin's own
+	// write, re-stamped after a clock refusal, sent again from a copy of
+	// its file made before. It is stored: the origin must drop its copy,
+	// not issue it again.
+	SameWrite bool
 }
 
 func (e *MismatchError) Error() string {

@@ -133,6 +133,7 @@ func refusedStatus(r store.Refused) error {
 			"origin":           me.Origin,
 			"seq":              strconv.FormatUint(me.Seq, 10),
 			"replica_high_seq": strconv.FormatUint(me.ReplicaHighSeq, 10),
+			"same_write":       strconv.FormatBool(me.SameWrite),
 		}
 	}
 	return violations(bad, extra)

@@ -44,9 +44,12 @@ const (
 	// of the batch. Re-stamp the unacknowledged changes from it and retry.
 	ErrorReason_CLOCK_AHEAD ErrorReason = 10
 	// A change reuses an (origin, seq) the server holds with other content.
-	// Metadata "index", "origin", "seq", "replica_high_seq". When the origin
-	// is the pushing replica, its file was restored from an older copy: issue
-	// its unacknowledged changes from that seq on under a fresh replica id.
+	// Metadata "index", "origin", "seq", "replica_high_seq", "same_write".
+	// When the origin is the pushing replica (or one it wrote under before),
+	// its file was restored from an older copy: if "same_write" is "true" the
+	// stored change is this very write re-stamped (drop the copy); otherwise
+	// issue the unacknowledged changes of that origin from that seq on under
+	// a fresh replica id.
 	ErrorReason_CONTENT_MISMATCH ErrorReason = 11
 	// A base stamp names no change to that field the server holds (nor one
 	// earlier in the batch). (A base not older than its own change breaks

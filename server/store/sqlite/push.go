@@ -175,12 +175,22 @@ func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused
 				return nil, nil, fmt.Errorf("push: read the replica's last seq: %w", err)
 			}
 		}
-		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: *high}})
+		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: *high, SameWrite: sameWrite(prev, c)}})
 		if len(refused) == maxRefused {
 			break
 		}
 	}
 	return fresh, refused, nil
+}
+
+// sameWrite reports whether the stored change (its payload) writes what c
+// writes: same entity, kind, field and value.
+func sameWrite(stored []byte, c *rasoatv1.Change) bool {
+	s := &rasoatv1.Change{}
+	if err := proto.Unmarshal(stored, s); err != nil {
+		return false
+	}
+	return s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue())
 }
 
 // readStored adds to stored the payloads of origin's changes among seqs.
