@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -144,20 +145,23 @@ func refusedOne(res sql.Result, err error, op string, seq uint64) error {
 	return nil
 }
 
-// checkRestored moves this file to a fresh replica id when a server holds
-// a seq of its replica that the file has not issued yet (high is the
-// greatest the server holds): the file is an older copy of itself, and its
-// next writes would reuse seqs the server holds with other content.
+// checkRestored says when a server holds a seq of this file's replica
+// that the file has not issued yet (high is the greatest it holds): the
+// file is an older copy of itself. Nothing moves yet: the file's next write
+// will reuse a seq the server holds with other content, the server will
+// refuse it (CONTENT_MISMATCH), and only the changes from there on are
+// issued again under a successor id (reissue); moving now could not tell
+// the file's own waiting changes, which the server may hold already, from
+// the new ones.
 func (c *Client) checkRestored(ctx context.Context, high uint64) error {
 	m, err := readMeta(ctx, c.r)
 	if err != nil {
 		return err
 	}
-	if high < m.nextSeq {
-		return nil
+	if high >= m.nextSeq {
+		c.log.Warn("this file is an older copy of itself: the server holds later changes of its replica; its next writes will be issued under a successor replica id", "replica", m.replica, "server_high_seq", high, "next_seq", m.nextSeq)
 	}
-	_, err = c.reissue(ctx, m.nextSeq, m.replica, fmt.Sprintf("the server holds seq %d of this replica, this file had issued up to %d: the file was restored from an older copy", high, m.nextSeq-1))
-	return err
+	return nil
 }
 
 // ownReplica reports whether id is the replica this file writes under now
@@ -171,22 +175,94 @@ func (c *Client) ownReplica(ctx context.Context, id string) (bool, error) {
 	return retired, err
 }
 
-// dropStored drops from the outbox a change the server holds already (in
-// another form: re-stamped), and marks its entity to be rebuilt from the
-// server's state.
-func (c *Client) dropStored(ctx context.Context, seq uint64, entityID string) error {
-	tx, err := c.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("drop stored change %d: %w", seq, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(seq)); err != nil {
-		return fmt.Errorf("drop stored change %d: %w", seq, err)
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", entityID); err != nil {
-		return fmt.Errorf("drop stored change %d: %w", seq, err)
-	}
-	return tx.Commit()
+// dropStored drops from the outbox a change the server holds already,
+// re-stamped at storedHLC, and makes the later changes whose bases named
+// the dropped stamp name the stored one instead; their entities are
+// rebuilt from the server's state at the next refresh. A later change whose
+// stamp is then not above the stored stamp (the re-stamping moved it past
+// this file's later writes) must be re-stamped in turn: restampFrom is the
+// first such seq, 0 if none.
+func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC uint64) (restampFrom uint64, err error) {
+	origin, dropped := ch.GetStamp().GetReplicaId(), ch.GetStamp().GetHlc()
+	err = c.write(ctx, "drop a stored change", func(w *writeTx) error {
+		if _, err := w.tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(ch.GetSeq())); err != nil {
+			return fmt.Errorf("drop stored change %d: %w", ch.GetSeq(), err)
+		}
+		// The server holds the stored stamp: what this file stamps or
+		// re-stamps from now on goes above it (raising a clock is safe
+		// before the commit: it never stamps lower for it), so no stamp of
+		// this file's can be mistaken for it.
+		if _, err := w.tx.ExecContext(ctx, "UPDATE meta SET hlc_known = max(hlc_known, ?) WHERE id = 1", int64(storedHLC)); err != nil {
+			return fmt.Errorf("drop stored change %d: %w", ch.GetSeq(), err)
+		}
+		w.clock.Restore(hlc.Timestamp(storedHLC))
+		touched := []string{ch.GetEntityId()}
+		after := int64(0)
+		for {
+			batch, seqs, err := w.outboxAfter(after)
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for i, later := range batch {
+				after = seqs[i]
+				// Another history of this file may have stamped one of its
+				// own changes with the stored stamp: re-stamp it, or the two
+				// could not be told apart.
+				if later.GetStamp().GetReplicaId() == origin && later.GetStamp().GetHlc() == storedHLC && (restampFrom == 0 || uint64(seqs[i]) < restampFrom) {
+					restampFrom = uint64(seqs[i])
+				}
+				if seqs[i] <= int64(ch.GetSeq()) {
+					continue
+				}
+				renamed := false
+				for _, b := range later.Base {
+					if b.GetReplicaId() == origin && b.GetHlc() == dropped {
+						b.Hlc, renamed = storedHLC, true
+					}
+				}
+				if !renamed {
+					continue
+				}
+				if storedHLC >= later.GetStamp().GetHlc() && (restampFrom == 0 || uint64(seqs[i]) < restampFrom) {
+					restampFrom = uint64(seqs[i])
+				}
+				sortBase(later.Base)
+				payload, err := marshalChange.Marshal(later)
+				if err != nil {
+					return fmt.Errorf("encode change %d: %w", seqs[i], err)
+				}
+				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET payload = ? WHERE origin_seq = ?", payload, seqs[i]); err != nil {
+					return fmt.Errorf("rename a base of change %d: %w", seqs[i], err)
+				}
+				if !slices.Contains(touched, later.GetEntityId()) {
+					touched = append(touched, later.GetEntityId())
+				}
+			}
+		}
+		for _, id := range touched {
+			if _, err := w.tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
+				return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
+			}
+		}
+		return nil
+	})
+	return restampFrom, err
+}
+
+// sortBase puts a base in its one order: by HLC, then replica.
+func sortBase(base []*rasoatv1.Stamp) {
+	slices.SortFunc(base, func(a, b *rasoatv1.Stamp) int {
+		if a.GetHlc() != b.GetHlc() {
+			if a.GetHlc() < b.GetHlc() {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.GetReplicaId(), b.GetReplicaId())
+	})
 }
 
 // replicaNamespace names rasoat's derived replica ids (UUIDv5).
@@ -255,15 +331,7 @@ func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (
 						}
 					}
 				}
-				slices.SortFunc(ch.Base, func(a, b *rasoatv1.Stamp) int {
-					if a.GetHlc() != b.GetHlc() {
-						if a.GetHlc() < b.GetHlc() {
-							return -1
-						}
-						return 1
-					}
-					return strings.Compare(a.GetReplicaId(), b.GetReplicaId())
-				})
+				sortBase(ch.Base)
 				payload, err := marshalChange.Marshal(ch)
 				if err != nil {
 					return fmt.Errorf("encode change %d: %w", seqs[i], err)

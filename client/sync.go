@@ -254,11 +254,19 @@ func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err erro
 		if !own {
 			break // another origin's change: set aside below
 		}
-		if meta["same_write"] == "true" {
+		if stored, ok := rpcerr.MetaInt(meta, "stored_hlc"); ok && meta["same_write"] == "true" {
 			// This very write is stored, re-stamped after a clock refusal,
 			// from before the copy this file was restored from.
-			if err := s.c.dropStored(ctx, ch.GetSeq(), ch.GetEntityId()); err != nil {
+			from, err := s.c.dropStored(ctx, ch, stored)
+			if err != nil {
 				return false, err
+			}
+			if from > 0 {
+				k, err := s.c.restamp(ctx, from)
+				if err != nil {
+					return false, err
+				}
+				s.stats.Restamped += k
 			}
 			s.c.log.Warn("this file was restored from an older copy: a change it holds is stored already, re-stamped", "seq", ch.GetSeq())
 			return true, s.refresh(ctx)

@@ -145,6 +145,9 @@ type MismatchError struct {
 	// its file made before. It is stored: the origin must drop its copy,
 	// not issue it again.
 	SameWrite bool
+	// StoredHLC is the stored change's stamp.hlc, for the origin to rename
+	// the stamp it holds when SameWrite.
+	StoredHLC uint64
 }
 
 func (e *MismatchError) Error() string {

@@ -135,6 +135,9 @@ func refusedStatus(r store.Refused) error {
 			"replica_high_seq": strconv.FormatUint(me.ReplicaHighSeq, 10),
 			"same_write":       strconv.FormatBool(me.SameWrite),
 		}
+		if me.SameWrite {
+			extra["stored_hlc"] = strconv.FormatUint(me.StoredHLC, 10)
+		}
 	}
 	return violations(bad, extra)
 }

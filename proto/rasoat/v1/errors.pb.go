@@ -44,10 +44,12 @@ const (
 	// of the batch. Re-stamp the unacknowledged changes from it and retry.
 	ErrorReason_CLOCK_AHEAD ErrorReason = 10
 	// A change reuses an (origin, seq) the server holds with other content.
-	// Metadata "index", "origin", "seq", "replica_high_seq", "same_write".
-	// When the origin is the pushing replica (or one it wrote under before),
-	// its file was restored from an older copy: if "same_write" is "true" the
-	// stored change is this very write re-stamped (drop the copy); otherwise
+	// Metadata "index", "origin", "seq", "replica_high_seq", "same_write"
+	// and, with it, "stored_hlc". When the origin is the pushing replica (or
+	// one it wrote under before), its file was restored from an older copy:
+	// if "same_write" is "true" the stored change is this very write
+	// re-stamped at "stored_hlc" (drop the copy, and name the stored stamp in
+	// the bases that named the copy's); otherwise
 	// issue the unacknowledged changes of that origin from that seq on under
 	// a fresh replica id.
 	ErrorReason_CONTENT_MISMATCH ErrorReason = 11

@@ -175,7 +175,7 @@ func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused
 				return nil, nil, fmt.Errorf("push: read the replica's last seq: %w", err)
 			}
 		}
-		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: *high, SameWrite: sameWrite(prev, c)}})
+		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: mismatch(k, *high, prev, c)})
 		if len(refused) == maxRefused {
 			break
 		}
@@ -183,14 +183,17 @@ func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused
 	return fresh, refused, nil
 }
 
-// sameWrite reports whether the stored change (its payload) writes what c
-// writes: same entity, kind, field and value.
-func sameWrite(stored []byte, c *rasoatv1.Change) bool {
+// mismatch is the refusal of c, whose (origin, seq) k is stored as the
+// payload stored, saying whether the stored change writes what c writes
+// (same entity, kind, field and value: the same write, re-stamped).
+func mismatch(k originKey, high uint64, stored []byte, c *rasoatv1.Change) *store.MismatchError {
+	e := &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: high}
 	s := &rasoatv1.Change{}
-	if err := proto.Unmarshal(stored, s); err != nil {
-		return false
+	if err := proto.Unmarshal(stored, s); err == nil &&
+		s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue()) {
+		e.SameWrite, e.StoredHLC = true, s.GetStamp().GetHlc()
 	}
-	return s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue())
+	return e
 }
 
 // readStored adds to stored the payloads of origin's changes among seqs.
