@@ -41,6 +41,7 @@ type DB struct {
 	w, r  *sql.DB
 	logID string
 	group *committer // coalesces concurrent pushes into one transaction
+	stmts *stmtCache // statements prepared on w
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -73,6 +74,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
 	}
+	if db.stmts, err = prepareStmts(ctx, w); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	db.group = newCommitter(w)
 	return db, nil
 }
@@ -82,7 +87,11 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	return errors.Join(db.r.Close(), db.w.Close())
+	var err error
+	if db.stmts != nil {
+		err = db.stmts.close()
+	}
+	return errors.Join(err, db.r.Close(), db.w.Close())
 }
 
 // LogID is the id of this store's log, made with the store: a cursor
