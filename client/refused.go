@@ -49,7 +49,7 @@ func (c *Client) setAside(ctx context.Context, batch []*rasoatv1.Change, err err
 	var out []refusal
 	seen := map[int]bool{}
 	for _, v := range rpcerr.Violations(err) {
-		i, ok := changeIndex(v.Field)
+		i, ok := rpcerr.ChangeIndex(v.Field)
 		if !ok || i >= len(batch) || seen[i] || !permanent(v.Reason) {
 			continue
 		}

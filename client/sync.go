@@ -320,25 +320,11 @@ func firstIndex(err error, reason rasoatv1.ErrorReason) int {
 		if v.Reason != reason {
 			continue
 		}
-		if i, ok := changeIndex(v.Field); ok && (first < 0 || i < first) {
+		if i, ok := rpcerr.ChangeIndex(v.Field); ok && (first < 0 || i < first) {
 			first = i
 		}
 	}
 	return first
-}
-
-// changeIndex reads i from a violation's field "changes[i]…".
-func changeIndex(field string) (int, bool) {
-	rest, ok := strings.CutPrefix(field, "changes[")
-	if !ok {
-		return 0, false
-	}
-	end := strings.IndexByte(rest, ']')
-	if end < 0 {
-		return 0, false
-	}
-	i, err := strconv.Atoi(rest[:end])
-	return i, err == nil
 }
 
 // readOutbox returns the first limit changes of the outbox waiting to be

@@ -8,6 +8,7 @@ package rpcerr
 import (
 	"errors"
 	"strconv"
+	"strings"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -100,6 +101,21 @@ func MetaInt(meta map[string]string, key string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	return n, err == nil
+}
+
+// ChangeIndex reads i from a violation's field "changes[i]…", the form a
+// push's violations name their change in.
+func ChangeIndex(field string) (int, bool) {
+	rest, ok := strings.CutPrefix(field, "changes[")
+	if !ok {
+		return 0, false
+	}
+	end := strings.IndexByte(rest, ']')
+	if end < 0 {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest[:end])
+	return i, err == nil
 }
 
 func reasonOf(s string) rasoatv1.ErrorReason {

@@ -111,7 +111,7 @@ func toStatus(err error) error {
 // extra.
 func violations(bad badRequest, extra map[string]string) error {
 	meta := map[string]string{}
-	if i, ok := changeIndex(bad[0].Field); ok {
+	if i, ok := rpcerr.ChangeIndex(bad[0].Field); ok {
 		meta["index"] = strconv.Itoa(i)
 	}
 	for k, v := range extra {
@@ -154,18 +154,4 @@ func reasonOf(err error) rasoatv1.ErrorReason {
 		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
 	}
 	return rasoatv1.ErrorReason_INVALID_FIELD
-}
-
-// changeIndex reads i from a field "changes[i]…" that this package wrote.
-func changeIndex(field string) (int, bool) {
-	rest, ok := strings.CutPrefix(field, "changes[")
-	if !ok {
-		return 0, false
-	}
-	end := strings.IndexByte(rest, ']')
-	if end < 0 {
-		return 0, false
-	}
-	i, err := strconv.Atoi(rest[:end])
-	return i, err == nil
 }
