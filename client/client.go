@@ -157,6 +157,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 
 // initialise migrates the schema and makes or checks the meta row.
 func initialise(ctx context.Context, db *sql.DB, replica string) (meta, error) {
+	var server bool
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'changes')").Scan(&server); err != nil {
+		return meta{}, fmt.Errorf("read schema: %w", err)
+	}
+	if server {
+		return meta{}, errors.New("this is a server's store (rasoatd --db), not a tablet file")
+	}
 	if err := migrate(ctx, db); err != nil {
 		return meta{}, err
 	}

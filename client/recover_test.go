@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/syncsvc"
 )
 
@@ -253,5 +255,17 @@ func sameStates(t *testing.T, a, b *Client) {
 		if !bytes.Equal(st, sb[id]) {
 			t.Fatalf("entity %s differs between the tablets", id)
 		}
+	}
+}
+
+func TestOpeningAServersStoreSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rasoat.db")
+	db, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "server's store") {
+		t.Fatalf("Open of a rasoatd store = %v, want an error saying it is a server's store", err)
 	}
 }

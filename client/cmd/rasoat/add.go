@@ -26,7 +26,7 @@ no network.
 
 Flags:
 
-  --db F          the tablet file (default rasoat.db in the working
+  --db F          the tablet file (default tablet.db in the working
                   directory; created if missing)
   --village CODE  the national code of the village (thôn, bản, tổ dân phố)
                   to enrol the household in; may be left out when the JSON's

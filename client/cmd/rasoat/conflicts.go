@@ -27,7 +27,7 @@ and sync; the resolution then reaches every tablet. It needs no network.
 
 Flags:
 
-  --db F   the tablet file (default rasoat.db in the working directory)
+  --db F   the tablet file (default tablet.db in the working directory)
   --json   print JSON Lines instead, one object per conflict:
              {"householdId":…,"entityId":…,"kind":"household","field":"headName",
               "winner":{"value":<JSON>,"replica":…,"at":"<RFC 3339>","hlc":"<uint64>"},

@@ -27,8 +27,9 @@ import (
 )
 
 // defaultDB is the tablet file when --db is not given: in the working
-// directory, like rasoatd's.
-const defaultDB = "rasoat.db"
+// directory, beside rasoatd's rasoat.db but never the same file (a test
+// server and a tablet often run in one directory).
+const defaultDB = "tablet.db"
 
 // verb is one invocation of a verb: where it writes and how it reports.
 type verb struct {

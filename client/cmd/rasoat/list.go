@@ -17,7 +17,7 @@ with the answers the standard still needs. It needs no network.
 
 Flags:
 
-  --db F          the tablet file (default rasoat.db in the working directory)
+  --db F          the tablet file (default tablet.db in the working directory)
   --village CODE  only the households of this village
 
 Exit status: 0 when listed (households not scored yet included); 2 for bad

@@ -1,7 +1,7 @@
 // Command rasoat is the command-line client of rasoat (rà soát hộ nghèo, hộ
 // cận nghèo): it classifies households against a multidimensional poverty
 // standard, and enrols, enters, reviews and syncs them as a collaborator's
-// tablet does, with a local SQLite file (--db, default rasoat.db in the
+// tablet does, with a local SQLite file (--db, default tablet.db in the
 // working directory) through the client library. Every verb but sync works
 // with no network.
 //

@@ -31,7 +31,7 @@ Neither needs a network: the next rasoat sync sends the change.
 
 Flags:
 
-  --db F         the tablet file (default rasoat.db in the working directory)
+  --db F         the tablet file (default tablet.db in the working directory)
   --reason WHY   with remove: died, moved-out or other
 
 Exit status: 0 when written; 1 when the id is unknown or the input invalid

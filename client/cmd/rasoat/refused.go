@@ -28,7 +28,7 @@ value again. It needs no network.
 
 Flags:
 
-  --db F         the tablet file (default rasoat.db in the working directory)
+  --db F         the tablet file (default tablet.db in the working directory)
   --json         print JSON Lines, one object per refused change
   --retry SEQ    put change SEQ back to be sent at the next sync
   --discard SEQ  drop change SEQ for good

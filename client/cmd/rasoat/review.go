@@ -28,7 +28,7 @@ Neither needs a network: the next rasoat sync sends the change.
 
 Flags:
 
-  --db F              the tablet file (default rasoat.db in the working
+  --db F              the tablet file (default tablet.db in the working
                       directory)
   --date YYYY-MM-DD   with start: the review date (ngày rà soát)
 

@@ -33,7 +33,7 @@ network. A review's status changes only through rasoat review submit.
 
 Flags:
 
-  --db F   the tablet file (default rasoat.db in the working directory)
+  --db F   the tablet file (default tablet.db in the working directory)
 
 Exit status: 0 when written (or already the value); 1 when the id is unknown
 or the field or value is invalid (the error names the field, and nothing is

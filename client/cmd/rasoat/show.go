@@ -35,7 +35,7 @@ them; a field with an open conflict is marked (see rasoat conflicts).
 
 Flags:
 
-  --db F   the tablet file (default rasoat.db in the working directory)
+  --db F   the tablet file (default tablet.db in the working directory)
   --json   print one JSON object instead:
              {"household": <rasoat.v1.Household>,
               "assessment": <rasoat.v1.Assessment>}

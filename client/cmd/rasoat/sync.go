@@ -40,7 +40,7 @@ with a later issue. Use it on a trusted network or through a tunnel.
 
 Flags:
 
-  --db F              the tablet file (default rasoat.db in the working
+  --db F              the tablet file (default tablet.db in the working
                       directory; created if missing, for a first sync)
   --server HOST:PORT  the server (default 127.0.0.1:7443, rasoatd's default)
   --timeout D         give up after D (default 10m; 0 for no limit)

@@ -246,7 +246,7 @@ func silentServer(t *testing.T) (addr string, accepted <-chan struct{}) {
 }
 
 // TestTabletBinary runs the real binary, as a collaborator would, in two
-// working directories (two tablets, each with the default rasoat.db):
+// working directories (two tablets, each with the default tablet.db):
 // enrol and show offline, sync, see the household on the other tablet, and
 // interrupt a sync with Ctrl-C.
 func TestTabletBinary(t *testing.T) {
@@ -300,10 +300,10 @@ func TestTabletBinary(t *testing.T) {
 		}
 	}
 
-	t.Run("add and show work offline in rasoat.db of the working directory", func(t *testing.T) {
+	t.Run("add and show work offline in tablet.db of the working directory", func(t *testing.T) {
 		want(runIn(tabletA, "add", example), exitOK, exampleID)
-		if _, err := os.Stat(filepath.Join(tabletA, "rasoat.db")); err != nil {
-			t.Errorf("no rasoat.db in the working directory: %v", err)
+		if _, err := os.Stat(filepath.Join(tabletA, "tablet.db")); err != nil {
+			t.Errorf("no tablet.db in the working directory: %v", err)
 		}
 		want(runIn(tabletA, "show", exampleID), exitOK, "classification POOR (hộ nghèo)", "4 of 12 indicators")
 	})
