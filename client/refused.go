@@ -129,7 +129,7 @@ func (c *Client) Discard(ctx context.Context, seq uint64) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(seq)); err != nil {
 		return fmt.Errorf("discard change %d: %w", seq, err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
+	if err := markRefresh(ctx, tx, id); err != nil {
 		return fmt.Errorf("discard change %d: %w", seq, err)
 	}
 	return tx.Commit()
@@ -196,55 +196,36 @@ func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC 
 			return fmt.Errorf("drop stored change %d: %w", ch.GetSeq(), err)
 		}
 		w.clock.Restore(hlc.Timestamp(storedHLC))
-		touched := []string{ch.GetEntityId()}
-		after := int64(0)
-		for {
-			batch, seqs, err := w.outboxAfter(after)
-			if err != nil {
-				return err
+		renamed, err := w.rewriteOutbox(0, func(seq int64, later *rasoatv1.Change) (int64, bool, error) {
+			// Another history of this file may have stamped one of its
+			// own changes with the stored stamp: re-stamp it, or the two
+			// could not be told apart.
+			if later.GetStamp().GetReplicaId() == origin && later.GetStamp().GetHlc() == storedHLC && (restampFrom == 0 || uint64(seq) < restampFrom) {
+				restampFrom = uint64(seq)
 			}
-			if len(batch) == 0 {
-				break
+			if seq <= int64(ch.GetSeq()) {
+				return seq, false, nil
 			}
-			for i, later := range batch {
-				after = seqs[i]
-				// Another history of this file may have stamped one of its
-				// own changes with the stored stamp: re-stamp it, or the two
-				// could not be told apart.
-				if later.GetStamp().GetReplicaId() == origin && later.GetStamp().GetHlc() == storedHLC && (restampFrom == 0 || uint64(seqs[i]) < restampFrom) {
-					restampFrom = uint64(seqs[i])
+			renamed := false
+			for _, b := range later.Base {
+				if b.GetReplicaId() == origin && b.GetHlc() == dropped {
+					b.Hlc, renamed = storedHLC, true
 				}
-				if seqs[i] <= int64(ch.GetSeq()) {
-					continue
-				}
-				renamed := false
-				for _, b := range later.Base {
-					if b.GetReplicaId() == origin && b.GetHlc() == dropped {
-						b.Hlc, renamed = storedHLC, true
-					}
-				}
-				if !renamed {
-					continue
-				}
-				if storedHLC >= later.GetStamp().GetHlc() && (restampFrom == 0 || uint64(seqs[i]) < restampFrom) {
-					restampFrom = uint64(seqs[i])
+			}
+			if renamed {
+				if storedHLC >= later.GetStamp().GetHlc() && (restampFrom == 0 || uint64(seq) < restampFrom) {
+					restampFrom = uint64(seq)
 				}
 				sortBase(later.Base)
-				payload, err := marshalChange.Marshal(later)
-				if err != nil {
-					return fmt.Errorf("encode change %d: %w", seqs[i], err)
-				}
-				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET payload = ? WHERE origin_seq = ?", payload, seqs[i]); err != nil {
-					return fmt.Errorf("rename a base of change %d: %w", seqs[i], err)
-				}
-				if !slices.Contains(touched, later.GetEntityId()) {
-					touched = append(touched, later.GetEntityId())
-				}
 			}
+			return seq, renamed, nil
+		})
+		if err != nil {
+			return err
 		}
-		for _, id := range touched {
-			if _, err := w.tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
-				return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
+		for _, id := range append([]string{ch.GetEntityId()}, renamed...) {
+			if err := markRefresh(ctx, w.tx, id); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -302,52 +283,29 @@ func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (
 			}
 		}
 		moved := map[uint64]uint64{} // old stamp's HLC (of old) → new seq
-		var touched []string
-		after := int64(from) - 1
-		for {
-			batch, seqs, err := w.outboxAfter(after)
-			if err != nil {
-				return err
+		touched, err := w.rewriteOutbox(int64(from)-1, func(_ int64, ch *rasoatv1.Change) (int64, bool, error) {
+			if ch.GetStamp().GetReplicaId() != old {
+				return 0, false, nil // another id's, or issued again by this loop
 			}
-			if len(batch) == 0 {
-				break
+			seq := w.m.nextSeq
+			w.m.nextSeq++
+			moved[ch.GetStamp().GetHlc()] = seq
+			ch.Stamp.ReplicaId, ch.Seq = fresh, seq
+			for _, b := range ch.Base {
+				if _, ok := moved[b.GetHlc()]; ok && b.GetReplicaId() == old {
+					b.ReplicaId = fresh
+				}
 			}
-			for i, ch := range batch {
-				after = seqs[i]
-				if uint64(seqs[i]) >= w.m.nextSeq && ch.GetStamp().GetReplicaId() == fresh {
-					continue // issued by this loop
-				}
-				if ch.GetStamp().GetReplicaId() != old {
-					continue
-				}
-				seq := w.m.nextSeq
-				w.m.nextSeq++
-				moved[ch.GetStamp().GetHlc()] = seq
-				ch.Stamp.ReplicaId, ch.Seq = fresh, seq
-				for _, b := range ch.Base {
-					if b.GetReplicaId() == old {
-						if _, ok := moved[b.GetHlc()]; ok {
-							b.ReplicaId = fresh
-						}
-					}
-				}
-				sortBase(ch.Base)
-				payload, err := marshalChange.Marshal(ch)
-				if err != nil {
-					return fmt.Errorf("encode change %d: %w", seqs[i], err)
-				}
-				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET origin_seq = ?, payload = ? WHERE origin_seq = ?", int64(seq), payload, seqs[i]); err != nil {
-					return fmt.Errorf("issue change %d again: %w", seqs[i], err)
-				}
-				if !slices.Contains(touched, ch.GetEntityId()) {
-					touched = append(touched, ch.GetEntityId())
-				}
-				n++
-			}
+			sortBase(ch.Base)
+			n++
+			return int64(seq), true, nil
+		})
+		if err != nil {
+			return err
 		}
 		for _, id := range touched {
-			if _, err := w.tx.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
-				return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
+			if err := markRefresh(ctx, w.tx, id); err != nil {
+				return err
 			}
 			e, err := w.load(id)
 			if err != nil {

@@ -49,50 +49,29 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 		clock.Restore(max(w.m.hlcKnown, kept))
 
 		moved := map[hlc.Timestamp]hlc.Timestamp{} // old stamp → new, this replica's
-		touched := map[string]bool{}
-		var entities []string
-		after := int64(from) - 1
-		for {
-			batch, seqs, err := w.outboxAfter(after)
-			if err != nil {
-				return err
+		entities, err := w.rewriteOutbox(int64(from)-1, func(seq int64, ch *rasoatv1.Change) (int64, bool, error) {
+			base := make([]merge.Stamp, len(ch.Base))
+			for j, b := range ch.Base {
+				s := merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId}
+				if nt, ok := moved[s.HLC]; ok && s.Replica == w.m.replica {
+					s.HLC = nt
+				} else {
+					clock.Restore(s.HLC) // the new stamp must stay above it
+				}
+				base[j] = s
 			}
-			if len(batch) == 0 {
-				break
+			slices.SortFunc(base, merge.Stamp.Compare)
+			nt := clock.Now()
+			moved[hlc.Timestamp(ch.Stamp.Hlc)] = nt
+			ch.Stamp.Hlc = uint64(nt)
+			for j, s := range base {
+				ch.Base[j] = &rasoatv1.Stamp{Hlc: uint64(s.HLC), ReplicaId: s.Replica}
 			}
-			for i, ch := range batch {
-				base := make([]merge.Stamp, len(ch.Base))
-				for j, b := range ch.Base {
-					s := merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId}
-					if nt, ok := moved[s.HLC]; ok && s.Replica == w.m.replica {
-						s.HLC = nt
-					} else {
-						clock.Restore(s.HLC) // the new stamp must stay above it
-					}
-					base[j] = s
-				}
-				slices.SortFunc(base, merge.Stamp.Compare)
-				old := hlc.Timestamp(ch.Stamp.Hlc)
-				nt := clock.Now()
-				moved[old] = nt
-				ch.Stamp.Hlc = uint64(nt)
-				for j, s := range base {
-					ch.Base[j] = &rasoatv1.Stamp{Hlc: uint64(s.HLC), ReplicaId: s.Replica}
-				}
-				payload, err := marshalChange.Marshal(ch)
-				if err != nil {
-					return fmt.Errorf("encode change %d: %w", seqs[i], err)
-				}
-				if _, err := w.tx.ExecContext(ctx, "UPDATE outbox SET hlc = ?, payload = ? WHERE origin_seq = ?", int64(nt), payload, seqs[i]); err != nil {
-					return fmt.Errorf("re-stamp change %d: %w", seqs[i], err)
-				}
-				if !touched[ch.EntityId] {
-					touched[ch.EntityId] = true
-					entities = append(entities, ch.EntityId)
-				}
-				after = seqs[i]
-				n++
-			}
+			n++
+			return seq, true, nil
+		})
+		if err != nil {
+			return err
 		}
 		for _, id := range entities {
 			e, err := w.load(id)
@@ -117,6 +96,54 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 	// commit that failed would stamp new writes below the outbox's own.
 	c.clock.Store(clock)
 	return n, nil
+}
+
+// rewriteOutbox calls fn, in sequence order, for each outbox change after
+// seq after (set aside or not); a change fn reports changed is written back
+// in place, under the seq fn returns, with its stamp's HLC. It returns the
+// entities of the changes written, in order of first appearance: what
+// re-stamping, issuing again and renaming a base share.
+func (w *writeTx) rewriteOutbox(after int64, fn func(seq int64, ch *rasoatv1.Change) (newSeq int64, changed bool, err error)) ([]string, error) {
+	var entities []string
+	for {
+		batch, seqs, err := w.outboxAfter(after)
+		if err != nil {
+			return nil, err
+		}
+		if len(batch) == 0 {
+			return entities, nil
+		}
+		for i, ch := range batch {
+			after = seqs[i]
+			seq, changed, err := fn(seqs[i], ch)
+			if err != nil {
+				return nil, err
+			}
+			if !changed {
+				continue
+			}
+			payload, err := marshalChange.Marshal(ch)
+			if err != nil {
+				return nil, fmt.Errorf("encode change %d: %w", seqs[i], err)
+			}
+			if _, err := w.tx.ExecContext(w.ctx, "UPDATE outbox SET origin_seq = ?, hlc = ?, payload = ? WHERE origin_seq = ?",
+				seq, int64(ch.GetStamp().GetHlc()), payload, seqs[i]); err != nil {
+				return nil, fmt.Errorf("rewrite change %d: %w", seqs[i], err)
+			}
+			if !slices.Contains(entities, ch.GetEntityId()) {
+				entities = append(entities, ch.GetEntityId())
+			}
+		}
+	}
+}
+
+// markRefresh marks entity id to be rebuilt from the server's state and
+// the outbox at the next sync.
+func markRefresh(ctx context.Context, x execer, id string) error {
+	if _, err := x.ExecContext(ctx, "INSERT INTO refresh (entity_id) VALUES (?) ON CONFLICT DO NOTHING", id); err != nil {
+		return fmt.Errorf("mark entity %s to rebuild: %w", id, err)
+	}
+	return nil
 }
 
 // outboxAfter reads, in sequence order, up to a batch of outbox changes
