@@ -79,6 +79,28 @@ const (
 	ErrorReason_STORE_BUSY ErrorReason = 30
 	// The server's disk is full: retry after the operator frees space.
 	ErrorReason_STORE_FULL ErrorReason = 31
+	// Authentication (UNAUTHENTICATED): no token, a malformed one, or one the
+	// server does not know. Enrol the device (rasoat enrol).
+	ErrorReason_TOKEN_MISSING ErrorReason = 40
+	ErrorReason_TOKEN_UNKNOWN ErrorReason = 41
+	// The device's token was revoked by an admin: enrol again with a new code.
+	ErrorReason_TOKEN_REVOKED ErrorReason = 42
+	// The enrolment code is unknown, expired, used, or out of attempts; ask an
+	// admin for a new one. (One reason for all four, so that a guesser learns
+	// nothing about which codes exist.)
+	ErrorReason_CODE_INVALID ErrorReason = 43
+	// Too many failed attempts from this address or on this code
+	// (RESOURCE_EXHAUSTED). Metadata "retry_after_s".
+	ErrorReason_RATE_LIMITED ErrorReason = 44
+	// The caller's role may not call this method (PERMISSION_DENIED).
+	ErrorReason_ROLE_DENIED ErrorReason = 45
+	// A change's stamp names a replica that is not the caller's device's
+	// (PERMISSION_DENIED). Metadata "index".
+	ErrorReason_REPLICA_NOT_BOUND ErrorReason = 46
+	// The replica id offered at enrolment is bound to another device.
+	ErrorReason_REPLICA_TAKEN ErrorReason = 47
+	// An admin request names a unit, person or device that does not exist.
+	ErrorReason_NOT_FOUND ErrorReason = 48
 )
 
 // Enum value maps for ErrorReason.
@@ -98,6 +120,15 @@ var (
 		21: "LOG_CHANGED",
 		30: "STORE_BUSY",
 		31: "STORE_FULL",
+		40: "TOKEN_MISSING",
+		41: "TOKEN_UNKNOWN",
+		42: "TOKEN_REVOKED",
+		43: "CODE_INVALID",
+		44: "RATE_LIMITED",
+		45: "ROLE_DENIED",
+		46: "REPLICA_NOT_BOUND",
+		47: "REPLICA_TAKEN",
+		48: "NOT_FOUND",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -114,6 +145,15 @@ var (
 		"LOG_CHANGED":              21,
 		"STORE_BUSY":               30,
 		"STORE_FULL":               31,
+		"TOKEN_MISSING":            40,
+		"TOKEN_UNKNOWN":            41,
+		"TOKEN_REVOKED":            42,
+		"CODE_INVALID":             43,
+		"RATE_LIMITED":             44,
+		"ROLE_DENIED":              45,
+		"REPLICA_NOT_BOUND":        46,
+		"REPLICA_TAKEN":            47,
+		"NOT_FOUND":                48,
 	}
 )
 
@@ -148,7 +188,7 @@ var File_rasoat_v1_errors_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\x9d\x02\n" +
+	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\xc4\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_FIELD\x10\x01\x12\x15\n" +
@@ -166,7 +206,16 @@ const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\n" +
 	"STORE_BUSY\x10\x1e\x12\x0e\n" +
 	"\n" +
-	"STORE_FULL\x10\x1fB3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
+	"STORE_FULL\x10\x1f\x12\x11\n" +
+	"\rTOKEN_MISSING\x10(\x12\x11\n" +
+	"\rTOKEN_UNKNOWN\x10)\x12\x11\n" +
+	"\rTOKEN_REVOKED\x10*\x12\x10\n" +
+	"\fCODE_INVALID\x10+\x12\x10\n" +
+	"\fRATE_LIMITED\x10,\x12\x0f\n" +
+	"\vROLE_DENIED\x10-\x12\x15\n" +
+	"\x11REPLICA_NOT_BOUND\x10.\x12\x11\n" +
+	"\rREPLICA_TAKEN\x10/\x12\r\n" +
+	"\tNOT_FOUND\x100B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
 
 var (
 	file_rasoat_v1_errors_proto_rawDescOnce sync.Once
