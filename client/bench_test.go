@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"github.com/rasoat/rasoat/server/store"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -19,7 +20,7 @@ func commune(b *testing.B, srv *server) int {
 	b.Helper()
 	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
 	total, err := g.Commune(2000, 4, func(batch []*rasoatv1.Change) error {
-		_, err := srv.db.Push(context.Background(), g.Replica, batch)
+		_, err := srv.db.Push(context.Background(), store.Sender{Replica: g.Replica}, batch)
 		return err
 	})
 	if err != nil {

@@ -87,7 +87,11 @@ func TestRestoredTabletMovesToAFreshReplicaIDAndLosesNothing(t *testing.T) {
 // village was reassigned while offline.
 type scopeRefusing struct{ villages []string }
 
-func (s *scopeRefusing) CheckWrite(_ context.Context, _ string, c *rasoatv1.Change) error {
+func (s *scopeRefusing) Writer(_ context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error) {
+	return store.Sender{Replica: req.GetReplicaId()}, s.checkWrite, nil
+}
+
+func (s *scopeRefusing) checkWrite(c *rasoatv1.Change) error {
 	if slices.Contains(s.villages, c.GetVillageCode()) {
 		return errors.New("village " + c.GetVillageCode() + " is not assigned to this collaborator")
 	}

@@ -52,6 +52,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/rasoat/rasoat/server/store"
 	"io"
 	"math"
 	"os"
@@ -292,7 +293,7 @@ func fill(t *testing.T, path, docs string) []string {
 			}
 			setPath(d, c.Field, json.RawMessage(slices.Clone(c.Value)))
 		}
-		_, err := st.Push(ctx, g.Replica, batch)
+		_, err := st.Push(ctx, store.Sender{Replica: g.Replica}, batch)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,9 @@ const (
 // everyone else only the world's villages unless they ask for others.
 type worldScope struct{}
 
-func (worldScope) CheckWrite(context.Context, string, *rasoatv1.Change) error { return nil }
+func (worldScope) Writer(_ context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error) {
+	return store.Sender{Replica: req.GetReplicaId()}, func(*rasoatv1.Change) error { return nil }, nil
+}
 
 func (worldScope) Villages(_ context.Context, replica string, requested []string) (store.Villages, error) {
 	switch {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/rasoat/rasoat/server/store"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -69,7 +70,7 @@ func fill(b *testing.B, path string) {
 	defer st.Close()
 	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
 	if _, err := g.Commune(2000, 4, func(batch []*rasoatv1.Change) error {
-		_, err := st.Push(ctx, g.Replica, batch)
+		_, err := st.Push(ctx, store.Sender{Replica: g.Replica}, batch)
 		return err
 	}); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rasoat/rasoat/server/store"
 	"io"
 	"os"
 	"slices"
@@ -219,7 +220,7 @@ func fillVillage(t testing.TB, path, replica, village string, households, member
 	defer st.Close()
 	g := storetest.New(replica, village)
 	n, err := g.Commune(households, members, func(batch []*rasoatv1.Change) error {
-		_, err := st.Push(ctx, g.Replica, batch)
+		_, err := st.Push(ctx, store.Sender{Replica: g.Replica}, batch)
 		return err
 	})
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 )
 
 // PushResult is what a durable push did.
@@ -20,6 +23,26 @@ type PushResult struct {
 	// origin (0 if none): a replica whose next seq is not above it writes
 	// under an id it has used before, from a restored copy of its file.
 	ReplicaHighSeq uint64
+}
+
+// Sender is who sent a push: the replica pushing (the one its
+// ReplicaHighSeq answers for), and the authenticated person and device
+// whose token sent it, recorded with the changes it stored (empty when the
+// server runs without authentication, as in the store's own tests).
+type Sender struct {
+	Replica  string
+	PersonID string
+	DeviceID string
+}
+
+// HistoryEntry is one stored change with who sent it and who wrote it.
+type HistoryEntry struct {
+	Change       *rasoatv1.Change
+	ServerSeq    uint64
+	ReceivedAt   time.Time // zero for a change stored before receipts were kept
+	SenderPerson string
+	SenderDevice string
+	AuthorPerson string // the person the origin replica is bound to, if any
 }
 
 // Position is a place in a store's log: the server sequence number of a

@@ -57,6 +57,31 @@ type scopeError struct {
 func (e *scopeError) Error() string { return "outside scope: " + e.err.Error() }
 func (e *scopeError) Unwrap() error { return e.err }
 
+// denial is what a Scope's refusal may say beyond its message: the reason
+// (OUT_OF_SCOPE when it says none) and the field of the change it refuses.
+type denial interface {
+	Reason() rasoatv1.ErrorReason
+	Field() string
+}
+
+// scopeStatus is PermissionDenied naming the change and its field.
+func scopeStatus(se *scopeError) error {
+	reason, field := rasoatv1.ErrorReason_OUT_OF_SCOPE, ""
+	var d denial
+	if errors.As(se.err, &d) {
+		reason, field = d.Reason(), d.Field()
+	}
+	if se.index < 0 {
+		return rpcerr.New(codes.PermissionDenied, reason, se.Error(), nil)
+	}
+	path := fmt.Sprintf("changes[%d]", se.index)
+	if field != "" {
+		path += "." + field
+	}
+	return rpcerr.New(codes.PermissionDenied, reason, se.Error(), map[string]string{"index": strconv.Itoa(se.index)},
+		rpcerr.Violation{Field: path, Desc: se.err.Error(), Reason: reason})
+}
+
 // toStatus translates an error to a gRPC status, the one place that does.
 // Every status carries a rasoat reason (rpcerr): bad input is
 // InvalidArgument with field violations, each with its reason, the first
@@ -82,17 +107,7 @@ func toStatus(err error) error {
 	case errors.As(err, &refused):
 		return refusedStatus(refused)
 	case errors.As(err, &se):
-		meta := map[string]string{}
-		field := ""
-		if se.index >= 0 {
-			meta["index"] = strconv.Itoa(se.index)
-			field = fmt.Sprintf("changes[%d]", se.index)
-		}
-		if field == "" {
-			return rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, err.Error(), meta)
-		}
-		return rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, err.Error(), meta,
-			rpcerr.Violation{Field: field, Desc: se.err.Error(), Reason: rasoatv1.ErrorReason_OUT_OF_SCOPE})
+		return scopeStatus(se)
 	case errors.Is(err, store.ErrCursorAhead):
 		return rpcerr.New(codes.FailedPrecondition, rasoatv1.ErrorReason_CURSOR_AHEAD, err.Error(), nil)
 	case errors.Is(err, store.ErrLogChanged):

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/rasoat/rasoat/server/store"
 	"io"
 	"math"
 	"net"
@@ -1188,7 +1189,7 @@ func TestHoleCostInProportionToTheBatch(t *testing.T) {
 		if first == nil {
 			first = batch[0]
 		}
-		_, err := s.db.Push(context.Background(), "tab-a", batch)
+		_, err := s.db.Push(context.Background(), store.Sender{Replica: "tab-a"}, batch)
 		return err
 	})
 	if err != nil {

@@ -26,7 +26,8 @@ type Store interface {
 	// whose origin (stamp.replica_id, seq) is stored with the same content
 	// and refusing the batch (store.Refused) for what the stored data
 	// forbids.
-	Push(ctx context.Context, replica string, changes []*rasoatv1.Change) (store.PushResult, error)
+	// by says who sent it, recorded with the changes it stores.
+	Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Change) (store.PushResult, error)
 	// Pull calls fn in server order for at most limit changes after from in
 	// villages, and says whether more follow; from must be a position of
 	// this log (store.ErrCursorAhead, store.ErrLogChanged).
@@ -38,22 +39,29 @@ type Store interface {
 	LogID() string
 }
 
-// Scope decides what a replica may write and read (DESIGN.md: a device
-// reads and writes only its collaborator's villages; a commune server
-// pushes its commune). Authentication and roles are a later issue: until
-// then the default scope allows everything, and this is the hook that issue
-// fills in. Errors it returns become PermissionDenied.
+// Scope decides who is calling and what they may write and read
+// (DESIGN.md: a device reads and writes only its person's villages; a
+// commune server relays its commune). server/access implements it from the
+// authenticated identity; without one, every call may do everything (the
+// store's and the service's own tests). Errors it returns become
+// PermissionDenied; one with a Reason() and a Field() (the change's field it
+// refuses) says which.
 type Scope interface {
-	// CheckWrite returns an error if replica may not write c.
-	CheckWrite(ctx context.Context, replica string, c *rasoatv1.Change) error
-	// Villages returns the villages replica may read among requested; if
-	// requested is empty, every village it may read.
+	// Writer returns who is pushing — the request's replica and lineage,
+	// which the scope checks against the caller's device — and the check
+	// every change of the push must pass, resolved once per push.
+	Writer(ctx context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error)
+	// Villages returns the villages the caller may read among requested;
+	// if requested is empty, every village it may read.
 	Villages(ctx context.Context, replica string, requested []string) (store.Villages, error)
 }
 
 type allowAll struct{}
 
-func (allowAll) CheckWrite(context.Context, string, *rasoatv1.Change) error { return nil }
+func (allowAll) Writer(_ context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error) {
+	return store.Sender{Replica: req.GetReplicaId()}, func(*rasoatv1.Change) error { return nil }, nil
+}
+
 func (allowAll) Villages(_ context.Context, _ string, requested []string) (store.Villages, error) {
 	if len(requested) == 0 {
 		return store.AllVillages(), nil
@@ -132,6 +140,10 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 	if len(changes) > MaxPushBatch {
 		return nil, toStatus(tooLarge("changes", fmt.Sprintf("%d changes, over the limit of %d per push: split the batch", len(changes), MaxPushBatch)))
 	}
+	sender, mayWrite, err := s.scope.Writer(ctx, req)
+	if err != nil {
+		return nil, toStatus(&scopeError{-1, err})
+	}
 	now := s.now()
 	var bad badRequest
 	for i, c := range changes {
@@ -154,14 +166,14 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 			bad = append(bad, rpcerr.Violation{Field: fmt.Sprintf("changes[%d].stamp.hlc", i), Desc: err.Error() + ": is the device clock set right?", Reason: rasoatv1.ErrorReason_CLOCK_AHEAD})
 			continue
 		}
-		if err := s.scope.CheckWrite(ctx, req.GetReplicaId(), c); err != nil {
+		if err := mayWrite(c); err != nil {
 			return nil, toStatus(&scopeError{i, err})
 		}
 	}
 	if len(bad) > 0 {
 		return nil, toStatus(bad)
 	}
-	res, err := s.store.Push(ctx, req.GetReplicaId(), changes)
+	res, err := s.store.Push(ctx, sender, changes)
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -21,7 +21,11 @@ import (
 // village was given to someone else while the tablet was offline.
 type reassigned struct{ on atomic.Bool }
 
-func (r *reassigned) CheckWrite(_ context.Context, _ string, c *rasoatv1.Change) error {
+func (r *reassigned) Writer(_ context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error) {
+	return store.Sender{Replica: req.GetReplicaId()}, r.checkWrite, nil
+}
+
+func (r *reassigned) checkWrite(c *rasoatv1.Change) error {
 	if r.on.Load() && c.GetVillageCode() == "002" {
 		return errors.New("village 002 is not assigned to this collaborator")
 	}

@@ -252,9 +252,17 @@ func (x *Change) GetBase() []*Stamp {
 
 type PushRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The replica pushing (a tablet, or a commune server).
-	ReplicaId     string    `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
-	Changes       []*Change `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The replica pushing (a tablet, or a commune server). With
+	// authentication it must be one bound to the caller's device; empty
+	// means the one it was enrolled with.
+	ReplicaId string    `protobuf:"bytes,1,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	Changes   []*Change `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// How the pushing replica descends from one the device was enrolled
+	// with, when a restored copy of its file moved it to a successor id
+	// (see ErrorReason CONTENT_MISMATCH): each step's replica_id is the
+	// successor of from_replica_id at from_seq. The server checks each step
+	// and binds the successor to the device. At most 64 steps.
+	Lineage       []*Succession `protobuf:"bytes,3,rep,name=lineage,proto3" json:"lineage,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +311,74 @@ func (x *PushRequest) GetChanges() []*Change {
 	return nil
 }
 
+func (x *PushRequest) GetLineage() []*Succession {
+	if x != nil {
+		return x.Lineage
+	}
+	return nil
+}
+
+// Succession is one move of a replica to its successor id.
+type Succession struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FromReplicaId string                 `protobuf:"bytes,1,opt,name=from_replica_id,json=fromReplicaId,proto3" json:"from_replica_id,omitempty"`
+	FromSeq       uint64                 `protobuf:"varint,2,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	ReplicaId     string                 `protobuf:"bytes,3,opt,name=replica_id,json=replicaId,proto3" json:"replica_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Succession) Reset() {
+	*x = Succession{}
+	mi := &file_rasoat_v1_sync_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Succession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Succession) ProtoMessage() {}
+
+func (x *Succession) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_sync_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Succession.ProtoReflect.Descriptor instead.
+func (*Succession) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Succession) GetFromReplicaId() string {
+	if x != nil {
+		return x.FromReplicaId
+	}
+	return ""
+}
+
+func (x *Succession) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+func (x *Succession) GetReplicaId() string {
+	if x != nil {
+		return x.ReplicaId
+	}
+	return ""
+}
+
 type PushResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Changes newly stored by this push (duplicates of stored ones excluded).
@@ -323,7 +399,7 @@ type PushResponse struct {
 
 func (x *PushResponse) Reset() {
 	*x = PushResponse{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[3]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +411,7 @@ func (x *PushResponse) String() string {
 func (*PushResponse) ProtoMessage() {}
 
 func (x *PushResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[3]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +424,7 @@ func (x *PushResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushResponse.ProtoReflect.Descriptor instead.
 func (*PushResponse) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{3}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PushResponse) GetAccepted() uint32 {
@@ -402,7 +478,7 @@ type PullRequest struct {
 
 func (x *PullRequest) Reset() {
 	*x = PullRequest{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[4]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +490,7 @@ func (x *PullRequest) String() string {
 func (*PullRequest) ProtoMessage() {}
 
 func (x *PullRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[4]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +503,7 @@ func (x *PullRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
 func (*PullRequest) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{4}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PullRequest) GetReplicaId() string {
@@ -490,7 +566,7 @@ type PullResponse struct {
 
 func (x *PullResponse) Reset() {
 	*x = PullResponse{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[5]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +578,7 @@ func (x *PullResponse) String() string {
 func (*PullResponse) ProtoMessage() {}
 
 func (x *PullResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[5]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +591,7 @@ func (x *PullResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
 func (*PullResponse) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{5}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PullResponse) GetChanges() []*Change {
@@ -568,7 +644,7 @@ type SnapshotRequest struct {
 
 func (x *SnapshotRequest) Reset() {
 	*x = SnapshotRequest{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +656,7 @@ func (x *SnapshotRequest) String() string {
 func (*SnapshotRequest) ProtoMessage() {}
 
 func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[6]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +669,7 @@ func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
 func (*SnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{6}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SnapshotRequest) GetReplicaId() string {
@@ -635,7 +711,7 @@ type EntityState struct {
 
 func (x *EntityState) Reset() {
 	*x = EntityState{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +723,7 @@ func (x *EntityState) String() string {
 func (*EntityState) ProtoMessage() {}
 
 func (x *EntityState) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[7]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +736,7 @@ func (x *EntityState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityState.ProtoReflect.Descriptor instead.
 func (*EntityState) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{7}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EntityState) GetEntityId() string {
@@ -716,7 +792,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +804,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_sync_proto_msgTypes[8]
+	mi := &file_rasoat_v1_sync_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +817,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{8}
+	return file_rasoat_v1_sync_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SnapshotResponse) GetEntities() []*EntityState {
@@ -797,11 +873,18 @@ const file_rasoat_v1_sync_proto_rawDesc = "" +
 	"\x05value\x18\x06 \x01(\fR\x05value\x12&\n" +
 	"\x05stamp\x18\a \x01(\v2\x10.rasoat.v1.StampR\x05stamp\x12\x10\n" +
 	"\x03seq\x18\b \x01(\x04R\x03seq\x12$\n" +
-	"\x04base\x18\t \x03(\v2\x10.rasoat.v1.StampR\x04base\"Y\n" +
+	"\x04base\x18\t \x03(\v2\x10.rasoat.v1.StampR\x04base\"\x8a\x01\n" +
 	"\vPushRequest\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\tR\treplicaId\x12+\n" +
-	"\achanges\x18\x02 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\"\x93\x01\n" +
+	"\achanges\x18\x02 \x03(\v2\x11.rasoat.v1.ChangeR\achanges\x12/\n" +
+	"\alineage\x18\x03 \x03(\v2\x15.rasoat.v1.SuccessionR\alineage\"n\n" +
+	"\n" +
+	"Succession\x12&\n" +
+	"\x0ffrom_replica_id\x18\x01 \x01(\tR\rfromReplicaId\x12\x19\n" +
+	"\bfrom_seq\x18\x02 \x01(\x04R\afromSeq\x12\x1d\n" +
+	"\n" +
+	"replica_id\x18\x03 \x01(\tR\treplicaId\"\x93\x01\n" +
 	"\fPushResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x1e\n" +
 	"\n" +
@@ -867,38 +950,40 @@ func file_rasoat_v1_sync_proto_rawDescGZIP() []byte {
 }
 
 var file_rasoat_v1_sync_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_rasoat_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_rasoat_v1_sync_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_rasoat_v1_sync_proto_goTypes = []any{
 	(EntityKind)(0),          // 0: rasoat.v1.EntityKind
 	(*Stamp)(nil),            // 1: rasoat.v1.Stamp
 	(*Change)(nil),           // 2: rasoat.v1.Change
 	(*PushRequest)(nil),      // 3: rasoat.v1.PushRequest
-	(*PushResponse)(nil),     // 4: rasoat.v1.PushResponse
-	(*PullRequest)(nil),      // 5: rasoat.v1.PullRequest
-	(*PullResponse)(nil),     // 6: rasoat.v1.PullResponse
-	(*SnapshotRequest)(nil),  // 7: rasoat.v1.SnapshotRequest
-	(*EntityState)(nil),      // 8: rasoat.v1.EntityState
-	(*SnapshotResponse)(nil), // 9: rasoat.v1.SnapshotResponse
+	(*Succession)(nil),       // 4: rasoat.v1.Succession
+	(*PushResponse)(nil),     // 5: rasoat.v1.PushResponse
+	(*PullRequest)(nil),      // 6: rasoat.v1.PullRequest
+	(*PullResponse)(nil),     // 7: rasoat.v1.PullResponse
+	(*SnapshotRequest)(nil),  // 8: rasoat.v1.SnapshotRequest
+	(*EntityState)(nil),      // 9: rasoat.v1.EntityState
+	(*SnapshotResponse)(nil), // 10: rasoat.v1.SnapshotResponse
 }
 var file_rasoat_v1_sync_proto_depIdxs = []int32{
 	0,  // 0: rasoat.v1.Change.kind:type_name -> rasoat.v1.EntityKind
 	1,  // 1: rasoat.v1.Change.stamp:type_name -> rasoat.v1.Stamp
 	1,  // 2: rasoat.v1.Change.base:type_name -> rasoat.v1.Stamp
 	2,  // 3: rasoat.v1.PushRequest.changes:type_name -> rasoat.v1.Change
-	2,  // 4: rasoat.v1.PullResponse.changes:type_name -> rasoat.v1.Change
-	0,  // 5: rasoat.v1.EntityState.kind:type_name -> rasoat.v1.EntityKind
-	8,  // 6: rasoat.v1.SnapshotResponse.entities:type_name -> rasoat.v1.EntityState
-	3,  // 7: rasoat.v1.SyncService.Push:input_type -> rasoat.v1.PushRequest
-	5,  // 8: rasoat.v1.SyncService.Pull:input_type -> rasoat.v1.PullRequest
-	7,  // 9: rasoat.v1.SyncService.Snapshot:input_type -> rasoat.v1.SnapshotRequest
-	4,  // 10: rasoat.v1.SyncService.Push:output_type -> rasoat.v1.PushResponse
-	6,  // 11: rasoat.v1.SyncService.Pull:output_type -> rasoat.v1.PullResponse
-	9,  // 12: rasoat.v1.SyncService.Snapshot:output_type -> rasoat.v1.SnapshotResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	4,  // 4: rasoat.v1.PushRequest.lineage:type_name -> rasoat.v1.Succession
+	2,  // 5: rasoat.v1.PullResponse.changes:type_name -> rasoat.v1.Change
+	0,  // 6: rasoat.v1.EntityState.kind:type_name -> rasoat.v1.EntityKind
+	9,  // 7: rasoat.v1.SnapshotResponse.entities:type_name -> rasoat.v1.EntityState
+	3,  // 8: rasoat.v1.SyncService.Push:input_type -> rasoat.v1.PushRequest
+	6,  // 9: rasoat.v1.SyncService.Pull:input_type -> rasoat.v1.PullRequest
+	8,  // 10: rasoat.v1.SyncService.Snapshot:input_type -> rasoat.v1.SnapshotRequest
+	5,  // 11: rasoat.v1.SyncService.Push:output_type -> rasoat.v1.PushResponse
+	7,  // 12: rasoat.v1.SyncService.Pull:output_type -> rasoat.v1.PullResponse
+	10, // 13: rasoat.v1.SyncService.Snapshot:output_type -> rasoat.v1.SnapshotResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_sync_proto_init() }
@@ -912,7 +997,7 @@ func file_rasoat_v1_sync_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_sync_proto_rawDesc), len(file_rasoat_v1_sync_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"github.com/rasoat/rasoat/server/store"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func BenchmarkPushIngest(b *testing.B) {
 		batch := next()
 		b.StartTimer()
 		start := time.Now()
-		res, err := db.Push(ctx, "tab-a", batch)
+		res, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, batch)
 		elapsed += time.Since(start)
 		if err != nil {
 			b.Fatal(err)

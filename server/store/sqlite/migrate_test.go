@@ -80,7 +80,7 @@ func TestStoreOfSchema2OpensAndItsLogIsChecked(t *testing.T) {
 		Seq:   1,
 		Base:  []*rasoatv1.Stamp{original.GetStamp()},
 	}
-	if _, err := db.Push(ctx, "0190f0c2-2222-7000-8000-0000000000bb", []*rasoatv1.Change{resolve}); err != nil {
+	if _, err := db.Push(ctx, store.Sender{Replica: "0190f0c2-2222-7000-8000-0000000000bb"}, []*rasoatv1.Change{resolve}); err != nil {
 		t.Fatalf("a base naming a migrated, superseded change: %v", err)
 	}
 	if _, _, err := db.Pull(ctx, store.AllVillages(), last, 10, func(*rasoatv1.Change, store.Position) error { return nil }); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/merge"
@@ -58,13 +59,18 @@ const maxRefused = 100
 // household. A relay must therefore never reorder its log nor leave out a
 // village of the commune it relays (a base names a change of the same
 // entity, so of the same village, and a member its household's village).
-func (db *DB) Push(ctx context.Context, replica string, changes []*rasoatv1.Change) (store.PushResult, error) {
-	p, err := preparePush(replica, changes)
+func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Change) (store.PushResult, error) {
+	p, err := preparePush(by.Replica, changes)
 	if err != nil {
 		return store.PushResult{}, err
 	}
+	at := time.Now().Unix()
 	res, err := db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
-		return p.apply(ctx, &writer{tx, db.stmts})
+		res, err := p.apply(ctx, &writer{tx, db.stmts})
+		if err == nil && res.Accepted > 0 {
+			err = insertReceipt(ctx, tx, by, res, at)
+		}
+		return res, err
 	})
 	return res, classify(err)
 }

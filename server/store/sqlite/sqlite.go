@@ -144,6 +144,8 @@ ALTER TABLE changes ADD COLUMN hlc   INTEGER NOT NULL DEFAULT 0; -- stamp.hlc
 ALTER TABLE changes ADD COLUMN field TEXT    NOT NULL DEFAULT '';
 ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of the log up to this change (chain.go)
 `, fn: migrateLog},
+	// 4: who may use the server (directory.go), and who sent each push.
+	{sql: directorySchema},
 }
 
 // migrateLog gives the log an id and fills the columns version 3 added,
@@ -194,7 +196,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

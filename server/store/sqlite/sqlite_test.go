@@ -67,7 +67,7 @@ func TestPushIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	changes := storetest.Must(storetest.New("tab-a", "001").Household(2))
-	first, err := db.Push(ctx, "tab-a", changes)
+	first, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestPushIsIdempotent(t *testing.T) {
 		t.Fatalf("first push = %+v, want %d accepted", first, len(changes))
 	}
 	before := pullAll(t, db, nil, 0, 1000)
-	second, err := db.Push(ctx, "tab-a", changes)
+	second, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestPushIsIdempotent(t *testing.T) {
 func TestRepeatWithinABatchIsADuplicate(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	changes := storetest.Must(storetest.New("tab-a", "001").Household(0))
-	res, err := db.Push(context.Background(), "tab-a", append(changes, changes[0]))
+	res, err := db.Push(context.Background(), store.Sender{Replica: "tab-a"}, append(changes, changes[0]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,13 +104,13 @@ func TestChangeOfAnotherVillageStoresNothing(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	g := storetest.New("tab-a", "001")
 	hh := storetest.Must(g.Household(0))
-	if _, err := db.Push(ctx, "tab-a", hh); err != nil {
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, hh); err != nil {
 		t.Fatal(err)
 	}
 	edit := g.Edit(hh[0], `"x"`)
 	edit.VillageCode = "002"
 	batch := append(storetest.Must(g.Household(1)), edit)
-	_, err := db.Push(ctx, "tab-a", batch)
+	_, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, batch)
 	var ce *store.ChangeError
 	if !errors.As(err, &ce) || ce.Index != len(batch)-1 || ce.Field != "village_code" {
 		t.Fatalf("Push = %v, want a ChangeError on changes[%d].village_code", err, len(batch)-1)
@@ -125,7 +125,7 @@ func TestPullResumesFromAnyCursorWithoutGapsOrRepeats(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	g := storetest.New("tab-a", "001")
 	for range 3 {
-		if _, err := db.Push(ctx, "tab-a", storetest.Must(g.Household(2))); err != nil {
+		if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, storetest.Must(g.Household(2))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestPullFiltersByVillage(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	a, b := storetest.Must(storetest.New("tab-a", "001").Household(1)), storetest.Must(storetest.New("tab-b", "002").Household(1))
 	for _, batch := range [][]*rasoatv1.Change{a, b} {
-		if _, err := db.Push(ctx, "x", batch); err != nil {
+		if _, err := db.Push(ctx, store.Sender{Replica: "x"}, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -200,7 +200,7 @@ func TestEntityStateIsTheSameWhateverThePushOrder(t *testing.T) {
 			perm = append(perm, group...)
 		}
 		for start := 0; start < len(perm); start += 7 { // several pushes
-			if _, err := db.Push(ctx, "x", perm[start:min(start+7, len(perm))]); err != nil {
+			if _, err := db.Push(ctx, store.Sender{Replica: "x"}, perm[start:min(start+7, len(perm))]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -232,7 +232,7 @@ func TestReopeningKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	changes := storetest.Must(storetest.New("tab-a", "001").Household(4))
-	res, err := db.Push(ctx, "tab-a", changes)
+	res, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestReopeningKeepsEverything(t *testing.T) {
 	if err != nil || !ok || !bytes.Equal(wb, gb) {
 		t.Fatalf("reopened entity differs: %v %v", ok, err)
 	}
-	again, err := db.Push(ctx, "tab-a", changes)
+	again, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, changes)
 	if err != nil || again.Duplicates != len(changes) {
 		t.Fatalf("retry after reopen = %+v, %v; want all duplicates", again, err)
 	}
@@ -264,7 +264,7 @@ func TestPushHonoursCancellation(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	if _, err := db.Push(ctx, "tab-a", storetest.Must(storetest.New("tab-a", "001").Household(0))); err == nil {
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, storetest.Must(storetest.New("tab-a", "001").Household(0))); err == nil {
 		t.Fatal("Push with an expired context succeeded")
 	}
 	if got := pullAll(t, db, nil, 0, 10); len(got) != 0 {

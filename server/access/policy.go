@@ -1,0 +1,97 @@
+// Package access decides what an authenticated caller may write and read:
+// the write policy by role (data, not code: which role may write which
+// entity kinds and fields, and which values), and the Scope the sync
+// service asks on every push and read — the person's villages, the replica
+// ids bound to their device, and the policy.
+package access
+
+import (
+	"slices"
+	"strings"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+)
+
+// Grant lets a role write one field of one kind of entity.
+type Grant struct {
+	Kind rasoatv1.EntityKind
+	// Field is a field path ("headName", "housing.floorAreaM2"), a prefix
+	// ending in ".*" ("housing.*"), or "*" for every field of the kind.
+	Field string
+	// Values, when not empty, are the only values the role may write, as
+	// canonical JSON (`"submitted"`).
+	Values []string
+}
+
+// Policy is the grants of each role. A role with no grant writes nothing.
+type Policy map[rasoatv1.Role][]Grant
+
+var (
+	household = rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD
+	member    = rasoatv1.EntityKind_ENTITY_KIND_MEMBER
+	review    = rasoatv1.EntityKind_ENTITY_KIND_REVIEW
+)
+
+// DefaultPolicy is the write policy of DESIGN.md "People". The collaborator
+// enters households and members and moves a review between draft and
+// submitted; approving or returning it is the commune officer's (a
+// collaborator cannot approve their own submission). The officer corrects
+// anything. The village head, the chair, the admin and a scoring service
+// write no household data here: the meeting's minutes and the chair's
+// decision come with the review workflow (issue 9), which adds its grants
+// to this table. A commune server relays what its tablets wrote, which the
+// commune already checked, so it may write every field.
+var DefaultPolicy = Policy{
+	rasoatv1.Role_ROLE_COLLABORATOR: {
+		{Kind: household, Field: "*"},
+		{Kind: member, Field: "*"},
+		{Kind: review, Field: "comment"},
+		{Kind: review, Field: "reviewDate"},
+		{Kind: review, Field: "status", Values: []string{`"draft"`, `"submitted"`}},
+	},
+	rasoatv1.Role_ROLE_COMMUNE_OFFICER: {
+		{Kind: household, Field: "*"},
+		{Kind: member, Field: "*"},
+		{Kind: review, Field: "*"},
+	},
+	rasoatv1.Role_ROLE_COMMUNE_SERVER: {
+		{Kind: household, Field: "*"},
+		{Kind: member, Field: "*"},
+		{Kind: review, Field: "*"},
+	},
+}
+
+// matches reports whether g covers the change's kind, field and value.
+func (g *Grant) matches(c *rasoatv1.Change) bool {
+	if g.Kind != c.GetKind() {
+		return false
+	}
+	f := c.GetField()
+	switch {
+	case g.Field == "*":
+	case strings.HasSuffix(g.Field, ".*"):
+		if !strings.HasPrefix(f, g.Field[:len(g.Field)-1]) {
+			return false
+		}
+	case g.Field != f:
+		return false
+	}
+	return len(g.Values) == 0 || slices.Contains(g.Values, string(c.GetValue()))
+}
+
+// MayWrite reports whether any of roles may write c's field and value.
+func (p Policy) MayWrite(roles []rasoatv1.Role, c *rasoatv1.Change) bool {
+	for _, r := range roles {
+		for i := range p[r] {
+			if p[r][i].matches(c) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Writes reports whether any of roles may write anything at all.
+func (p Policy) Writes(roles []rasoatv1.Role) bool {
+	return slices.ContainsFunc(roles, func(r rasoatv1.Role) bool { return len(p[r]) > 0 })
+}

@@ -1,0 +1,683 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/directory"
+	"github.com/rasoat/rasoat/server/store"
+	"google.golang.org/protobuf/proto"
+)
+
+// directorySchema is schema version 4: administrative units, people and
+// their roles and units, enrolment codes, devices and the replica ids bound
+// to them, and one receipt per push saying who sent it. A receipt covers the
+// server_seq range the push appended (a push's new changes are contiguous
+// in the log), so attributing a change costs one row per push, not one
+// column per change.
+const directorySchema = `
+CREATE TABLE units (
+	code   TEXT    PRIMARY KEY,
+	name   TEXT    NOT NULL,
+	level  INTEGER NOT NULL,          -- rasoatv1.UnitLevel
+	kind   TEXT    NOT NULL,
+	parent TEXT    NOT NULL           -- '' for a province
+);
+CREATE INDEX units_parent ON units (parent);
+CREATE TABLE settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+CREATE TABLE people (
+	id       TEXT    PRIMARY KEY,
+	name     TEXT    NOT NULL,
+	disabled INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE person_roles (
+	person_id TEXT    NOT NULL REFERENCES people (id),
+	role      INTEGER NOT NULL,       -- rasoatv1.Role
+	PRIMARY KEY (person_id, role)
+) WITHOUT ROWID;
+CREATE TABLE person_units (
+	person_id TEXT NOT NULL REFERENCES people (id),
+	unit_code TEXT NOT NULL,
+	PRIMARY KEY (person_id, unit_code)
+) WITHOUT ROWID;
+CREATE TABLE codes (
+	id         TEXT    PRIMARY KEY,
+	hash       BLOB    NOT NULL,      -- SHA-256 of the secret part
+	person_id  TEXT    NOT NULL REFERENCES people (id),
+	expires_at INTEGER NOT NULL,      -- unix seconds
+	attempts   INTEGER NOT NULL,      -- wrong secrets still allowed
+	used_at    INTEGER                -- unix seconds, once redeemed
+);
+CREATE TABLE devices (
+	id          TEXT    PRIMARY KEY,
+	person_id   TEXT    NOT NULL REFERENCES people (id),
+	name        TEXT    NOT NULL,
+	token_id    TEXT    NOT NULL UNIQUE,
+	token_hash  BLOB    NOT NULL,     -- SHA-256 of the token's secret
+	replica_id  TEXT    NOT NULL,     -- the replica it writes under now
+	enrolled_at INTEGER NOT NULL,
+	revoked_at  INTEGER,
+	last_seen   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX devices_person ON devices (person_id);
+CREATE TABLE replicas (
+	replica_id TEXT    PRIMARY KEY,
+	device_id  TEXT    NOT NULL REFERENCES devices (id),
+	person_id  TEXT    NOT NULL,      -- whom the device was enrolled for when bound: the author
+	bound_at   INTEGER NOT NULL
+);
+CREATE INDEX replicas_device ON replicas (device_id);
+CREATE TABLE receipts (
+	last_seq  INTEGER PRIMARY KEY,    -- the push's last new change
+	first_seq INTEGER NOT NULL,
+	replica   TEXT    NOT NULL,
+	person_id TEXT    NOT NULL,
+	device_id TEXT    NOT NULL,
+	at        INTEGER NOT NULL        -- unix seconds
+);
+`
+
+// insertReceipt records who sent the push whose new changes end at
+// res.ServerSeq.
+func insertReceipt(ctx context.Context, tx *sql.Tx, by store.Sender, res store.PushResult, at int64) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO receipts (last_seq, first_seq, replica, person_id, device_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+		res.ServerSeq, res.ServerSeq-uint64(res.Accepted)+1, by.Replica, by.PersonID, by.DeviceID, at)
+	if err != nil {
+		return fmt.Errorf("push: record who sent it: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction on the writer connection.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return classify(err)
+	}
+	return classify(tx.Commit())
+}
+
+// PutUnits creates or updates units by code and, when served is not
+// empty, sets the unit this server serves. The caller has checked the
+// tree (server/units).
+func (db *DB) PutUnits(ctx context.Context, units []*rasoatv1.Unit, served string) (created, updated int, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		created, updated = 0, 0
+		for _, u := range units {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM units WHERE code = ?", u.GetCode()).Scan(&n); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO units (code, name, level, kind, parent) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, kind = excluded.kind, parent = excluded.parent`,
+				u.GetCode(), u.GetName(), int32(u.GetLevel()), u.GetKind(), u.GetParentCode()); err != nil {
+				return fmt.Errorf("store unit %s: %w", u.GetCode(), err)
+			}
+			if n == 0 {
+				created++
+			} else {
+				updated++
+			}
+		}
+		if served != "" {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO settings (key, value) VALUES ('served_unit', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", served); err != nil {
+				return fmt.Errorf("set the served unit: %w", err)
+			}
+		}
+		return nil
+	})
+	return created, updated, err
+}
+
+// Units returns every unit, by code, and the unit this server serves ("" if
+// none is set).
+func (db *DB) Units(ctx context.Context) ([]*rasoatv1.Unit, string, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT code, name, level, kind, parent FROM units ORDER BY code")
+	if err != nil {
+		return nil, "", classify(err)
+	}
+	defer rows.Close()
+	var out []*rasoatv1.Unit
+	for rows.Next() {
+		u := &rasoatv1.Unit{}
+		var level int32
+		if err := rows.Scan(&u.Code, &u.Name, &level, &u.Kind, &u.ParentCode); err != nil {
+			return nil, "", err
+		}
+		u.Level = rasoatv1.UnitLevel(level)
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", classify(err)
+	}
+	served, err := db.servedUnit(ctx)
+	return out, served, err
+}
+
+func (db *DB) servedUnit(ctx context.Context) (string, error) {
+	var served string
+	err := db.r.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = 'served_unit'").Scan(&served)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return served, classify(err)
+}
+
+// VillagesUnder returns the villages at or under any of codes that are also
+// under the served unit, sorted: the villages a person assigned those units
+// reads. With no served unit set, none.
+func (db *DB) VillagesUnder(ctx context.Context, codes []string) ([]string, error) {
+	if len(codes) == 0 {
+		return nil, nil
+	}
+	var q strings.Builder
+	q.WriteString(`WITH RECURSIVE
+served(code) AS (SELECT value FROM settings WHERE key = 'served_unit'
+	UNION SELECT u.code FROM units u JOIN served s ON u.parent = s.code),
+sub(code) AS (SELECT code FROM units WHERE code IN (`)
+	args := make([]any, len(codes))
+	for i, c := range codes {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('?')
+		args[i] = c
+	}
+	q.WriteString(`) UNION SELECT u.code FROM units u JOIN sub s ON u.parent = s.code)
+SELECT u.code FROM units u WHERE u.level = ? AND u.code IN (SELECT code FROM sub) AND u.code IN (SELECT code FROM served) ORDER BY u.code`)
+	args = append(args, int32(rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE))
+	rows, err := db.r.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, classify(rows.Err())
+}
+
+// PutPeople creates or updates people by id, replacing their roles and
+// units.
+func (db *DB) PutPeople(ctx context.Context, people []directory.Person) (created, updated int, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		created, updated = 0, 0
+		for _, p := range people {
+			res, err := tx.ExecContext(ctx, "UPDATE people SET name = ?, disabled = ? WHERE id = ?", p.Name, p.Disabled, p.ID)
+			if err != nil {
+				return fmt.Errorf("store person %s: %w", p.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO people (id, name, disabled) VALUES (?, ?, ?)", p.ID, p.Name, p.Disabled); err != nil {
+					return fmt.Errorf("store person %s: %w", p.ID, err)
+				}
+				created++
+			} else {
+				updated++
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM person_roles WHERE person_id = ?", p.ID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM person_units WHERE person_id = ?", p.ID); err != nil {
+				return err
+			}
+			for _, r := range p.Roles {
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO person_roles (person_id, role) VALUES (?, ?)", p.ID, int32(r)); err != nil {
+					return err
+				}
+			}
+			for _, u := range p.Units {
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO person_units (person_id, unit_code) VALUES (?, ?)", p.ID, u); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return created, updated, err
+}
+
+// People returns everyone, by id.
+func (db *DB) People(ctx context.Context) ([]directory.Person, error) {
+	return db.people(ctx, "")
+}
+
+// Person returns one person (directory.ErrNotFound).
+func (db *DB) Person(ctx context.Context, id string) (directory.Person, error) {
+	ps, err := db.people(ctx, id)
+	if err != nil {
+		return directory.Person{}, err
+	}
+	if len(ps) == 0 {
+		return directory.Person{}, fmt.Errorf("person %q: %w", id, directory.ErrNotFound)
+	}
+	return ps[0], nil
+}
+
+func (db *DB) people(ctx context.Context, id string) ([]directory.Person, error) {
+	where, args := "", []any{}
+	if id != "" {
+		where, args = " WHERE id = ?", []any{id}
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT id, name, disabled FROM people"+where+" ORDER BY id", args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var out []directory.Person
+	index := map[string]int{}
+	for rows.Next() {
+		var p directory.Person
+		if err := rows.Scan(&p.ID, &p.Name, &p.Disabled); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		index[p.ID] = len(out)
+		out = append(out, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	rows, err = db.r.QueryContext(ctx, "SELECT person_id, role FROM person_roles"+strings.Replace(where, "id", "person_id", 1)+" ORDER BY person_id, role", args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	for rows.Next() {
+		var pid string
+		var r int32
+		if err := rows.Scan(&pid, &r); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if i, ok := index[pid]; ok {
+			out[i].Roles = append(out[i].Roles, rasoatv1.Role(r))
+		}
+	}
+	rows.Close()
+	rows, err = db.r.QueryContext(ctx, "SELECT person_id, unit_code FROM person_units"+strings.Replace(where, "id", "person_id", 1)+" ORDER BY person_id, unit_code", args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid, u string
+		if err := rows.Scan(&pid, &u); err != nil {
+			return nil, err
+		}
+		if i, ok := index[pid]; ok {
+			out[i].Units = append(out[i].Units, u)
+		}
+	}
+	return out, classify(rows.Err())
+}
+
+// IssueCode stores an enrolment code for an existing person.
+func (db *DB) IssueCode(ctx context.Context, c directory.Code) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM people WHERE id = ?", c.PersonID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("person %q: %w", c.PersonID, directory.ErrNotFound)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO codes (id, hash, person_id, expires_at, attempts) VALUES (?, ?, ?, ?, ?)",
+			c.ID, c.Hash, c.PersonID, c.ExpiresAt.Unix(), c.Attempts)
+		return err
+	})
+}
+
+// Enrol redeems a code: in one transaction it checks the code (a wrong
+// secret uses up one attempt, and that is committed), creates the device or
+// takes over the one PreviousToken names, gives it a new token, and binds
+// the replica ids. The code is then used.
+func (db *DB) Enrol(ctx context.Context, e directory.Enrolment) (directory.Enrolled, error) {
+	var out directory.Enrolled
+	var wrongSecret bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			hash      []byte
+			personID  string
+			expiresAt int64
+			attempts  int
+			usedAt    sql.NullInt64
+		)
+		err := tx.QueryRowContext(ctx, "SELECT hash, person_id, expires_at, attempts, used_at FROM codes WHERE id = ?", e.CodeID).
+			Scan(&hash, &personID, &expiresAt, &attempts, &usedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return directory.ErrCodeInvalid
+		}
+		if err != nil {
+			return err
+		}
+		if usedAt.Valid || attempts <= 0 || e.At.Unix() >= expiresAt {
+			return directory.ErrCodeInvalid
+		}
+		if subtle.ConstantTimeCompare(hash, e.CodeHash) != 1 {
+			wrongSecret = true
+			_, err := tx.ExecContext(ctx, "UPDATE codes SET attempts = attempts - 1 WHERE id = ?", e.CodeID)
+			return err // committed: the attempt counts
+		}
+		person, err := personIn(ctx, tx, personID)
+		if err != nil {
+			return err
+		}
+		if person.Disabled {
+			return directory.ErrCodeInvalid
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE codes SET used_at = ? WHERE id = ?", e.At.Unix(), e.CodeID); err != nil {
+			return err
+		}
+		deviceID := e.DeviceID
+		if e.PreviousTokenID != "" {
+			var id string
+			var prev []byte
+			err := tx.QueryRowContext(ctx, "SELECT id, token_hash FROM devices WHERE token_id = ?", e.PreviousTokenID).Scan(&id, &prev)
+			if err == nil && subtle.ConstantTimeCompare(prev, e.PreviousTokenHash) == 1 {
+				deviceID = id
+			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, name, token_id, token_hash, replica_id, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET person_id = excluded.person_id, name = excluded.name, token_id = excluded.token_id, token_hash = excluded.token_hash,
+	replica_id = excluded.replica_id, enrolled_at = excluded.enrolled_at, revoked_at = NULL`,
+			deviceID, personID, e.DeviceName, e.TokenID, e.TokenHash, e.Replica, e.At.Unix()); err != nil {
+			return err
+		}
+		// The new replica must be free or already this device's.
+		owner, err := replicaOwner(ctx, tx, e.Replica)
+		if err != nil {
+			return err
+		}
+		if owner != "" && owner != deviceID {
+			return fmt.Errorf("replica_id %s: %w", e.Replica, directory.ErrReplicaTaken)
+		}
+		if owner == "" {
+			if err := bindReplica(ctx, tx, e.Replica, deviceID, personID, e.At); err != nil {
+				return err
+			}
+		}
+		out.Unbound = nil
+		for _, r := range e.PriorReplicas {
+			owner, err := replicaOwner(ctx, tx, r)
+			if err != nil {
+				return err
+			}
+			switch owner {
+			case deviceID:
+			case "":
+				if err := bindReplica(ctx, tx, r, deviceID, personID, e.At); err != nil {
+					return err
+				}
+			default:
+				out.Unbound = append(out.Unbound, r)
+			}
+		}
+		out.Person = person
+		out.Device, err = deviceIn(ctx, tx, "id", deviceID)
+		return err
+	})
+	if err == nil && wrongSecret {
+		err = directory.ErrCodeInvalid
+	}
+	return out, err
+}
+
+func replicaOwner(ctx context.Context, tx *sql.Tx, replica string) (string, error) {
+	var owner string
+	err := tx.QueryRowContext(ctx, "SELECT device_id FROM replicas WHERE replica_id = ?", replica).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return owner, err
+}
+
+func bindReplica(ctx context.Context, tx *sql.Tx, replica, device, person string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, "INSERT INTO replicas (replica_id, device_id, person_id, bound_at) VALUES (?, ?, ?, ?)", replica, device, person, at.Unix())
+	return err
+}
+
+// BindReplica binds a replica id the device moved to (a tablet restored
+// from an older copy of its file, issuing again under a successor id) to
+// the device and its person. Binding one already the device's is a no-op;
+// one bound elsewhere is directory.ErrReplicaTaken.
+func (db *DB) BindReplica(ctx context.Context, deviceID, personID, replica string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		owner, err := replicaOwner(ctx, tx, replica)
+		switch {
+		case err != nil:
+			return err
+		case owner == deviceID:
+			return nil
+		case owner != "":
+			return fmt.Errorf("replica_id %s: %w", replica, directory.ErrReplicaTaken)
+		}
+		return bindReplica(ctx, tx, replica, deviceID, personID, at)
+	})
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func personIn(ctx context.Context, q querier, id string) (directory.Person, error) {
+	var p directory.Person
+	err := q.QueryRowContext(ctx, "SELECT id, name, disabled FROM people WHERE id = ?", id).Scan(&p.ID, &p.Name, &p.Disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("person %q: %w", id, directory.ErrNotFound)
+	}
+	if err != nil {
+		return p, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT role FROM person_roles WHERE person_id = ? ORDER BY role", id)
+	if err != nil {
+		return p, err
+	}
+	for rows.Next() {
+		var r int32
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return p, err
+		}
+		p.Roles = append(p.Roles, rasoatv1.Role(r))
+	}
+	rows.Close()
+	rows, err = q.QueryContext(ctx, "SELECT unit_code FROM person_units WHERE person_id = ? ORDER BY unit_code", id)
+	if err != nil {
+		return p, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return p, err
+		}
+		p.Units = append(p.Units, u)
+	}
+	return p, rows.Err()
+}
+
+const deviceColumns = "id, person_id, name, token_id, token_hash, replica_id, enrolled_at, coalesce(revoked_at, 0), last_seen"
+
+func scanDevice(sc interface{ Scan(...any) error }) (directory.Device, error) {
+	var d directory.Device
+	var enrolled, revoked, seen int64
+	err := sc.Scan(&d.ID, &d.PersonID, &d.Name, &d.TokenID, &d.TokenHash, &d.Replica, &enrolled, &revoked, &seen)
+	d.EnrolledAt = time.Unix(enrolled, 0)
+	if revoked != 0 {
+		d.RevokedAt = time.Unix(revoked, 0)
+	}
+	if seen != 0 {
+		d.LastSeen = time.Unix(seen, 0)
+	}
+	return d, err
+}
+
+// deviceIn reads the device whose column col (id or token_id) is v, with
+// its replicas.
+func deviceIn(ctx context.Context, q querier, col, v string) (directory.Device, error) {
+	d, err := scanDevice(q.QueryRowContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE "+col+" = ?", v))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device: %w", directory.ErrNotFound)
+	}
+	if err != nil {
+		return d, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT replica_id FROM replicas WHERE device_id = ? ORDER BY bound_at DESC, replica_id", d.ID)
+	if err != nil {
+		return d, err
+	}
+	defer rows.Close()
+	d.Replicas = []string{d.Replica}
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return d, err
+		}
+		if r != d.Replica {
+			d.Replicas = append(d.Replicas, r)
+		}
+	}
+	return d, rows.Err()
+}
+
+// DeviceByToken returns the device holding the token id, revoked or not,
+// and its person (directory.ErrNotFound).
+func (db *DB) DeviceByToken(ctx context.Context, tokenID string) (directory.Device, directory.Person, error) {
+	d, err := deviceIn(ctx, db.r, "token_id", tokenID)
+	if err != nil {
+		return d, directory.Person{}, classify(err)
+	}
+	p, err := personIn(ctx, db.r, d.PersonID)
+	return d, p, classify(err)
+}
+
+// Devices returns the devices of one person, or of everyone.
+func (db *DB) Devices(ctx context.Context, personID string) ([]directory.Device, error) {
+	where, args := "", []any{}
+	if personID != "" {
+		where, args = " WHERE person_id = ?", []any{personID}
+	}
+	rows, err := db.r.QueryContext(ctx, "SELECT id FROM devices"+where+" ORDER BY enrolled_at, id", args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := make([]directory.Device, 0, len(ids))
+	for _, id := range ids {
+		d, err := deviceIn(ctx, db.r, "id", id)
+		if err != nil {
+			return nil, classify(err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// RevokeDevice revokes a device's token (a no-op on one already revoked).
+func (db *DB) RevokeDevice(ctx context.Context, deviceID string, at time.Time) (directory.Device, error) {
+	var d directory.Device
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", at.Unix(), deviceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("device %q: %w", deviceID, directory.ErrNotFound)
+		}
+		d, err = deviceIn(ctx, tx, "id", deviceID)
+		return err
+	})
+	return d, err
+}
+
+// TouchDevice records that the device called at t.
+func (db *DB) TouchDevice(ctx context.Context, deviceID string, t time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE devices SET last_seen = ? WHERE id = ?", t.Unix(), deviceID)
+		return err
+	})
+}
+
+// HasAdmin reports whether anyone enabled holds ROLE_ADMIN.
+func (db *DB) HasAdmin(ctx context.Context) (bool, error) {
+	var ok bool
+	err := db.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM person_roles r JOIN people p ON p.id = r.person_id WHERE r.role = ? AND p.disabled = 0)",
+		int32(rasoatv1.Role_ROLE_ADMIN)).Scan(&ok)
+	return ok, classify(err)
+}
+
+// History returns the changes to one entity after server position after,
+// in log order, at most limit, and whether more follow.
+func (db *DB) History(ctx context.Context, entityID string, after uint64, limit int) ([]store.HistoryEntry, bool, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT c.server_seq, c.payload, coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''), coalesce(b.person_id, '')
+FROM changes c
+LEFT JOIN receipts r ON r.last_seq = (SELECT min(last_seq) FROM receipts WHERE last_seq >= c.server_seq) AND r.first_seq <= c.server_seq
+LEFT JOIN replicas b ON b.replica_id = c.origin
+WHERE c.entity_id = ? AND c.server_seq > ?
+ORDER BY c.server_seq LIMIT ?`, entityID, after, limit+1)
+	if err != nil {
+		return nil, false, classify(err)
+	}
+	defer rows.Close()
+	var out []store.HistoryEntry
+	for rows.Next() {
+		var (
+			e       store.HistoryEntry
+			payload []byte
+			at      int64
+		)
+		if err := rows.Scan(&e.ServerSeq, &payload, &at, &e.SenderPerson, &e.SenderDevice, &e.AuthorPerson); err != nil {
+			return nil, false, err
+		}
+		if at != 0 {
+			e.ReceivedAt = time.Unix(at, 0)
+		}
+		c := &rasoatv1.Change{}
+		if err := proto.Unmarshal(payload, c); err != nil {
+			return nil, false, fmt.Errorf("history: change %d: %w", e.ServerSeq, err)
+		}
+		e.Change = c
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, classify(err)
+	}
+	more := len(out) > limit
+	if more {
+		out = out[:limit]
+	}
+	return out, more, nil
+}
