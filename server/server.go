@@ -10,6 +10,9 @@ import (
 	"time"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/access"
+	"github.com/rasoat/rasoat/server/adminsvc"
+	"github.com/rasoat/rasoat/server/auth"
 	"github.com/rasoat/rasoat/server/scoring"
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/survey"
@@ -46,6 +49,8 @@ type config struct {
 	reg             *survey.Registry
 	store           syncsvc.Store
 	syncOpts        []syncsvc.Option
+	dir             Directory
+	limiter         *auth.Limiter
 	log             *slog.Logger
 	shutdownTimeout time.Duration
 }
@@ -62,6 +67,24 @@ func WithRegistry(r *survey.Registry) Option { return func(c *config) { c.reg = 
 // only scores.
 func WithSync(st syncsvc.Store, opts ...syncsvc.Option) Option {
 	return func(c *config) { c.store, c.syncOpts = st, opts }
+}
+
+// Directory is the store of units, people and devices that authentication,
+// scopes and the admin services read (server/store/sqlite implements it).
+type Directory interface {
+	auth.Directory
+	access.Directory
+	adminsvc.Store
+}
+
+// WithAuth turns authentication on: every call but health, reflection and
+// enrolment needs a device token of dir, its person's roles must allow the
+// method, and sync reads and writes only the person's villages and fields
+// (access.DefaultPolicy). It serves AdminService, EnrolService and
+// HistoryService over dir. lim paces failed attempts per address (nil: the
+// defaults of auth.NewLimiter).
+func WithAuth(dir Directory, lim *auth.Limiter) Option {
+	return func(c *config) { c.dir, c.limiter = dir, lim }
 }
 
 // WithLogger sets where calls and failures are logged; the default discards.
@@ -92,14 +115,25 @@ func New(opts ...Option) (*Server, error) {
 
 	s := &Server{log: c.log, shutdownTimeout: c.shutdownTimeout}
 	// Interceptors run in this order; observe comes first so that it logs
-	// the final outcome of every later one and recovers their panics.
-	// Authentication goes after it.
+	// the final outcome of every later one and recovers their panics;
+	// authentication last, next to the handlers it guards.
+	unary := []grpc.UnaryServerInterceptor{observeUnary(c.log), guardUnary}
+	stream := []grpc.StreamServerInterceptor{observeStream(c.log), guardStream}
+	var authn *auth.Authenticator
+	if c.dir != nil {
+		if c.limiter == nil {
+			c.limiter = auth.NewLimiter(auth.DefaultFailEvery, auth.DefaultFailBurst)
+		}
+		authn = auth.New(c.dir, c.limiter, c.log)
+		unary = append(unary, authn.Unary)
+		stream = append(stream, authn.Stream)
+	}
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.ForceServerCodecV2(newGuardCodec()),
-		grpc.ChainUnaryInterceptor(observeUnary(c.log), guardUnary),
-		grpc.ChainStreamInterceptor(observeStream(c.log), guardStream),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	)
 
 	rasoatv1.RegisterScoringServiceServer(s.grpc, scoring.New(c.reg, c.log))
@@ -107,6 +141,15 @@ func New(opts ...Option) (*Server, error) {
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(rasoatv1.ScoringService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if c.dir != nil {
+		svc := adminsvc.New(c.dir, c.limiter, c.log)
+		rasoatv1.RegisterAdminServiceServer(s.grpc, svc)
+		rasoatv1.RegisterEnrolServiceServer(s.grpc, svc)
+		rasoatv1.RegisterHistoryServiceServer(s.grpc, svc)
+		// The scope goes last so that a caller's own options cannot
+		// replace it with one that ignores the identity.
+		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy)))
+	}
 	if c.store != nil {
 		rasoatv1.RegisterSyncServiceServer(s.grpc, syncsvc.New(c.store, c.syncOpts...))
 		s.health.SetServingStatus(rasoatv1.SyncService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
