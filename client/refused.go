@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/replica"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
 	"github.com/rasoat/rasoat/internal/rpcerr"
@@ -246,19 +245,11 @@ func sortBase(base []*rasoatv1.Stamp) {
 	})
 }
 
-// replicaNamespace names rasoat's derived replica ids (UUIDv5).
-var replicaNamespace = uuid.MustParse("8f0c6a52-3a7e-5b51-9f0e-6c2d1e5a7b10")
-
 // successor is the replica id a file moves to from old when the server
-// holds other content under old's seq from. It is derived, not random: a
-// file restored twice from copies made before the move issues its changes
-// again under the same id, seqs and stamps as the first time, so the
-// server finds them stored already (duplicates) instead of storing one
-// write twice. Two different histories from one copy meet at a seq of the
-// successor too, with other content, and move on to its own successor.
-func successor(old string, from uint64) string {
-	return uuid.NewSHA1(replicaNamespace, []byte(old+"#"+strconv.FormatUint(from, 10))).String()
-}
+// holds other content under old's seq from (replica.Successor: derived,
+// so that a file restored twice issues identical changes, and the server
+// can check the new id descends from this device's).
+func successor(old string, from uint64) string { return replica.Successor(old, from) }
 
 // reissue issues the unsent changes of origin (this file's replica id, or
 // one it retired) from seq from on again under the current id, after
@@ -278,7 +269,7 @@ func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (
 		old := origin
 		if old == w.m.replica {
 			fresh = successor(old, from)
-			if _, err := w.tx.ExecContext(ctx, "INSERT INTO retired_replicas (replica_id, retired_at, reason) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", old, c.now().Unix(), why); err != nil {
+			if _, err := w.tx.ExecContext(ctx, "INSERT INTO retired_replicas (replica_id, retired_at, reason, successor, from_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", old, c.now().Unix(), why, fresh, from); err != nil {
 				return fmt.Errorf("retire replica %s: %w", old, err)
 			}
 		}

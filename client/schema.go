@@ -63,10 +63,25 @@ CREATE TABLE retired_replicas (
 	reason     TEXT    NOT NULL
 );
 `,
+	// 3: the device's enrolment (its token, and who the server takes it
+	// for); and, for a replica id retired for its successor, the seq it
+	// moved at, so that a push can prove the new id descends from it.
+	`
+CREATE TABLE enrolment (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	token     TEXT    NOT NULL, -- the bearer token; the server keeps only its hash
+	server    TEXT    NOT NULL, -- where it was enrolled, as given
+	person_id TEXT    NOT NULL,
+	device_id TEXT    NOT NULL,
+	at        INTEGER NOT NULL  -- unix seconds
+);
+ALTER TABLE retired_replicas ADD COLUMN successor TEXT NOT NULL DEFAULT ''; -- the id it moved to, when derived (PushRequest.lineage)
+ALTER TABLE retired_replicas ADD COLUMN from_seq INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version Open migrates a file to.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

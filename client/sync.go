@@ -107,7 +107,11 @@ func (c *Client) Sync(ctx context.Context, conn grpc.ClientConnInterface, opts .
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	s := &syncer{c: c, api: rasoatv1.NewSyncServiceClient(conn), cfg: cfg}
-	err := s.run(ctx)
+	ctx, err := c.WithToken(ctx)
+	if err != nil {
+		return s.stats, fmt.Errorf("sync: %w", err)
+	}
+	err = s.run(ctx)
 	return s.stats, err
 }
 
@@ -195,7 +199,11 @@ func (s *syncer) push(ctx context.Context) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.ReplicaID(), Changes: batch})
+		lineage, err := s.c.lineage(ctx)
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		res, err := s.api.Push(ctx, &rasoatv1.PushRequest{ReplicaId: s.c.ReplicaID(), Changes: batch, Lineage: lineage})
 		if err != nil {
 			if rounds++; rounds > maxRefusalRounds {
 				return fmt.Errorf("push batch %d: still refused after %d rounds of recovery: %w", n, maxRefusalRounds, err)
@@ -306,7 +314,8 @@ func permanent(reason rasoatv1.ErrorReason) bool {
 	case rasoatv1.ErrorReason_INVALID_FIELD, rasoatv1.ErrorReason_TOO_LARGE,
 		rasoatv1.ErrorReason_CONTENT_MISMATCH, rasoatv1.ErrorReason_BASE_UNKNOWN,
 		rasoatv1.ErrorReason_ENTITY_MISMATCH, rasoatv1.ErrorReason_ENTITY_TOO_LARGE,
-		rasoatv1.ErrorReason_OUT_OF_SCOPE:
+		rasoatv1.ErrorReason_OUT_OF_SCOPE, rasoatv1.ErrorReason_ROLE_DENIED,
+		rasoatv1.ErrorReason_REPLICA_NOT_BOUND:
 		return true
 	}
 	return false

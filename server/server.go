@@ -17,6 +17,7 @@ import (
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -51,6 +52,7 @@ type config struct {
 	syncOpts        []syncsvc.Option
 	dir             Directory
 	limiter         *auth.Limiter
+	creds           credentials.TransportCredentials
 	log             *slog.Logger
 	shutdownTimeout time.Duration
 }
@@ -85,6 +87,11 @@ type Directory interface {
 // defaults of auth.NewLimiter).
 func WithAuth(dir Directory, lim *auth.Limiter) Option {
 	return func(c *config) { c.dir, c.limiter = dir, lim }
+}
+
+// WithTLS serves over TLS with creds (credentials.NewServerTLSFromFile).
+func WithTLS(creds credentials.TransportCredentials) Option {
+	return func(c *config) { c.creds = creds }
 }
 
 // WithLogger sets where calls and failures are logged; the default discards.
@@ -128,13 +135,17 @@ func New(opts ...Option) (*Server, error) {
 		unary = append(unary, authn.Unary)
 		stream = append(stream, authn.Stream)
 	}
-	s.grpc = grpc.NewServer(
+	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.ForceServerCodecV2(newGuardCodec()),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-	)
+	}
+	if c.creds != nil {
+		gopts = append(gopts, grpc.Creds(c.creds))
+	}
+	s.grpc = grpc.NewServer(gopts...)
 
 	rasoatv1.RegisterScoringServiceServer(s.grpc, scoring.New(c.reg, c.log))
 

@@ -64,22 +64,45 @@ type denial interface {
 	Field() string
 }
 
-// scopeStatus is PermissionDenied naming the change and its field.
-func scopeStatus(se *scopeError) error {
-	reason, field := rasoatv1.ErrorReason_OUT_OF_SCOPE, ""
-	var d denial
-	if errors.As(se.err, &d) {
-		reason, field = d.Reason(), d.Field()
+// scopeErrors are the changes of one push a scope refused.
+type scopeErrors []*scopeError
+
+func (es scopeErrors) Error() string {
+	msg := es[0].Error()
+	if len(es) > 1 {
+		msg += fmt.Sprintf(" (and %d more changes)", len(es)-1)
 	}
-	if se.index < 0 {
-		return rpcerr.New(codes.PermissionDenied, reason, se.Error(), nil)
+	return msg
+}
+
+// scopeStatus is PermissionDenied naming each change refused and its
+// field; the ErrorInfo carries the first one's reason and index.
+func scopeStatus(es scopeErrors) error {
+	var vs []rpcerr.Violation
+	var meta map[string]string
+	first := rasoatv1.ErrorReason_OUT_OF_SCOPE
+	for k, se := range es {
+		reason, field := rasoatv1.ErrorReason_OUT_OF_SCOPE, ""
+		var d denial
+		if errors.As(se.err, &d) {
+			reason, field = d.Reason(), d.Field()
+		}
+		if k == 0 {
+			first = reason
+		}
+		if se.index < 0 {
+			continue
+		}
+		if meta == nil {
+			meta = map[string]string{"index": strconv.Itoa(se.index)}
+		}
+		path := fmt.Sprintf("changes[%d]", se.index)
+		if field != "" {
+			path += "." + field
+		}
+		vs = append(vs, rpcerr.Violation{Field: path, Desc: se.err.Error(), Reason: reason})
 	}
-	path := fmt.Sprintf("changes[%d]", se.index)
-	if field != "" {
-		path += "." + field
-	}
-	return rpcerr.New(codes.PermissionDenied, reason, se.Error(), map[string]string{"index": strconv.Itoa(se.index)},
-		rpcerr.Violation{Field: path, Desc: se.err.Error(), Reason: reason})
+	return rpcerr.New(codes.PermissionDenied, first, es.Error(), meta, vs...)
 }
 
 // toStatus translates an error to a gRPC status, the one place that does.
@@ -99,6 +122,7 @@ func toStatus(err error) error {
 	var bad badRequest
 	var refused store.Refused
 	var se *scopeError
+	var ses scopeErrors
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
@@ -106,8 +130,10 @@ func toStatus(err error) error {
 		return violations(bad, nil)
 	case errors.As(err, &refused):
 		return refusedStatus(refused)
+	case errors.As(err, &ses):
+		return scopeStatus(ses)
 	case errors.As(err, &se):
-		return scopeStatus(se)
+		return scopeStatus(scopeErrors{se})
 	case errors.Is(err, store.ErrCursorAhead):
 		return rpcerr.New(codes.FailedPrecondition, rasoatv1.ErrorReason_CURSOR_AHEAD, err.Error(), nil)
 	case errors.Is(err, store.ErrLogChanged):

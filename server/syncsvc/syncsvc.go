@@ -145,7 +145,10 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 		return nil, toStatus(&scopeError{-1, err})
 	}
 	now := s.now()
-	var bad badRequest
+	var (
+		bad    badRequest
+		denied scopeErrors
+	)
 	for i, c := range changes {
 		if len(bad) == maxViolations {
 			break
@@ -166,12 +169,17 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 			bad = append(bad, rpcerr.Violation{Field: fmt.Sprintf("changes[%d].stamp.hlc", i), Desc: err.Error() + ": is the device clock set right?", Reason: rasoatv1.ErrorReason_CLOCK_AHEAD})
 			continue
 		}
-		if err := mayWrite(c); err != nil {
-			return nil, toStatus(&scopeError{i, err})
+		if err := mayWrite(c); err != nil && len(denied) < maxViolations {
+			denied = append(denied, &scopeError{i, err})
 		}
 	}
 	if len(bad) > 0 {
 		return nil, toStatus(bad)
+	}
+	if len(denied) > 0 {
+		// Every refused change of the batch (up to maxViolations) is named,
+		// so that a tablet sets them aside in one round trip.
+		return nil, toStatus(denied)
 	}
 	res, err := s.store.Push(ctx, sender, changes)
 	if err != nil {

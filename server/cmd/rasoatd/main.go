@@ -1,8 +1,12 @@
 // Command rasoatd is the rasoat server. With no flags it serves the scoring
 // and sync services on 127.0.0.1:7443, with the built-in standards and the
 // SQLite file rasoat.db in the working directory (created if missing).
+// Every call but health, reflection and enrolment needs an enrolled
+// device's token; `rasoatd bootstrap` makes the first admin's code.
 //
-//	rasoatd [--addr host:port] [--db rasoat.db] [--standard-file file.json]... [--log-level info]
+//	rasoatd [--addr host:port] [--db rasoat.db] [--tls-cert F --tls-key F] [--insecure-listen]
+//	        [--standard-file file.json]... [--log-level info]
+//	rasoatd bootstrap [--db rasoat.db] [--admin admin] [--name "…"]
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"github.com/rasoat/rasoat/server"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/survey"
+	"google.golang.org/grpc/credentials"
 )
 
 func main() {
@@ -36,6 +41,9 @@ func main() {
 // run is rasoatd: it serves until ctx is done, then stops gracefully and
 // returns nil. Logs go to stderr; stdout only gets what was asked for (-h).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "bootstrap" {
+		return bootstrap(ctx, args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("rasoatd", flag.ContinueOnError)
 	// Parse errors come back to main, which prints them once.
 	fs.SetOutput(io.Discard)
@@ -45,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var level slog.Level
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	db := fs.String("db", "rasoat.db", "serve sync from the SQLite `file` (created if missing)")
+	certFile := fs.String("tls-cert", "", "serve TLS with the certificate chain in PEM `file` (with --tls-key)")
+	keyFile := fs.String("tls-key", "", "the private key in PEM `file` of --tls-cert")
+	insecureListen := fs.Bool("insecure-listen", false, "allow listening without TLS on an address other than loopback (tokens then cross the network in clear: only behind a TLS proxy or on a trusted link)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stdout, "Usage: rasoatd [flags]")
@@ -58,6 +69,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q (see rasoatd -h)", fs.Arg(0))
 	}
 
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	tls := *certFile != ""
+	if !tls && !*insecureListen && !loopback(*addr) {
+		return fmt.Errorf("--addr %s is not a loopback address: serve TLS (--tls-cert, --tls-key), or say --insecure-listen to send tokens and households in clear", *addr)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	reg, err := loadRegistry(files)
 	if err != nil {
@@ -68,7 +86,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("open --db %s: %w", *db, err)
 	}
 	defer store.Close()
-	srv, err := server.New(server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store))
+	opts := []server.Option{server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store), server.WithAuth(store, nil)}
+	if tls {
+		creds, err := credentials.NewServerTLSFromFile(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+		opts = append(opts, server.WithTLS(creds))
+	}
+	if ok, err := store.HasAdmin(ctx); err == nil && !ok {
+		log.Warn("no admin yet: run rasoatd bootstrap --db " + *db + " for the first admin's enrolment code")
+	}
+	srv, err := server.New(opts...)
 	if err != nil {
 		return err
 	}
@@ -82,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ids = append(ids, s.ID)
 	}
 	// Tests read the bound address from this line: keep the "addr" key.
-	log.Info("rasoatd listening", "addr", lis.Addr().String(), "db", *db, "standards", strings.Join(ids, ","))
+	log.Info("rasoatd listening", "addr", lis.Addr().String(), "db", *db, "tls", tls, "standards", strings.Join(ids, ","))
 	if err := srv.Serve(ctx, lis); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -132,4 +161,17 @@ func (l *fileList) Set(v string) error {
 		}
 	}
 	return nil
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
