@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
-	"github.com/rasoat/rasoat/internal/replica"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/replica"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/proto"

@@ -83,7 +83,7 @@ var Methods = map[string][]rasoatv1.Role{
 	"/" + rasoatv1.SyncService_ServiceDesc.ServiceName + "/":    dataRoles,
 	"/" + rasoatv1.HistoryService_ServiceDesc.ServiceName + "/": dataRoles,
 	"/" + rasoatv1.AdminService_ServiceDesc.ServiceName + "/":   {rasoatv1.Role_ROLE_ADMIN},
-	rasoatv1.EnrolService_WhoAmI_FullMethodName:                anyRole,
+	rasoatv1.EnrolService_WhoAmI_FullMethodName:                 anyRole,
 }
 
 // rolesFor returns the roles that may call method, and whether it needs a
