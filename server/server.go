@@ -171,6 +171,9 @@ func New(opts ...Option) (*Server, error) {
 	return s, nil
 }
 
+// GetServiceInfo returns the services served and their methods.
+func (s *Server) GetServiceInfo() map[string]grpc.ServiceInfo { return s.grpc.GetServiceInfo() }
+
 // Serve accepts connections on lis until ctx is done, then stops
 // gracefully: health turns NOT_SERVING, new calls are refused, calls in
 // flight get the shutdown timeout to finish before they are cancelled. It

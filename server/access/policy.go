@@ -61,22 +61,37 @@ var DefaultPolicy = Policy{
 	},
 }
 
-// matches reports whether g covers the change's kind, field and value.
-func (g *Grant) matches(c *rasoatv1.Change) bool {
-	if g.Kind != c.GetKind() {
+// covers reports whether g covers a field of a kind, whatever the value.
+func (g *Grant) covers(kind rasoatv1.EntityKind, f string) bool {
+	if g.Kind != kind {
 		return false
 	}
-	f := c.GetField()
 	switch {
 	case g.Field == "*":
+		return true
 	case strings.HasSuffix(g.Field, ".*"):
-		if !strings.HasPrefix(f, g.Field[:len(g.Field)-1]) {
-			return false
-		}
-	case g.Field != f:
-		return false
+		return strings.HasPrefix(f, g.Field[:len(g.Field)-1])
 	}
-	return len(g.Values) == 0 || slices.Contains(g.Values, string(c.GetValue()))
+	return g.Field == f
+}
+
+// matches reports whether g covers the change's kind, field and value.
+func (g *Grant) matches(c *rasoatv1.Change) bool {
+	return g.covers(c.GetKind(), c.GetField()) && (len(g.Values) == 0 || slices.Contains(g.Values, string(c.GetValue())))
+}
+
+// MayWriteField reports whether any of roles may write some value of the
+// field (so that a refusal can say whether the field or the value was
+// wrong).
+func (p Policy) MayWriteField(roles []rasoatv1.Role, kind rasoatv1.EntityKind, field string) bool {
+	for _, r := range roles {
+		for i := range p[r] {
+			if p[r][i].covers(kind, field) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // MayWrite reports whether any of roles may write c's field and value.

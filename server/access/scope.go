@@ -118,7 +118,7 @@ func (s *Scope) Writer(ctx context.Context, req *rasoatv1.PushRequest) (store.Se
 		}
 		if !s.policy.MayWrite(id.Person.Roles, c) {
 			field := "field"
-			if s.policy.MayWrite(id.Person.Roles, &rasoatv1.Change{Kind: c.GetKind(), Field: c.GetField()}) {
+			if s.policy.MayWriteField(id.Person.Roles, c.GetKind(), c.GetField()) {
 				field = "value"
 			}
 			return deny(rasoatv1.ErrorReason_ROLE_DENIED, field, "%s may not write %s %s = %s", id.Person.ID, kindName(c.GetKind()), c.GetField(), c.GetValue())

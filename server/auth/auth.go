@@ -103,6 +103,13 @@ func rolesFor(method string) (roles []rasoatv1.Role, needsToken bool) {
 	return nil, true
 }
 
+// Known reports whether method has a rule: open, or some roles may call
+// it. A method without one is refused to everyone.
+func Known(method string) bool {
+	roles, needsToken := rolesFor(method)
+	return !needsToken || len(roles) > 0
+}
+
 // Authenticator checks calls against a Directory.
 type Authenticator struct {
 	dir     Directory
@@ -137,7 +144,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 	}
 	if !slices.ContainsFunc(id.Person.Roles, func(r rasoatv1.Role) bool { return slices.Contains(roles, r) }) {
 		return nil, rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_ROLE_DENIED,
-			fmt.Sprintf("%s: person %s has no role that may call it", method, id.Person.ID), nil)
+			fmt.Sprintf("%s: person %s has no role that may call it", method, id.Person.ID), map[string]string{"method": method})
 	}
 	if now := a.now(); now.Sub(id.Device.LastSeen) >= seenEvery {
 		if err := a.dir.TouchDevice(ctx, id.Device.ID, now); err != nil {

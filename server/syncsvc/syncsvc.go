@@ -133,8 +133,10 @@ func New(st Store, opts ...Option) *Service {
 // each (up to 100) as changes[i].<field> with its reason, and nothing is
 // stored.
 func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv1.PushResponse, error) {
-	if err := entity.ValidReplicaID(req.GetReplicaId()); err != nil {
-		return nil, toStatus(codeError("replica_id", err))
+	if r := req.GetReplicaId(); r != "" {
+		if err := entity.ValidReplicaID(r); err != nil {
+			return nil, toStatus(codeError("replica_id", err))
+		}
 	}
 	changes := req.GetChanges()
 	if len(changes) > MaxPushBatch {
@@ -143,6 +145,10 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 	sender, mayWrite, err := s.scope.Writer(ctx, req)
 	if err != nil {
 		return nil, toStatus(&scopeError{-1, err})
+	}
+	// Empty means the caller's enrolled replica, which only a scope knows.
+	if err := entity.ValidReplicaID(sender.Replica); err != nil {
+		return nil, toStatus(codeError("replica_id", err))
 	}
 	now := s.now()
 	var (
