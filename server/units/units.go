@@ -11,10 +11,11 @@
 // 99999. A commune's code does not contain its province's, so the tree,
 // not the code, says which province a commune is in. A code names one
 // unit for as long as it exists and is never given to another unit of the
-// same level; when units merge, the merged unit keeps the code of the one
-// whose People's Committee seat it takes (Decision 124/2004's rule, which
-// the 2025 arrangement followed: xã Quan Sơn of Lạng Sơn, merged from the
-// former xã Hữu Kiên and xã Quan Sơn, is 06517, the former Quan Sơn's code).
+// same level. When units merge, the merged unit keeps the code of the one
+// whose People's Committee seat it takes and the others' codes are closed
+// (Decision 124/2004's rule; the 2025 codes bear it out: xã Quan Sơn of
+// Lạng Sơn, merged from the former xã Hữu Kiên, 06514, and xã Quan Sơn,
+// 06517, where its seat is, is 06517).
 //
 // Villages (thôn, bản, tổ dân phố, ấp, khóm, …: the self-governing
 // communities under a commune) have no national code. Their code is chosen
@@ -79,10 +80,10 @@ type Unit struct {
 	Name string `json:"name"`
 	// Level is province, commune or village.
 	Level Level `json:"level"`
-	// Kind is the Vietnamese type word in lower case: "tỉnh", "thành phố",
-	// "xã", "phường", "đặc khu", "thôn", "bản", "tổ dân phố", … It is
-	// optional and not checked against a list: names of kinds vary by
-	// region and change with the law.
+	// Kind is the Vietnamese type word, by convention in lower case:
+	// "tỉnh", "thành phố", "xã", "phường", "đặc khu", "thôn", "bản", "tổ
+	// dân phố", … It is optional and not checked against a list: the words
+	// vary by region and change with the law.
 	Kind string `json:"kind,omitempty"`
 	// Parent is the code of the unit this one belongs to: empty for a
 	// province, a province for a commune, a commune or a village for a
@@ -128,6 +129,13 @@ const (
 	// MaxUnits rows is some 10 MB (a row is 40 to 60 bytes); 64 MiB
 	// leaves room for long names without letting a file fill memory.
 	MaxFileSize = 64 << 20
+)
+
+// The bounds in force: the constants, lowered by tests that check what
+// happens past them without reading 200,000 rows under the race detector.
+var (
+	maxUnits    = MaxUnits
+	maxFileSize = MaxFileSize
 )
 
 // ErrInvalid is wrapped by every FieldError.
@@ -201,8 +209,8 @@ func New(units []Unit) (*Tree, error) {
 
 // build is New with where naming unit i in errors (a line, a record).
 func build(in []Unit, where func(i int) string) (*Tree, error) {
-	if len(in) > MaxUnits {
-		return nil, &FieldError{Desc: fmt.Sprintf("%d units, over the limit of %d", len(in), MaxUnits), OverLimit: true}
+	if len(in) > maxUnits {
+		return nil, &FieldError{Desc: fmt.Sprintf("%d units, over the limit of %d", len(in), maxUnits), OverLimit: true}
 	}
 	t := &Tree{
 		units:    make([]Unit, len(in)),
