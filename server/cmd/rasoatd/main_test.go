@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/authtest"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -20,6 +21,7 @@ import (
 // logWatch is run's stderr: it keeps the log and reports the address from
 // the "rasoatd listening" line.
 type logWatch struct {
+	db   string // the --db start gave
 	mu   sync.Mutex
 	buf  bytes.Buffer
 	addr chan string
@@ -53,8 +55,9 @@ func start(t *testing.T, args ...string) (string, *logWatch, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := newLogWatch()
+	logs.db = filepath.Join(t.TempDir(), "rasoat.db")
 	done := make(chan error, 1)
-	args = append([]string{"--db", filepath.Join(t.TempDir(), "rasoat.db")}, args...)
+	args = append([]string{"--db", logs.db}, args...)
 	go func() { done <- run(ctx, args, &bytes.Buffer{}, logs) }()
 	stop := func() error {
 		cancel()
@@ -91,9 +94,29 @@ func example(t *testing.T) *rasoatv1.Household {
 	return h
 }
 
-func assess(t *testing.T, addr string, h *rasoatv1.Household) *rasoatv1.Assessment {
+// adminToken makes the first admin with rasoatd bootstrap, as an operator
+// would, and enrols a device for them.
+func adminToken(t *testing.T, addr, db string) string {
 	t.Helper()
+	var code bytes.Buffer
+	if err := run(t.Context(), []string{"bootstrap", "--db", db}, &code, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := rasoatv1.NewEnrolServiceClient(conn).Enrol(t.Context(), &rasoatv1.EnrolRequest{Code: strings.TrimSpace(code.String()), ReplicaId: "admin-laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.GetToken()
+}
+
+func assess(t *testing.T, addr string, logs *logWatch, h *rasoatv1.Household) *rasoatv1.Assessment {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), authtest.Bearer(adminToken(t, addr, logs.db)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +132,7 @@ func assess(t *testing.T, addr string, h *rasoatv1.Household) *rasoatv1.Assessme
 
 func TestRunServesScoringOverTCPAndStopsOnCancel(t *testing.T) {
 	addr, logs, stop := start(t, "--addr", "127.0.0.1:0")
-	a := assess(t, addr, example(t))
+	a := assess(t, addr, logs, example(t))
 	if a.GetClassification() != rasoatv1.Classification_CLASSIFICATION_POOR || a.GetStandard() != "2021-2025" {
 		t.Errorf("got %v under %s, want POOR under 2021-2025", a.GetClassification(), a.GetStandard())
 	}
@@ -146,8 +169,8 @@ func province(t *testing.T, oldnew ...string) string {
 
 func TestRunStandardFileReplacesBuiltinWithSameID(t *testing.T) {
 	file := province(t, `"rural": {"poverty": 1500000, "middle": 2250000}`, `"rural": {"poverty": 1800000, "middle": 2500000}`)
-	addr, _, stop := start(t, "--addr", "127.0.0.1:0", "--standard-file", file, "--log-level", "debug")
-	if got := assess(t, addr, example(t)).GetPovertyLineVnd(); got != 1_800_000 {
+	addr, logs, stop := start(t, "--addr", "127.0.0.1:0", "--standard-file", file, "--log-level", "debug")
+	if got := assess(t, addr, logs, example(t)).GetPovertyLineVnd(); got != 1_800_000 {
 		t.Errorf("poverty line %d, want the file's 1800000", got)
 	}
 	if err := stop(); err != nil {
@@ -211,5 +234,45 @@ func TestRunHelpPrintsFlagsToStdout(t *testing.T) {
 		if !strings.Contains(stdout.String(), flag) {
 			t.Errorf("help lacks %s:\n%s", flag, stdout.String())
 		}
+	}
+}
+
+// TestRunWithoutTLSListensOnLoopbackOnly: tokens and households never
+// cross a network in clear unless the operator says so.
+func TestRunWithoutTLSListensOnLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "192.0.2.1:7443"} {
+		err := runRefused(t, "--addr", addr)
+		if err == nil || !strings.Contains(err.Error(), "--insecure-listen") {
+			t.Errorf("--addr %s without TLS: %v; want a refusal naming --insecure-listen", addr, err)
+		}
+	}
+	if err := runRefused(t, "--tls-cert", "x.pem"); err == nil {
+		t.Error("--tls-cert without --tls-key was accepted")
+	}
+	_, _, stop := start(t, "--addr", "0.0.0.0:0", "--insecure-listen")
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ok := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		if !loopback(ok) {
+			t.Errorf("%s is loopback", ok)
+		}
+	}
+}
+
+// TestBootstrapPrintsACodeAlone: the code is the only thing on stdout,
+// and a second run gives a second code for the same admin.
+func TestBootstrapPrintsACodeAlone(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "rasoat.db")
+	var a, b bytes.Buffer
+	if err := run(t.Context(), []string{"bootstrap", "--db", db}, &a, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(t.Context(), []string{"bootstrap", "--db", db}, &b, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile(`^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n$`)
+	if !code.MatchString(a.String()) || !code.MatchString(b.String()) || a.String() == b.String() {
+		t.Errorf("bootstrap printed %q and %q; want two different codes alone", a.String(), b.String())
 	}
 }
