@@ -389,21 +389,24 @@ func (db *DB) Enrol(ctx context.Context, e directory.Enrolment) (directory.Enrol
 		if _, err := tx.ExecContext(ctx, "UPDATE codes SET used_at = ? WHERE id = ?", e.At.Unix(), e.CodeID); err != nil {
 			return err
 		}
-		deviceID := e.DeviceID
+		deviceID, known := e.DeviceID, false
 		if e.PreviousTokenID != "" {
 			var id string
 			var prev []byte
 			err := tx.QueryRowContext(ctx, "SELECT id, token_hash FROM devices WHERE token_id = ?", e.PreviousTokenID).Scan(&id, &prev)
 			if err == nil && subtle.ConstantTimeCompare(prev, e.PreviousTokenHash) == 1 {
-				deviceID = id
+				deviceID, known = id, true
 			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (id, person_id, name, token_id, token_hash, replica_id, enrolled_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET person_id = excluded.person_id, name = excluded.name, token_id = excluded.token_id, token_hash = excluded.token_hash,
-	replica_id = excluded.replica_id, enrolled_at = excluded.enrolled_at, revoked_at = NULL`,
-			deviceID, personID, e.DeviceName, e.TokenID, e.TokenHash, e.Replica, e.At.Unix()); err != nil {
+		// Only the previous token takes over a device; a new one is
+		// inserted, never upserted over an id it happens to share.
+		q := `INSERT INTO devices (person_id, name, token_id, token_hash, replica_id, enrolled_at, id) VALUES (?, ?, ?, ?, ?, ?, ?)`
+		if known {
+			q = `UPDATE devices SET person_id = ?, name = ?, token_id = ?, token_hash = ?, replica_id = ?, enrolled_at = ?, revoked_at = NULL WHERE id = ?`
+		}
+		if _, err := tx.ExecContext(ctx, q, personID, e.DeviceName, e.TokenID, e.TokenHash, e.Replica, e.At.Unix(), deviceID); err != nil {
 			return err
 		}
 		// The new replica must be free or already this device's.
