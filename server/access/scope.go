@@ -55,14 +55,13 @@ func deny(r rasoatv1.ErrorReason, field, format string, a ...any) *Denied {
 var errNoIdentity = errors.New("no authenticated caller")
 
 // Villages returns the caller's villages among requested (all of them when
-// requested is empty). A replica named must be the caller's device's.
+// requested is empty). A read's replica id grants nothing, so it is not
+// checked: a tablet that just moved to a successor id reads before its
+// next push proves the id.
 func (s *Scope) Villages(ctx context.Context, replica string, requested []string) (store.Villages, error) {
 	id, ok := auth.FromContext(ctx)
 	if !ok {
 		return store.Villages{}, errNoIdentity
-	}
-	if replica != "" && !slices.Contains(id.Device.Replicas, replica) && !id.Person.Has(rasoatv1.Role_ROLE_COMMUNE_SERVER) {
-		return store.Villages{}, deny(rasoatv1.ErrorReason_REPLICA_NOT_BOUND, "", "replica_id %s is not this device's", replica)
 	}
 	mine, err := s.dir.VillagesUnder(ctx, id.Person.Units)
 	if err != nil {

@@ -87,3 +87,40 @@ func TestStoreOfSchema2OpensAndItsLogIsChecked(t *testing.T) {
 		t.Fatalf("pull from a migrated position after a push: %v", err)
 	}
 }
+
+// testdata/v3.db is a store written by schema version 3 (before the
+// directory and receipts): a household of two members, 48 changes, from
+// one tablet. Its log and log id stay; its changes have no sender, and the
+// directory starts empty.
+func TestStoreOfSchema3OpensWithAnEmptyDirectory(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v3.db")
+	b, err := os.ReadFile(filepath.Join("testdata", "v3.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
+		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
+	}
+	var log []*rasoatv1.Change
+	if _, _, err := db.Pull(ctx, store.AllVillages(), store.Position{}, 1000, func(c *rasoatv1.Change, _ store.Position) error {
+		log = append(log, c)
+		return nil
+	}); err != nil || len(log) != 48 {
+		t.Fatalf("pulled %d changes, %v; want the 48 the file holds", len(log), err)
+	}
+	h, _, err := db.History(ctx, log[0].GetEntityId(), 0, 100)
+	if err != nil || len(h) == 0 || h[0].SenderPerson != "" || !h[0].ReceivedAt.IsZero() {
+		t.Fatalf("history of a change from before receipts: %+v, %v; want no sender, no time", h, err)
+	}
+	if people, err := db.People(ctx); err != nil || len(people) != 0 {
+		t.Errorf("people = %v, %v; want none", people, err)
+	}
+	if ok, err := db.HasAdmin(ctx); err != nil || ok {
+		t.Errorf("HasAdmin = %v, %v; want false", ok, err)
+	}
+}
