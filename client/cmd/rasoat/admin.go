@@ -191,7 +191,7 @@ func runAdminCode(ctx context.Context, v *verb, args []string) int {
 	fmt.Fprintln(v.stdout, res.GetCode())
 	exp := time.Unix(res.GetExpiresAtUnix(), 0)
 	fmt.Fprintf(v.stderr, "rasoat %s: for %s; expires %s (in %v); %d wrong tries allowed; on the device: rasoat enrol --server %s --code %s\n",
-		v.name, pos[0], exp.UTC().Format(time.RFC3339), time.Until(exp).Round(time.Minute), res.GetAttempts(), cl.server, res.GetCode())
+		v.name, pos[0], exp.UTC().Format(time.RFC3339), roughly(time.Until(exp)), res.GetAttempts(), cl.server, res.GetCode())
 	return exitOK
 }
 
@@ -236,6 +236,16 @@ func runAdminDevices(ctx context.Context, v *verb, args []string) int {
 	}
 	tw.Flush()
 	return exitOK
+}
+
+// roughly is d to the minute, without zero units: "72h", "1h30m".
+func roughly(d time.Duration) string {
+	s := d.Round(time.Minute).String()
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func dash(s string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -212,6 +214,12 @@ func runAdminUnitsList(ctx context.Context, v *verb, args []string) int {
 	for i, u := range res.GetUnits() {
 		list[i] = adminsvc.UnitOf(u)
 	}
+	// Provinces, then communes, then villages, each by code: the order of
+	// a units file.
+	rank := map[units.Level]int{units.Province: 0, units.Commune: 1, units.Village: 2}
+	slices.SortStableFunc(list, func(a, b units.Unit) int {
+		return cmp.Or(cmp.Compare(rank[a.Level], rank[b.Level]), cmp.Compare(a.Code, b.Code))
+	})
 	served := res.GetServedUnitCode()
 	switch {
 	case *asCSV:

@@ -262,6 +262,18 @@ func (c *call) explain(err error, fields func(string) string) (msg string, input
 	case errors.Is(c.ctx.Err(), context.DeadlineExceeded):
 		return fmt.Sprintf("timed out after %v", *c.n.timeout), false
 	}
+	if vs := rpcerr.Violations(err); len(vs) > 0 {
+		var b strings.Builder
+		b.WriteString("the server refused the request (nothing of it was stored):")
+		for _, x := range vs {
+			f := x.Field
+			if fields != nil {
+				f = fields(f)
+			}
+			fmt.Fprintf(&b, "\n  %s: %s", f, x.Desc)
+		}
+		return b.String(), true
+	}
 	switch reason {
 	case rasoatv1.ErrorReason_TOKEN_MISSING:
 		return "this device is not enrolled: " + c.enrolHint() + " (ask the commune officer/admin for a code)", false
@@ -285,18 +297,6 @@ func (c *call) explain(err error, fields func(string) string) (msg string, input
 		return "not in your villages: " + status.Convert(err).Message(), true
 	case rasoatv1.ErrorReason_NOT_FOUND:
 		return status.Convert(err).Message(), true
-	}
-	if vs := rpcerr.Violations(err); len(vs) > 0 {
-		var b strings.Builder
-		b.WriteString("refused by the server, nothing stored:")
-		for _, x := range vs {
-			f := x.Field
-			if fields != nil {
-				f = fields(f)
-			}
-			fmt.Fprintf(&b, "\n  %s: %s", f, x.Desc)
-		}
-		return b.String(), true
 	}
 	switch status.Code(err) {
 	case codes.Unavailable:

@@ -77,12 +77,13 @@ func runEnrol(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return ex
 	}
 	defer cl.close()
-	if before, err := cl.c.Enrolled(ctx); err == nil {
-		fmt.Fprintf(stderr, "rasoat enrol: this file was enrolled with %s for %s: enrolling it again; what it wrote before stays %s's\n", before.Server, before.PersonID, before.PersonID)
-	}
+	before, berr := cl.c.Enrolled(ctx)
 	e, err := cl.c.Enrol(cl.ctx, cl.conn, cl.server, strings.TrimSpace(*code), *name)
 	if err != nil {
 		return cl.fail(err, nil)
+	}
+	if berr == nil {
+		fmt.Fprintf(stderr, "rasoat enrol: enrolled again (before: with %s, for %s); what this file wrote before stays %s's\n", before.Server, before.PersonID, before.PersonID)
 	}
 	id := identityJSON{Server: cl.server, Person: personJSONOf(e.Person), Device: deviceJSON{ID: e.DeviceID, PersonID: e.PersonID, Name: *name},
 		Villages: nonNil(e.Villages), Unbound: e.Unbound}

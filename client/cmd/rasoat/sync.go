@@ -89,7 +89,7 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		why, _ := cl.explain(err, nil)
 		fmt.Fprintf(stderr, "rasoat sync: %s\n", why)
-		if !strings.Contains(why, err.Error()) {
+		if !authReason(err) && !strings.Contains(why, err.Error()) {
 			fmt.Fprintf(stderr, "rasoat sync: error: %v\n", err)
 		}
 		fmt.Fprintf(stderr, "rasoat sync: done before stopping: %s\n", syncSummary(st))
