@@ -195,6 +195,8 @@ func TestCallsRefusedForTheDeviceSayWhatToDo(t *testing.T) {
 	s := startAuthServer(t, nil)
 	c := setUpCommune(t, s)
 	hoa := c.tablet(t, "hoa", "collaborator", "06517-01")
+	lan := c.tablet(t, "lan", "collaborator", "06517-02")
+	c.ok(t, "admin", "person", "put", "lan", "--disabled", "--db", c.admin)
 	notEnrolled := tabletFile(t)
 	add(t, notEnrolled, "06517-01")
 	tests := []struct {
@@ -206,6 +208,8 @@ func TestCallsRefusedForTheDeviceSayWhatToDo(t *testing.T) {
 		{"a sync from a file not enrolled", []string{"sync", "--db", notEnrolled}, exitUsage, "this device is not enrolled: rasoat enrol --server " + s.addr + " --db " + notEnrolled + " --code CODE"},
 		{"an admin call from a file not enrolled", []string{"admin", "units", "list", "--db", notEnrolled}, exitUsage, "this device is not enrolled: rasoat enrol"},
 		{"an admin call from a file that does not exist", []string{"admin", "people", "list", "--db", filepath.Join(t.TempDir(), "admin.db")}, exitUsage, "no such file: this device is not enrolled"},
+		{"a sync from the tablet of a person disabled", []string{"sync", "--db", lan}, exitUsage, "this device's token was revoked (by an admin, or its person was disabled)"},
+		{"whoami from the tablet of a person disabled", []string{"whoami", "--db", lan}, exitUsage, "this device's token was revoked"},
 		{"an admin call from a collaborator's tablet", []string{"admin", "people", "list", "--db", hoa}, exitUsage, "has no role that may do this"},
 		{"history from the admin's computer", []string{"history", exampleID, "--db", c.admin}, exitUsage, "has no role that may do this"},
 		{"a code for nobody", []string{"admin", "code", "nobody", "--db", c.admin}, exitInvalid, `no person "nobody"`},

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -84,5 +86,39 @@ func TestEnrollingAFileThatWroteBeforeKeepsItsChanges(t *testing.T) {
 	c.ok(t, "enrol", "--db", db, "--code", code, "--json")
 	if got := parseSummary(t, s.addr, c.ok(t, "sync", "--db", db)); got.pushed != before {
 		t.Errorf("pushed %d, want the %d changes written before enrolling", got.pushed, before)
+	}
+}
+
+func TestACopiedFileIsWarnedThatWhatItsOriginalWroteWillBeSetAside(t *testing.T) {
+	s := startAuthServer(t, nil)
+	c := setUpCommune(t, s)
+	original := c.newFile()
+	add(t, original, "06517-01")
+	copied := c.newFile()
+	b, err := os.ReadFile(original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copied, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.ok(t, "admin", "person", "put", "hoa", "--name", "Hoa", "--roles", "collaborator", "--units", "06517-01", "--db", c.admin)
+	for _, db := range []string{original, copied} {
+		code := strings.TrimSpace(c.ok(t, "admin", "code", "hoa", "--db", c.admin))
+		stdout, stderr, exit := c.run(t, "enrol", "--db", db, "--code", code, "--json")
+		if exit != exitOK {
+			t.Fatalf("exit code %d, stderr %s", exit, stderr)
+		}
+		var id identityJSON
+		if err := json.Unmarshal([]byte(stdout), &id); err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(stderr, "bound to another device on the server (was this file copied from another tablet?)")
+		if db == original && (warned || len(id.Unbound) != 0) {
+			t.Errorf("the original was warned: %s %+v", stderr, id)
+		}
+		if db == copied && (!warned || len(id.Unbound) != 1) {
+			t.Errorf("the copy was not warned: %q %+v", stderr, id)
+		}
 	}
 }
