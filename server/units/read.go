@@ -19,10 +19,9 @@ import (
 //	20,Lạng Sơn,province,tỉnh,
 //	06517,Quan Sơn,commune,xã,20
 //	06517-01,Làng Hăng,village,thôn,06517
-const Header = "code,name,level,kind,parent"
+var Header = []string{"code", "name", "level", "kind", "parent"}
 
-// columnNames are Header's columns, in the order columns returns them.
-var columnNames = strings.Split(Header, ",")
+var header = strings.Join(Header, ",")
 
 // errTooBig is returned by capped past MaxFileSize bytes.
 var errTooBig = errors.New("too big")
@@ -51,7 +50,7 @@ func ReadCSV(r io.Reader) ([]Unit, error) {
 	rec, err := cr.Read()
 	if err != nil {
 		if err == io.EOF {
-			return nil, &FieldError{Desc: "is empty: a units file starts with the header " + Header}
+			return nil, &FieldError{Desc: "is empty: a units file starts with the header " + header}
 		}
 		return nil, csvError(err, cr)
 	}
@@ -96,16 +95,13 @@ func ReadCSV(r io.Reader) ([]Unit, error) {
 // columns maps each field of Header to its column in the header row rec.
 func columns(rec []string, line int) ([]int, error) {
 	where := fmt.Sprintf("line %d", line)
-	col := make([]int, len(columnNames))
-	for f := range col {
-		col[f] = -1
-	}
+	col := []int{-1, -1, -1, -1, -1}
 	for i, name := range rec {
 		name = strings.ToLower(strings.TrimSpace(name))
-		f := indexOf(columnNames, name)
+		f := indexOf(Header, name)
 		switch {
 		case f < 0:
-			return nil, &FieldError{Where: where, Field: "header", Value: name, Desc: "is not a column of a units file; the header is " + Header}
+			return nil, &FieldError{Where: where, Field: "header", Value: name, Desc: "is not a column of a units file; the header is " + header}
 		case col[f] >= 0:
 			return nil, &FieldError{Where: where, Field: "header", Value: name, Desc: "is there twice"}
 		}
@@ -113,7 +109,7 @@ func columns(rec []string, line int) ([]int, error) {
 	}
 	for f, c := range col {
 		if c < 0 {
-			return nil, &FieldError{Where: where, Field: "header", Desc: fmt.Sprintf("has no column %s; the header is %s", columnNames[f], Header)}
+			return nil, &FieldError{Where: where, Field: "header", Desc: fmt.Sprintf("has no column %s; the header is %s", Header[f], header)}
 		}
 	}
 	return col, nil
@@ -231,7 +227,7 @@ func jsonError(where string, err error) error {
 		return tooBig()
 	case errors.As(err, &te):
 		if te.Field == "" {
-			return &FieldError{Where: where, Desc: "a unit is an object with the keys " + Header}
+			return &FieldError{Where: where, Desc: "a unit is an object with the keys " + header}
 		}
 		return &FieldError{Where: where, Field: te.Field, Desc: "must be a string"}
 	case errors.As(err, &se):
@@ -239,7 +235,7 @@ func jsonError(where string, err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &FieldError{Where: where, Desc: "the file ends inside the array of units"}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return &FieldError{Where: where, Desc: strings.TrimPrefix(err.Error(), "json: ") + "; the keys of a unit are " + Header}
+		return &FieldError{Where: where, Desc: strings.TrimPrefix(err.Error(), "json: ") + "; the keys of a unit are " + header}
 	}
 	return err
 }
@@ -248,7 +244,7 @@ func jsonError(where string, err error) error {
 // Header row, then one row a unit, in UTF-8 without a byte order mark.
 func WriteCSV(w io.Writer, units []Unit) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(columnNames); err != nil {
+	if err := cw.Write(Header); err != nil {
 		return err
 	}
 	for _, u := range units {

@@ -2,13 +2,16 @@
 // cận nghèo): it classifies households against a multidimensional poverty
 // standard, and enrols, enters, reviews and syncs them as a collaborator's
 // tablet does, with a local SQLite file (--db, default tablet.db in the
-// working directory) through the client library. Every verb but sync works
-// with no network.
+// working directory) through the client library. It enrols the file as a
+// device of a server (enrol, whoami), and an admin's file manages the
+// server's units, people, codes and devices (admin). Every verb but enrol,
+// whoami, sync, admin and history works with no network.
 //
 // Each verb lives in its own file (score.go, add.go, set.go, member.go,
-// show.go, list.go, conflicts.go, review.go, sync.go) with its test beside
-// it and one line in the commands table below; db.go holds what the verbs
-// on the tablet file share.
+// show.go, list.go, conflicts.go, review.go, sync.go, refused.go, enrol.go,
+// whoami.go, admin*.go, history.go) with its test beside it and one line
+// in the commands table below; db.go holds what the verbs on the tablet
+// file share, dial.go what the verbs that reach a server share.
 package main
 
 import (
@@ -49,8 +52,12 @@ var commands = []command{
 	{"list", "list households with their local classification", runList},
 	{"conflicts", "list the open conflicts (concurrent edits)", runConflicts},
 	{"review", "start a review round, or submit it for approval", runReview},
-	{"sync", "exchange changes with a server (the only verb that needs a network)", runSync},
+	{"enrol", "enrol this tablet file as a device of a server, with a one-time code", runEnrol},
+	{"whoami", "ask the server who it takes this device for", runWhoami},
+	{"sync", "exchange changes with a server", runSync},
 	{"refused", "list changes a server refused for good; retry or discard one", runRefused},
+	{"history", "ask the server who changed a household, member or review, and when", runHistory},
+	{"admin", "manage a server's units, people, enrolment codes and devices (admin role)", runAdmin},
 }
 
 func main() {
@@ -115,6 +122,9 @@ Commands:
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
+Enrol, whoami, sync, history and admin reach a server (--server; over TLS
+with --ca FILE or --tls); every other command works with no network.
+
 Run "rasoat help <command>" or "rasoat <command> -h" for a command's usage.
 `)
 }
