@@ -172,3 +172,7 @@ func (c *Client) lineage(ctx context.Context) ([]*rasoatv1.Succession, error) {
 	}
 	return out, rows.Err()
 }
+
+// Token returns the device token the file holds (ErrNotEnrolled if none),
+// for a tool that calls the server itself (a scoring service, grpcurl).
+func (c *Client) Token(ctx context.Context) (string, error) { return c.token(ctx) }

@@ -61,7 +61,7 @@ func base(std string) *rasoatv1.Household {
 	b10 := fmt.Sprintf("%d-03-01", ry.Year()-10)
 	b13 := fmt.Sprintf("%d-03-01", ry.Year()-13)
 	return &rasoatv1.Household{
-		Id: "h-" + std, VillageCode: "20-LS-BGA-03", Area: rasoatv1.Area_AREA_RURAL,
+		Id: "h-" + std, VillageCode: "06517-01", Area: rasoatv1.Area_AREA_RURAL,
 		HeadName: "Nguyễn Văn An", HeadEthnicity: "Kinh", ReviewDate: r,
 		Members: []*rasoatv1.Member{
 			member("Nguyễn Văn An", rasoatv1.Sex_SEX_MALE, born(r, 40, -100)),

@@ -173,7 +173,7 @@ func TestTwoTabletsEditOfflineThenAgree(t *testing.T) {
 	conn := dial(t, srv.addr)
 	a, b := tablet(t, "a"), tablet(t, "b")
 
-	id, err := a.CreateHousehold(ctx, "20-LS-BGA-03", household(1))
+	id, err := a.CreateHousehold(ctx, "06517-01", household(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestKilledServerLosesNoAcknowledgedChange(t *testing.T) {
 	tab := tablet(t, "a")
 	const households = 600
 	for i := range households {
-		if _, err := tab.CreateHousehold(ctx, "20-LS-BGA-03", household(i)); err != nil {
+		if _, err := tab.CreateHousehold(ctx, "06517-01", household(i)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -490,7 +490,7 @@ func benchHouseholds(n int) []*rasoatv1.Household {
 		inSchool14 := i%7 != 2
 		h := &rasoatv1.Household{
 			Id:            id(0),
-			VillageCode:   "20-LS-BGA-03",
+			VillageCode:   "06517-01",
 			Area:          area,
 			HeadName:      "Hoàng Văn Sáng",
 			HeadEthnicity: "Nùng",

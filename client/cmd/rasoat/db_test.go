@@ -28,7 +28,7 @@ const (
 	exampleID    = "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d01"
 	exampleHead  = "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d02" // Hoàng Văn Sáng
 	exampleChild = "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d03" // Vi Thị Mai, 12, without health insurance
-	exampleVill  = "20-LS-BGA-03"
+	exampleVill  = "06517-01"
 )
 
 // exampleDeprived are the example's deprived indicators, in order.

@@ -7,7 +7,7 @@ import (
 
 func TestListListsTheHouseholdsOfAVillage(t *testing.T) {
 	db := tabletFile(t)
-	enrolExample(t, db) // 20-LS-BGA-03, POOR
+	enrolExample(t, db) // 06517-01, POOR
 	h := readExample(t)
 	h.Id, h.HeadName = "", "Nông Thị Lan"
 	for _, m := range h.Members {

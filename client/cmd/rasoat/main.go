@@ -54,6 +54,7 @@ var commands = []command{
 	{"review", "start a review round, or submit it for approval", runReview},
 	{"enrol", "enrol this tablet file as a device of a server, with a one-time code", runEnrol},
 	{"whoami", "ask the server who it takes this device for", runWhoami},
+	{"token", "print this file's device token, for another tool calling the server", runToken},
 	{"sync", "exchange changes with a server", runSync},
 	{"refused", "list changes a server refused for good; retry or discard one", runRefused},
 	{"history", "ask the server who changed a household, member or review, and when", runHistory},
