@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/rasoat/rasoat/internal/authtest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,6 +56,15 @@ const (
 // must refuse them (InvalidArgument or ResourceExhausted, never Internal)
 // and its peak resident memory (VmHWM) must stay under 256 MiB: the batch
 // checks must bound what a request costs before it is decoded whole.
+// hostileToken is the token of an enrolled device in the wrong hands: an
+// officer's, who may read and write the whole commune, so that its
+// requests reach every check past authentication.
+func hostileToken(t *testing.T, srv *proc) string {
+	t.Helper()
+	srv.setup(t, 1, officer("lan"))
+	return srv.enrol(t, "lan", "0190f0c2-0000-7000-8000-00000000bad1")
+}
+
 func TestHostileRequestsBoundedMemory(t *testing.T) {
 	replica := stringField(1, "0190f0c2-0000-7000-8000-00000000bad1")
 	kinds := []struct {
@@ -87,7 +97,7 @@ func TestHostileRequestsBoundedMemory(t *testing.T) {
 		srv := startServer(t, filepath.Join(t.TempDir(), "commune.db"))
 		small, _ := floodMessage(replica, 2, 1<<10)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := callRaw(ctx, dial(t, srv.addr), "/rasoat.v1.SyncService/Push", false, false, small)
+		err := callRaw(ctx, dialAs(t, srv.addr, hostileToken(t, srv)), "/rasoat.v1.SyncService/Push", false, false, small)
 		cancel()
 		if status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("a 1 KiB Push of empty changes sent raw: %v; want InvalidArgument (is the raw codec reaching the server?)", err)
@@ -107,8 +117,9 @@ func TestHostileRequestsBoundedMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			conns := make([]*grpc.ClientConn, hostileConcurrency)
+			token := hostileToken(t, srv)
 			for i := range conns {
-				conns[i] = dial(t, srv.addr)
+				conns[i] = dialAs(t, srv.addr, token)
 			}
 
 			w := watchRSS(srv, rssGuard)
@@ -234,14 +245,15 @@ const (
 func TestStalledSnapshotReadersDoNotBlockOthers(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "commune.db")
 	const (
-		bigVillage   = "001" // the commune the stalled readers snapshot
-		smallVillage = "002" // what the healthy client snapshots
-		pushVillage  = "003" // where the healthy client pushes under stall
+		bigVillage   = "06517-01" // the commune the stalled readers snapshot
+		smallVillage = "06517-02" // what the healthy client snapshots
+		pushVillage  = "06517-03" // where the healthy client pushes under stall
 	)
 	changes := fillVillage(t, db, "0190f0c2-0000-7000-8000-0000000000e1", bigVillage, 2000, 4)
 	changes += fillVillage(t, db, "0190f0c2-0000-7000-8000-0000000000e2", smallVillage, 10, 4)
 	srv := startServer(t, db)
-	healthy := rasoatv1.NewSyncServiceClient(dial(t, srv.addr))
+	srv.setup(t, 3, officer("lan"))
+	healthy := rasoatv1.NewSyncServiceClient(dialAs(t, srv.addr, srv.enrol(t, "lan", "0190f0c2-0000-7000-8000-0000000000e3")))
 	ctx := context.Background()
 
 	pull := func() (time.Duration, error) {
@@ -339,7 +351,8 @@ func TestStalledSnapshotReadersDoNotBlockOthers(t *testing.T) {
 	got, failed := 0, []string{}
 	for i := range stalledReaders {
 		conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithStaticStreamWindowSize(stallWindow), grpc.WithStaticConnWindowSize(stallWindow))
+			grpc.WithStaticStreamWindowSize(stallWindow), grpc.WithStaticConnWindowSize(stallWindow),
+			authtest.Bearer(srv.enrol(t, "lan", fmt.Sprintf("stalled-%d", i))))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-var rasoatd string // the built server binary
+// The built server and command line.
+var rasoatd, rasoatBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rasoat-systemtest")
@@ -36,8 +37,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rasoatd = filepath.Join(dir, "rasoatd")
-	build := exec.Command("go", "build", "-o", rasoatd, "github.com/rasoat/rasoat/server/cmd/rasoatd")
+	rasoatd, rasoatBin = filepath.Join(dir, "rasoatd"), filepath.Join(dir, "rasoat")
+	build := exec.Command("go", "build", "-o", dir, "github.com/rasoat/rasoat/server/cmd/rasoatd", "github.com/rasoat/rasoat/client/cmd/rasoat")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rasoatd:", err)
@@ -52,6 +53,10 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd    *exec.Cmd
 	addr   string
+	db     string
+	// After setup: the admin's token and API.
+	adminToken string
+	admin      rasoatv1.AdminServiceClient
 	done   chan error
 	killed sync.Once
 }
@@ -70,7 +75,7 @@ func startServer(t testing.TB, db string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, db: db, done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -170,8 +175,9 @@ func conflicts(t *testing.T, c *client.Client) []client.Conflict {
 func TestTwoTabletsEditOfflineThenAgree(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t, filepath.Join(t.TempDir(), "commune.db"))
+	srv.setup(t, 2, collaborator("hoa", "06517-01"), officer("lan"))
 	conn := dial(t, srv.addr)
-	a, b := tablet(t, "a"), tablet(t, "b")
+	a, b := enrolledTablet(t, srv, "a", "hoa"), enrolledTablet(t, srv, "b", "lan")
 
 	id, err := a.CreateHousehold(ctx, "06517-01", household(1))
 	if err != nil {
@@ -245,7 +251,8 @@ func TestKilledServerLosesNoAcknowledgedChange(t *testing.T) {
 	ctx := context.Background()
 	db := filepath.Join(t.TempDir(), "commune.db")
 	srv := startServer(t, db)
-	tab := tablet(t, "a")
+	srv.setup(t, 1, collaborator("hoa", "06517-01"))
+	tab := enrolledTablet(t, srv, "a", "hoa")
 	const households = 600
 	for i := range households {
 		if _, err := tab.CreateHousehold(ctx, "06517-01", household(i)); err != nil {
