@@ -117,16 +117,6 @@ func dial(t testing.TB, addr string) *grpc.ClientConn {
 	return conn
 }
 
-func tablet(t *testing.T, name string) *client.Client {
-	t.Helper()
-	c, err := client.Open(context.Background(), filepath.Join(t.TempDir(), name+".db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func household(i int) *rasoatv1.Household {
 	b := func(v bool) *bool { return &v }
 	return &rasoatv1.Household{

@@ -1,0 +1,169 @@
+package systemtest
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestQuickstartAsInTheReadme runs the README's quickstart, line by line as
+// written, against a real rasoatd and the built command line, in a fresh
+// directory; the sync's output must be the line the README shows. Only the
+// server's address differs: the test's server listens on a free port, so
+// the two enrol lines get --server, and the output's address is the test's.
+func TestQuickstartAsInTheReadme(t *testing.T) {
+	lines := quickstart(t)
+	dir := t.TempDir()
+	for _, link := range []string{"examples", "survey"} {
+		abs, err := filepath.Abs(filepath.Join("..", "..", link))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := startServer(t, filepath.Join(dir, "rasoat.db"))
+	vars := map[string]string{}
+	var last string // the last command's output
+	for i, line := range lines {
+		switch {
+		case line == "make run &" || strings.HasPrefix(line, "rasoat() {"):
+			continue // the server is started above; rasoat is the built binary
+		case strings.HasPrefix(line, "# "):
+			want := strings.ReplaceAll(strings.TrimPrefix(line, "# "), "127.0.0.1:7443", srv.addr)
+			if got := strings.TrimSpace(last); got != want {
+				t.Errorf("README line %q: the command before it printed\n%s\nwant\n%s", lines[i-1], got, want)
+			}
+			continue
+		}
+		name, value, assign := strings.Cut(line, "=$(")
+		if assign && !strings.ContainsAny(name, " \"") {
+			vars[name] = strings.TrimSpace(runReadmeLine(t, dir, srv.addr, strings.TrimSuffix(value, ")"), vars))
+			continue
+		}
+		last = runReadmeLine(t, dir, srv.addr, line, vars)
+	}
+}
+
+// quickstart returns the shell lines of the README's quickstart block,
+// without their trailing comments.
+func quickstart(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case !in && line == "```sh":
+			lines, in = lines[:0], true
+		case in && line == "```":
+			if len(lines) > 0 && lines[0] == "make run &" && strings.Contains(strings.Join(lines, "\n"), "bootstrap") {
+				return lines
+			}
+			in = false
+		case in:
+			if !strings.HasPrefix(line, "# ") {
+				if k := strings.Index(line, "   #"); k >= 0 {
+					line = line[:k]
+				}
+			}
+			if line = strings.TrimSpace(line); line != "" {
+				lines = append(lines, line)
+			}
+		}
+	}
+	t.Fatal("README.md has no quickstart block (```sh starting with make run &, with rasoatd bootstrap)")
+	return nil
+}
+
+// runReadmeLine runs one command line of the quickstart in dir: words split
+// as a shell would for these lines (double quotes, "$var", "$(command)").
+func runReadmeLine(t *testing.T, dir, addr, line string, vars map[string]string) string {
+	t.Helper()
+	words := shellWords(t, line, func(inner string) string { return runReadmeLine(t, dir, addr, inner, vars) }, vars)
+	var cmd *exec.Cmd
+	switch {
+	case len(words) >= 3 && words[0] == "go" && words[1] == "run" && words[2] == "./server/cmd/rasoatd":
+		cmd = exec.Command(rasoatd, words[3:]...)
+	case words[0] == "rasoat":
+		args := words[1:]
+		if args[0] == "enrol" {
+			args = append(args, "--server", addr)
+		}
+		cmd = exec.Command(rasoatBin, args...)
+	default:
+		t.Fatalf("README line %q: not a command this test knows", line)
+	}
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = string(ee.Stderr)
+		}
+		t.Fatalf("README line %q: %v\n%s", line, err, msg)
+	}
+	return string(out)
+}
+
+// shellWords splits line into words: spaces separate, double quotes group,
+// "$name" is vars[name], "$(…)" is sub's output without its last newline.
+func shellWords(t *testing.T, line string, sub func(string) string, vars map[string]string) []string {
+	t.Helper()
+	var words []string
+	var w strings.Builder
+	quoted, started := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '"':
+			quoted, started = !quoted, true
+		case c == ' ' && !quoted:
+			if started {
+				words = append(words, w.String())
+				w.Reset()
+				started = false
+			}
+		case c == '$' && i+1 < len(line) && line[i+1] == '(':
+			depth, j := 1, i+2
+			for ; j < len(line) && depth > 0; j++ {
+				switch line[j] {
+				case '(':
+					depth++
+				case ')':
+					depth--
+				}
+			}
+			w.WriteString(strings.TrimSuffix(sub(line[i+2:j-1]), "\n"))
+			i, started = j-1, true
+		case c == '$':
+			j := i + 1
+			for j < len(line) && (line[j] == '_' || 'a' <= line[j] && line[j] <= 'z' || 'A' <= line[j] && line[j] <= 'Z') {
+				j++
+			}
+			v, ok := vars[line[i+1:j]]
+			if !ok {
+				t.Fatalf("README line %q: $%s is not set", line, line[i+1:j])
+			}
+			w.WriteString(v)
+			i, started = j-1, true
+		default:
+			w.WriteByte(c)
+			started = true
+		}
+	}
+	if started {
+		words = append(words, w.String())
+	}
+	return words
+}
