@@ -51,14 +51,14 @@ func TestMain(m *testing.M) {
 
 // proc is a running rasoatd.
 type proc struct {
-	cmd    *exec.Cmd
-	addr   string
-	db     string
+	cmd  *exec.Cmd
+	addr string
+	db   string
 	// After setup: the admin's token and API.
 	adminToken string
 	admin      rasoatv1.AdminServiceClient
-	done   chan error
-	killed sync.Once
+	done       chan error
+	killed     sync.Once
 }
 
 var addrRE = regexp.MustCompile(`addr=(\S+)`)
