@@ -180,9 +180,14 @@ func (c *Client) ownReplica(ctx context.Context, id string) (bool, error) {
 // rebuilt from the server's state at the next refresh. A later change whose
 // stamp is then not above the stored stamp (the re-stamping moved it past
 // this file's later writes) must be re-stamped in turn: restampFrom is the
-// first such seq, 0 if none.
-func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC uint64) (restampFrom uint64, err error) {
+// first such seq, 0 if none. top (at least storedHLC) is the greatest
+// stamp of ch's replica the server is known to hold where the later
+// changes write (replicaTop): a later change of that replica at or below
+// it is re-stamped too, above it, so that no stamp of this file's can be
+// one the server holds for another change of the same replica.
+func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC, top uint64) (restampFrom uint64, err error) {
 	origin, dropped := ch.GetStamp().GetReplicaId(), ch.GetStamp().GetHlc()
+	top = max(top, storedHLC)
 	err = c.write(ctx, "drop a stored change", func(w *writeTx) error {
 		if _, err := w.tx.ExecContext(ctx, "DELETE FROM outbox WHERE origin_seq = ?", int64(ch.GetSeq())); err != nil {
 			return fmt.Errorf("drop stored change %d: %w", ch.GetSeq(), err)
@@ -191,15 +196,21 @@ func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC 
 		// re-stamps from now on goes above it (raising a clock is safe
 		// before the commit: it never stamps lower for it), so no stamp of
 		// this file's can be mistaken for it.
-		if _, err := w.tx.ExecContext(ctx, "UPDATE meta SET hlc_known = max(hlc_known, ?) WHERE id = 1", int64(storedHLC)); err != nil {
+		if _, err := w.tx.ExecContext(ctx, "UPDATE meta SET hlc_known = max(hlc_known, ?) WHERE id = 1", int64(top)); err != nil {
 			return fmt.Errorf("drop stored change %d: %w", ch.GetSeq(), err)
 		}
-		w.clock.Restore(hlc.Timestamp(storedHLC))
+		w.clock.Restore(hlc.Timestamp(top))
 		renamed, err := w.rewriteOutbox(0, func(seq int64, later *rasoatv1.Change) (int64, bool, error) {
 			// Another history of this file may have stamped one of its
 			// own changes with the stored stamp: re-stamp it, or the two
-			// could not be told apart.
-			if later.GetStamp().GetReplicaId() == origin && later.GetStamp().GetHlc() == storedHLC && (restampFrom == 0 || uint64(seq) < restampFrom) {
+			// could not be told apart. A later change at or below top is
+			// re-stamped too: the server may hold, from the history this
+			// file lost, changes of this replica stamped up to top (its
+			// seqs after the dropped one), and such a stamp must stay on
+			// its change alone; nor may a change of this replica go under
+			// a stamp the server's states already cover.
+			own := later.GetStamp().GetReplicaId() == origin
+			if own && (later.GetStamp().GetHlc() == storedHLC || seq > int64(ch.GetSeq()) && later.GetStamp().GetHlc() <= top) && (restampFrom == 0 || uint64(seq) < restampFrom) {
 				restampFrom = uint64(seq)
 			}
 			if seq <= int64(ch.GetSeq()) {
@@ -207,7 +218,9 @@ func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC 
 			}
 			renamed := false
 			for _, b := range later.Base {
-				if b.GetReplicaId() == origin && b.GetHlc() == dropped {
+				// A base names a change to its own field: only those name
+				// the dropped change.
+				if b.GetReplicaId() == origin && b.GetHlc() == dropped && later.GetEntityId() == ch.GetEntityId() && later.GetField() == ch.GetField() {
 					b.Hlc, renamed = storedHLC, true
 				}
 			}
@@ -230,6 +243,59 @@ func (c *Client) dropStored(ctx context.Context, ch *rasoatv1.Change, storedHLC 
 		return nil
 	})
 	return restampFrom, err
+}
+
+// replicaTop returns the greatest stamp of replica the server holds in the
+// entities the outbox changes after seq write to: the heads and seen stamps
+// of their fields in the server's states. A stored change of replica to a
+// field is a head there or covered by a seen stamp of replica, so a stamp
+// above top is none of them, in every field this file's changes write.
+func (s *syncer) replicaTop(ctx context.Context, replica string, after uint64) (hlc.Timestamp, error) {
+	ids, err := s.c.outboxEntities(ctx, after)
+	if err != nil {
+		return 0, err
+	}
+	var top hlc.Timestamp
+	for start := 0; start < len(ids); start += refreshChunk {
+		states, err := s.entityStates(ctx, ids[start:min(start+refreshChunk, len(ids))])
+		if err != nil {
+			return 0, fmt.Errorf("read the server's states: %w", err)
+		}
+		for _, st := range states {
+			for _, p := range st.Paths() {
+				f := st.Field(p)
+				for _, h := range f.Heads {
+					if h.Stamp.Replica == replica {
+						top = max(top, h.Stamp.HLC)
+					}
+				}
+				for _, sn := range f.Seen {
+					if sn.Replica == replica {
+						top = max(top, sn.HLC)
+					}
+				}
+			}
+		}
+	}
+	return top, nil
+}
+
+// outboxEntities lists the entities of the outbox changes after seq.
+func (c *Client) outboxEntities(ctx context.Context, after uint64) ([]string, error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT DISTINCT entity_id FROM outbox WHERE origin_seq > ? ORDER BY entity_id", int64(after))
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // sortBase puts a base in its one order: by HLC, then replica.
@@ -273,17 +339,17 @@ func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (
 				return fmt.Errorf("retire replica %s: %w", old, err)
 			}
 		}
-		moved := map[uint64]uint64{} // old stamp's HLC (of old) → new seq
+		moved := map[fieldStamp]uint64{} // old's moved stamp → new seq
 		touched, err := w.rewriteOutbox(int64(from)-1, func(_ int64, ch *rasoatv1.Change) (int64, bool, error) {
 			if ch.GetStamp().GetReplicaId() != old {
 				return 0, false, nil // another id's, or issued again by this loop
 			}
 			seq := w.m.nextSeq
 			w.m.nextSeq++
-			moved[ch.GetStamp().GetHlc()] = seq
+			moved[stampOf(ch, ch.GetStamp().GetHlc())] = seq
 			ch.Stamp.ReplicaId, ch.Seq = fresh, seq
 			for _, b := range ch.Base {
-				if _, ok := moved[b.GetHlc()]; ok && b.GetReplicaId() == old {
+				if _, ok := moved[stampOf(ch, b.GetHlc())]; ok && b.GetReplicaId() == old {
 					b.ReplicaId = fresh
 				}
 			}
@@ -303,7 +369,10 @@ func (c *Client) reissue(ctx context.Context, from uint64, origin, why string) (
 				return err
 			}
 			for _, p := range e.state.Paths() {
-				renameField(e.state.Field(p), old, fresh, moved)
+				renameField(e.state.Field(p), old, fresh, func(t hlc.Timestamp) (uint64, bool) {
+					seq, ok := moved[fieldStamp{id, p, uint64(t)}]
+					return seq, ok
+				})
 			}
 			e.dirty = true
 		}
@@ -458,15 +527,16 @@ func (c *Client) rebuild(ctx context.Context, ids []string, server map[string]*e
 	return tx.Commit()
 }
 
-// renameField gives old's moved stamps (by HLC) to fresh in f's heads, and
-// a seen stamp of old that names a moved change to fresh as well (old's
-// entry stays: it may also cover old's stored changes, and the refresh
-// that follows rebuilds the field exactly).
-func renameField(f *merge.Field, old, fresh string, moved map[uint64]uint64) {
+// renameField gives old's moved stamps to fresh in f's heads, and a seen
+// stamp of old that names a moved change to fresh as well (old's entry
+// stays: it may also cover old's stored changes, and the refresh that
+// follows rebuilds the field exactly). moved is the field's own mapping,
+// to the moved change's new seq.
+func renameField(f *merge.Field, old, fresh string, moved func(hlc.Timestamp) (uint64, bool)) {
 	renamed := false
 	for i := range f.Heads {
 		if h := &f.Heads[i]; h.Stamp.Replica == old {
-			if seq, ok := moved[uint64(h.Stamp.HLC)]; ok {
+			if seq, ok := moved(h.Stamp.HLC); ok {
 				h.Stamp.Replica, h.Seq = fresh, seq
 				renamed = true
 			}
@@ -476,7 +546,7 @@ func renameField(f *merge.Field, old, fresh string, moved map[uint64]uint64) {
 		slices.SortStableFunc(f.Heads, func(a, b merge.Head) int { return a.Stamp.Compare(b.Stamp) })
 	}
 	for _, s := range f.Seen {
-		if _, ok := moved[uint64(s.HLC)]; ok && s.Replica == old {
+		if _, ok := moved(s.HLC); ok && s.Replica == old {
 			f.Merge(&merge.Field{Seen: []merge.Stamp{{HLC: s.HLC, Replica: fresh}}})
 			break
 		}

@@ -48,12 +48,12 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 		clock = hlc.New(c.now)
 		clock.Restore(max(w.m.hlcKnown, kept))
 
-		moved := map[hlc.Timestamp]hlc.Timestamp{} // old stamp → new, this replica's
+		moved := map[fieldStamp]hlc.Timestamp{} // old stamp → new, this replica's
 		entities, err := w.rewriteOutbox(int64(from)-1, func(seq int64, ch *rasoatv1.Change) (int64, bool, error) {
 			base := make([]merge.Stamp, len(ch.Base))
 			for j, b := range ch.Base {
 				s := merge.Stamp{HLC: hlc.Timestamp(b.Hlc), Replica: b.ReplicaId}
-				if nt, ok := moved[s.HLC]; ok && s.Replica == w.m.replica {
+				if nt, ok := moved[stampOf(ch, b.Hlc)]; ok && s.Replica == w.m.replica {
 					s.HLC = nt
 				} else {
 					clock.Restore(s.HLC) // the new stamp must stay above it
@@ -62,7 +62,7 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 			}
 			slices.SortFunc(base, merge.Stamp.Compare)
 			nt := clock.Now()
-			moved[hlc.Timestamp(ch.Stamp.Hlc)] = nt
+			moved[stampOf(ch, ch.Stamp.Hlc)] = nt
 			ch.Stamp.Hlc = uint64(nt)
 			for j, s := range base {
 				ch.Base[j] = &rasoatv1.Stamp{Hlc: uint64(s.HLC), ReplicaId: s.Replica}
@@ -79,7 +79,10 @@ func (c *Client) restamp(ctx context.Context, from uint64) (int, error) {
 				return err
 			}
 			for _, p := range e.state.Paths() {
-				restampField(e.state.Field(p), w.m.replica, moved)
+				restampField(e.state.Field(p), w.m.replica, func(t hlc.Timestamp) (hlc.Timestamp, bool) {
+					nt, ok := moved[fieldStamp{id, p, uint64(t)}]
+					return nt, ok
+				})
 			}
 			e.dirty = true
 		}
@@ -172,12 +175,31 @@ func (w *writeTx) outboxAfter(after int64) ([]*rasoatv1.Change, []int64, error) 
 	return out, seqs, rows.Err()
 }
 
+// fieldStamp is a stamp of one replica's as a base, a head or a seen stamp
+// names it: with the entity and field it belongs to. A stamp names one
+// change only within a field (a base names a change to its own field, and
+// a field's state holds its own changes): two changes of one replica to
+// different fields may carry one HLC. A file restored from a copy does,
+// when it re-stamps its changes into the stamps the server holds for the
+// history it lost; moving stamps by HLC alone would then move a base
+// naming one of those stored changes along with the re-stamped one.
+type fieldStamp struct {
+	entity, field string
+	hlc           uint64
+}
+
+// stampOf is ch's entity and field with the HLC t: ch's own stamp, or one
+// of its base's.
+func stampOf(ch *rasoatv1.Change, t uint64) fieldStamp {
+	return fieldStamp{ch.GetEntityId(), ch.GetField(), t}
+}
+
 // restampField maps replica's moved stamps in f's heads and seen stamps,
-// then restores the heads' order.
-func restampField(f *merge.Field, replica string, moved map[hlc.Timestamp]hlc.Timestamp) {
+// then restores the heads' order; moved is the field's own mapping.
+func restampField(f *merge.Field, replica string, moved func(hlc.Timestamp) (hlc.Timestamp, bool)) {
 	for i := range f.Seen {
 		if s := &f.Seen[i]; s.Replica == replica {
-			if nt, ok := moved[s.HLC]; ok {
+			if nt, ok := moved(s.HLC); ok {
 				s.HLC = nt
 			}
 		}
@@ -185,7 +207,7 @@ func restampField(f *merge.Field, replica string, moved map[hlc.Timestamp]hlc.Ti
 	changed := false
 	for i := range f.Heads {
 		if h := &f.Heads[i]; h.Stamp.Replica == replica {
-			if nt, ok := moved[h.Stamp.HLC]; ok {
+			if nt, ok := moved(h.Stamp.HLC); ok {
 				h.Stamp.HLC = nt
 				changed = true
 			}

@@ -264,8 +264,15 @@ func (s *syncer) refused(ctx context.Context, batch []*rasoatv1.Change, err erro
 		}
 		if stored, ok := rpcerr.MetaInt(meta, "stored_hlc"); ok && meta["same_write"] == "true" {
 			// This very write is stored, re-stamped after a clock refusal,
-			// from before the copy this file was restored from.
-			from, err := s.c.dropStored(ctx, ch, stored)
+			// from before the copy this file was restored from. The
+			// history the file lost may have stored more changes of this
+			// replica, stamped above it: what is re-stamped now must go
+			// above those too.
+			top, err := s.replicaTop(ctx, ch.GetStamp().GetReplicaId(), ch.GetSeq())
+			if err != nil {
+				return false, err
+			}
+			from, err := s.c.dropStored(ctx, ch, stored, uint64(top))
 			if err != nil {
 				return false, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/rpcerr"
@@ -85,7 +86,7 @@ func (c guardCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	defer buf.Free()
 	b := buf.ReadOnlyData()
 	g := guard{}
-	if v := g.scan(b, m.ProtoReflect().Descriptor()); v != nil {
+	if v := g.scan(b, planFor(m.ProtoReflect().Descriptor())); v != nil {
 		mark(m, *v)
 		return nil
 	}
@@ -123,7 +124,7 @@ func (g *guard) at(name string) string {
 
 // scan walks one message's wire bytes and returns the first violation of a
 // bound, or nil. Malformed bytes are left to protobuf to refuse.
-func (g *guard) scan(b []byte, md protoreflect.MessageDescriptor) *rpcerr.Violation {
+func (g *guard) scan(b []byte, p *wirePlan) *rpcerr.Violation {
 	if g.objects++; g.objects > maxObjects {
 		return &rpcerr.Violation{Field: g.at(""), Desc: fmt.Sprintf("the request holds more than %d messages: split it", maxObjects), Reason: rasoatv1.ErrorReason_TOO_LARGE}
 	}
@@ -134,8 +135,8 @@ func (g *guard) scan(b []byte, md protoreflect.MessageDescriptor) *rpcerr.Violat
 			return nil
 		}
 		b = b[n:]
-		fd := md.Fields().ByNumber(num)
-		if fd == nil || !fd.IsList() && fd.Kind() != protoreflect.MessageKind {
+		f := p.field(num)
+		if f == nil {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
 				return nil
 			}
@@ -143,32 +144,34 @@ func (g *guard) scan(b []byte, md protoreflect.MessageDescriptor) *rpcerr.Violat
 			continue
 		}
 		count := 1
-		if typ == protowire.BytesType && fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.StringKind && fd.Kind() != protoreflect.BytesKind {
+		if typ == protowire.BytesType && f.scalar {
 			// A packed list: count its values.
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return nil
 			}
-			count = packedCount(v, fd.Kind())
+			count = packedCount(v, f.kind)
 		}
 		total := 0
-		if fd.IsList() {
-			total = counts.add(num, count)
-			limit, ok := repeatedLimits[fd.FullName()]
-			if !ok {
-				limit = defaultRepeatedLimit
-			}
-			if total > limit {
-				return &rpcerr.Violation{Field: g.at(string(fd.Name())), Desc: fmt.Sprintf("more than %d values, over the limit", limit), Reason: rasoatv1.ErrorReason_TOO_LARGE}
+		if f.list {
+			if total = counts.add(num, count); total > f.limit {
+				return &rpcerr.Violation{Field: g.at(f.name), Desc: fmt.Sprintf("more than %d values, over the limit", f.limit), Reason: rasoatv1.ErrorReason_TOO_LARGE}
 			}
 		}
-		if fd.Kind() == protoreflect.MessageKind && typ == protowire.BytesType {
+		if f.msg != nil && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
 				return nil
 			}
-			g.path = append(g.path, step{string(fd.Name()), total - 1}) // total is 0 for a singular field
-			viol := g.scan(v, fd.Message())
+			if f.msg.leaf && g.objects < maxObjects {
+				// Nothing in it to count but itself (a member: most of
+				// a household's bytes).
+				g.objects++
+				b = b[n:]
+				continue
+			}
+			g.path = append(g.path, step{f.name, total - 1}) // total is 0 for a singular field
+			viol := g.scan(v, f.msg)
 			g.path = g.path[:len(g.path)-1]
 			if viol != nil {
 				return viol
@@ -182,6 +185,90 @@ func (g *guard) scan(b []byte, md protoreflect.MessageDescriptor) *rpcerr.Violat
 		b = b[n:]
 	}
 	return nil
+}
+
+// wirePlan is what scan needs of one message type, worked out once from
+// its descriptor: looking each field up in the descriptor (a map) and its
+// limit by full name (a string hash) cost as much as the rest of the scan.
+type wirePlan struct {
+	byNum []*fieldPlan                    // by field number, for numbers under len(byNum)
+	more  map[protowire.Number]*fieldPlan // the others (none in our contract)
+	leaf  bool                            // no list and no message field: nothing to scan
+}
+
+// fieldPlan is one field scan looks into: a list it counts, or a message
+// it walks. Other fields are nil in the plan and skipped.
+type fieldPlan struct {
+	name   string
+	list   bool
+	limit  int               // for a list
+	kind   protoreflect.Kind // for a packed list
+	scalar bool              // a list of scalars, which may come packed
+	msg    *wirePlan         // for a message field (singular or list)
+}
+
+func (p *wirePlan) field(num protowire.Number) *fieldPlan {
+	if num >= 0 && int(num) < len(p.byNum) {
+		return p.byNum[num]
+	}
+	return p.more[num]
+}
+
+// plans holds the plan of every message type a request was scanned as.
+var plans sync.Map // protoreflect.FullName → *wirePlan
+
+// planFor returns md's plan, building it (and its fields' messages') on
+// first use.
+func planFor(md protoreflect.MessageDescriptor) *wirePlan {
+	if p, ok := plans.Load(md.FullName()); ok {
+		return p.(*wirePlan)
+	}
+	p := buildPlan(md, map[protoreflect.FullName]*wirePlan{})
+	got, _ := plans.LoadOrStore(md.FullName(), p)
+	return got.(*wirePlan)
+}
+
+// buildPlan makes md's plan; building holds the plans under way, so that a
+// message type that contains itself refers to its own plan.
+func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.FullName]*wirePlan) *wirePlan {
+	if p := building[md.FullName()]; p != nil {
+		return p
+	}
+	p := &wirePlan{}
+	building[md.FullName()] = p
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !fd.IsList() && fd.Kind() != protoreflect.MessageKind {
+			continue
+		}
+		f := &fieldPlan{name: string(fd.Name()), list: fd.IsList(), kind: fd.Kind()}
+		f.scalar = fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.StringKind && fd.Kind() != protoreflect.BytesKind
+		if f.list {
+			limit, ok := repeatedLimits[fd.FullName()]
+			if !ok {
+				limit = defaultRepeatedLimit
+			}
+			f.limit = limit
+		}
+		if fd.Kind() == protoreflect.MessageKind {
+			f.msg = buildPlan(fd.Message(), building)
+		}
+		num := fd.Number()
+		if num < 256 {
+			for int(num) >= len(p.byNum) {
+				p.byNum = append(p.byNum, nil)
+			}
+			p.byNum[num] = f
+			continue
+		}
+		if p.more == nil {
+			p.more = map[protowire.Number]*fieldPlan{}
+		}
+		p.more[num] = f
+	}
+	p.leaf = len(p.byNum) == 0 && len(p.more) == 0
+	return p
 }
 
 // fieldCounts counts the values of a message's repeated fields so far; a

@@ -283,7 +283,7 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 		v.add("area", fmt.Sprintf("unknown value %d", h.GetArea()))
 	}
 	for i, f := range h.GetPolicyFlags() {
-		if !knownEnum(f) || f == 0 {
+		if !policyFlags.has(f) || f == 0 {
 			v.add(fmt.Sprintf("policyFlags[%d]", i), badListValue(f))
 		}
 	}
@@ -359,35 +359,35 @@ func (c *hctx) prepare(s *Standard, h *Household, v *violations) {
 		v.add("housing.floorAreaM2", fmt.Sprintf("must be between 0 and 1000000 m², got %v", c.floorArea))
 	}
 	ws := h.GetWaterSanitation()
-	if x := ws.GetWaterSource(); !knownEnum(x) {
+	if x := ws.GetWaterSource(); !waterSources.has(x) {
 		v.add("waterSanitation.waterSource", fmt.Sprintf("unknown value %d", x))
 	}
-	if x := ws.GetLatrine(); !knownEnum(x) {
+	if x := ws.GetLatrine(); !latrines.has(x) {
 		v.add("waterSanitation.latrine", fmt.Sprintf("unknown value %d", x))
 	}
 	for i, d := range h.GetInformation().GetInfoDevices() {
-		if !knownEnum(d) || d == 0 {
+		if !infoDevices.has(d) || d == 0 {
 			v.add(fmt.Sprintf("information.infoDevices[%d]", i), badListValue(d))
 		}
 	}
-	if x := h.GetEnvironment().GetWasteTreatment(); !knownEnum(x) {
+	if x := h.GetEnvironment().GetWasteTreatment(); !wasteTreatments.has(x) {
 		v.add("environment.wasteTreatment", fmt.Sprintf("unknown value %d", x))
 	}
 	c.ok = okDate && present > 0 && len(c.members) == present
 }
 
 func checkMemberEnums(i int, m *rasoatv1.Member, v *violations) {
-	check := func(name string, e protoreflect.Enum) {
-		if !knownEnum(e) {
-			v.add(fmt.Sprintf("members[%d].%s", i, name), fmt.Sprintf("unknown value %d", e.Number()))
+	check := func(name string, known bool, n int32) {
+		if !known {
+			v.add(fmt.Sprintf("members[%d].%s", i, name), fmt.Sprintf("unknown value %d", n))
 		}
 	}
-	check("sex", m.GetSex())
-	check("relation", m.GetRelation())
-	check("highestEducation", m.GetHighestEducation())
-	check("schoolLevel", m.GetSchoolLevel())
-	check("employment", m.GetEmployment())
-	check("removed", m.GetRemoved())
+	check("sex", sexes.has(m.GetSex()), int32(m.GetSex()))
+	check("relation", relations.has(m.GetRelation()), int32(m.GetRelation()))
+	check("highestEducation", educationLevels.has(m.GetHighestEducation()), int32(m.GetHighestEducation()))
+	check("schoolLevel", schoolLevels.has(m.GetSchoolLevel()), int32(m.GetSchoolLevel()))
+	check("employment", employments.has(m.GetEmployment()), int32(m.GetEmployment()))
+	check("removed", removals.has(m.GetRemoved()), int32(m.GetRemoved()))
 }
 
 // badListValue explains a list entry that is unknown, or the _UNSPECIFIED
@@ -399,12 +399,52 @@ func badListValue(e protoreflect.Enum) string {
 	return fmt.Sprintf("unknown value %d", e.Number())
 }
 
-// knownEnum reports whether e's number is one the contract defines, so an
+// enumSet says which numbers of one enum type the contract defines, so an
 // unknown number sent as JSON integer or by a newer client is refused rather
-// than read as "not deprived".
-func knownEnum(e protoreflect.Enum) bool {
-	return e.Descriptor().Values().ByNumber(e.Number()) != nil
+// than read as "not deprived". It is read once from the enum's descriptor:
+// looking every value up there (a map) was most of the cost of checking a
+// household's answers.
+type enumSet[E ~int32] struct {
+	low uint64 // bit n: number n, for numbers 0 to 63
+	d   protoreflect.EnumDescriptor
 }
+
+func enumSetOf[E interface {
+	~int32
+	protoreflect.Enum
+}](zero E) enumSet[E] {
+	s := enumSet[E]{d: zero.Descriptor()}
+	vals := s.d.Values()
+	for i := range vals.Len() {
+		if n := vals.Get(i).Number(); n >= 0 && n < 64 {
+			s.low |= 1 << n
+		}
+	}
+	return s
+}
+
+// has reports whether e is a number the contract defines.
+func (s enumSet[E]) has(e E) bool {
+	if e >= 0 && e < 64 {
+		return s.low>>e&1 == 1
+	}
+	return s.d.Values().ByNumber(protoreflect.EnumNumber(e)) != nil
+}
+
+// The enums a household's answers hold.
+var (
+	policyFlags     = enumSetOf(rasoatv1.PolicyFlag(0))
+	waterSources    = enumSetOf(rasoatv1.WaterSource(0))
+	latrines        = enumSetOf(rasoatv1.Latrine(0))
+	infoDevices     = enumSetOf(rasoatv1.InfoDevice(0))
+	wasteTreatments = enumSetOf(rasoatv1.WasteTreatment(0))
+	sexes           = enumSetOf(rasoatv1.Sex(0))
+	relations       = enumSetOf(rasoatv1.Relation(0))
+	educationLevels = enumSetOf(rasoatv1.EducationLevel(0))
+	schoolLevels    = enumSetOf(rasoatv1.SchoolLevel(0))
+	employments     = enumSetOf(rasoatv1.Employment(0))
+	removals        = enumSetOf(rasoatv1.Removal(0))
+)
 
 // isMinority reports whether an ethnicity (dân tộc) is an ethnic minority:
 // anything other than Kinh. An empty ethnicity is not a minority.

@@ -146,6 +146,10 @@ type Indicator struct {
 	dimension string
 	eval      evalFunc
 	check     checkFunc
+	// wireHead is the wire encoding of IndicatorResult's first fields
+	// (indicator, dimension, name), the same for every household: the
+	// scoring service copies it instead of writing three strings.
+	wireHead []byte
 }
 
 // Dimension is the id of the indicator's dimension.
@@ -263,6 +267,7 @@ func (s *Standard) compile() error {
 			ind.dimension = d.ID
 			ind.eval = r.eval
 			ind.check = r.check
+			ind.wireHead = ind.appendHead(make([]byte, 0, 64))
 			s.indicators = append(s.indicators, ind)
 		}
 	}

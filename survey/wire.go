@@ -87,9 +87,11 @@ func (a *Assessment) appendProto(b []byte, h *Household, indicators bool) []byte
 }
 
 func (r *IndicatorResult) appendProto(b []byte, h *Household) []byte {
-	b = appendString(b, irIndicator, r.Indicator.ID)
-	b = appendString(b, irDimension, r.Indicator.dimension)
-	b = appendString(b, irName, r.Indicator.Name)
+	if r.Indicator.wireHead != nil {
+		b = append(b, r.Indicator.wireHead...)
+	} else {
+		b = r.Indicator.appendHead(b)
+	}
 	b = appendBool(b, irDeprived, r.Deprived)
 	for _, why := range r.Reasons {
 		var reason, text int
@@ -103,6 +105,13 @@ func (r *IndicatorResult) appendProto(b []byte, h *Household) []byte {
 		b = endLen(b, reason)
 	}
 	return appendBool(b, irProvisional, r.Indicator.Provisional)
+}
+
+// appendHead appends the indicator's fields of an IndicatorResult.
+func (ind *Indicator) appendHead(b []byte) []byte {
+	b = appendString(b, irIndicator, ind.ID)
+	b = appendString(b, irDimension, ind.dimension)
+	return appendString(b, irName, ind.Name)
 }
 
 // beginLen appends the tag of length-delimited field num and one byte for

@@ -393,3 +393,86 @@ func TestReissueThenRefreshFails(t *testing.T) {
 		t.Errorf("the write made after the interrupted sync was set aside (%d refused) and is in the server's log %d times, want once", len(refused), writes[id+` address="Bản Khuổi Tát"`])
 	}
 }
+
+// TestRestoredFileRestampCollides: a file restored from a copy holds three
+// changes stamped while its clock was a day ahead (headName, address, then
+// headName again on the first); after the copy, the lost history re-stamped
+// them once (still ahead), then stored them with those stamps (s0, s1, s2:
+// one millisecond, logical 0 to 2) and a write of its own at the next seq.
+// The restored file writes at that seq too (other content), then the
+// address again, its base the copy's stamp of the address write.
+//
+// Its Sync finds each copied change stored with another stamp (the same
+// write) and drops it, renaming the bases that named it to the stored
+// stamp; a renamed base at or above a later change's stamp makes that
+// change re-stamped. The re-stamping starts above the stamp just dropped,
+// so it hands out s1, then s2: the stored stamps of the copied changes
+// not yet dropped, now carried by other changes of the same replica. When
+// the address write (s1) is dropped next, its renamed base s1 names two
+// changes, and the re-stamp that follows maps it by HLC to the headName
+// write's new stamp: the base then names a change of another field, the
+// server refuses it (BASE_UNKNOWN) and the write is set aside.
+//
+// Found by TestConvergence -robustness.wildclocks seed 156 of 400.
+func TestRestoredFileRestampCollides(t *testing.T) {
+	g := newRepro(t)
+	a := g.tablet("a")
+	id, err := a.c.CreateHousehold(g.ctx, villages[0], &rasoatv1.Household{HeadName: "Lò Văn Páo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.sync(100)
+
+	// The clock goes 24h30m ahead; three writes wait; the file is copied.
+	a.skew.Store(int64(24*time.Hour + 30*time.Minute))
+	g.tick(time.Minute)
+	a.set(id, "headName", `"Lò Văn Pọm"`)
+	a.set(id, "address", `"Thôn Nà Pàn"`)
+	a.set(id, "headName", `"Lò Văn Pặn"`)
+	copyPath := a.backup()
+
+	// The lost history: a write of its own, a sync re-stamping all four
+	// (still too far ahead: refused again), and, an hour later, a sync
+	// that stores them with those stamps.
+	a.set(id, "housing.floorAreaM2", `40`)
+	g.tick(time.Minute)
+	if st, err := a.c.Sync(g.ctx, g.conn); err == nil || st.Restamped != 4 {
+		t.Fatalf("sync with the clock still ahead: %+v, %v; want 4 re-stamped and refused again", st, err)
+	}
+	g.tick(time.Hour)
+	if st := a.sync(100); st.Pushed != 4 || st.Restamped != 0 {
+		t.Fatalf("sync an hour later: %+v, want the 4 stored as re-stamped", st)
+	}
+
+	// The copy comes back; the clock is right; two writes.
+	a.restore(copyPath)
+	a.skew.Store(0)
+	g.tick(time.Minute)
+	a.set(id, "area", `"AREA_URBAN"`)
+	a.set(id, "address", `"Tổ 3"`)
+	st, err := a.c.Sync(g.ctx, g.conn, client.WithBatchSize(100))
+	refused, rerr := a.c.Refused(g.ctx)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	lines, writes := g.log()
+	t.Logf("restored file's sync: %+v, err %v; refused %+v; log:", st, err, refused)
+	for _, l := range lines {
+		t.Log("  ", l)
+	}
+	if err != nil || len(refused) > 0 {
+		t.Fatalf("the restored file's writes were not delivered: sync err %v, %d set aside", err, len(refused))
+	}
+	for _, w := range []string{`headName="Lò Văn Pọm"`, `address="Thôn Nà Pàn"`, `headName="Lò Văn Pặn"`, `housing.floorAreaM2=40`, `area="AREA_URBAN"`, `address="Tổ 3"`} {
+		if n := writes[id+" "+w]; n != 1 {
+			t.Errorf("the write %s is in the server's log %d times, want once", w, n)
+		}
+	}
+	h, err := a.c.Household(g.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.GetAddress() != "Tổ 3" || h.GetArea() != rasoatv1.Area_AREA_URBAN {
+		t.Errorf("the restored file shows address %q, area %v; want its own later writes", h.GetAddress(), h.GetArea())
+	}
+}

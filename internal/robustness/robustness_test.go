@@ -54,14 +54,47 @@ func TestConvergence(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, seed)
-			w.run(*flagOps)
-			w.concurrentEdits()
-			w.quiesce()
-			w.drainStall()
-			w.check()
+			runSeed(t, seed, *flagOps, *flagWild)
 		})
 	}
+}
+
+// foundSeeds are runs TestConvergence once failed, with the settings that
+// found them (the seed budget of a plain run does not reach them), and the
+// test that reduces each to its few steps.
+var foundSeeds = []struct {
+	seed uint64
+	ops  int
+	wild bool
+	see  string
+}{
+	{156, 120, true, "TestRestoredFileRestampCollides"},
+}
+
+// TestConvergenceFoundSeeds replays foundSeeds.
+func TestConvergenceFoundSeeds(t *testing.T) {
+	if testing.Short() || *flagSeed != 0 {
+		t.Skip("replays only in a full run")
+	}
+	for _, f := range foundSeeds {
+		t.Run(fmt.Sprintf("seed=%d", f.seed), func(t *testing.T) {
+			t.Parallel()
+			t.Logf("found by TestConvergence -robustness.seed=%d -robustness.ops=%d -robustness.wildclocks=%v; see %s", f.seed, f.ops, f.wild, f.see)
+			runSeed(t, f.seed, f.ops, f.wild)
+		})
+	}
+}
+
+// runSeed is one seed's run of TestConvergence: ops random operations
+// (with clocks beyond the drift bound when wild), then the final syncs
+// and the checker.
+func runSeed(t *testing.T, seed uint64, ops int, wild bool) {
+	w := newWorld(t, seed, ops, wild)
+	w.run(ops)
+	w.concurrentEdits()
+	w.quiesce()
+	w.drainStall()
+	w.check()
 }
 
 // world is one seed's run: the server, the tablets, and the model — what
@@ -70,6 +103,8 @@ type world struct {
 	t    *testing.T
 	ctx  context.Context
 	seed uint64
+	nops int  // random operations
+	wild bool // clocks beyond the drift bound too (-robustness.wildclocks)
 	r    *rand.Rand
 	dir  string
 	wall atomic.Int64 // the true time, Unix ns: virtual, so a seed replays
@@ -214,9 +249,9 @@ func (tb *tablet) now() time.Time {
 
 func (w *world) now() time.Time { return time.Unix(0, w.wall.Load()).UTC() }
 
-func newWorld(t *testing.T, seed uint64) *world {
+func newWorld(t *testing.T, seed uint64, ops int, wild bool) *world {
 	w := &world{
-		t: t, ctx: context.Background(), seed: seed,
+		t: t, ctx: context.Background(), seed: seed, nops: ops, wild: wild,
 		r:     rand.New(rand.NewPCG(seed, 0x726f627573746e73)),
 		dir:   t.TempDir(),
 		ents:  map[string]*ent{},
@@ -227,11 +262,11 @@ func newWorld(t *testing.T, seed uint64) *world {
 	t.Cleanup(func() {
 		if t.Failed() {
 			wild := ""
-			if *flagWild {
+			if w.wild {
 				wild = " -robustness.wildclocks"
 			}
 			t.Logf("seed %d failed at step %d; replay with: go test ./internal/robustness -run 'TestConvergence/seed=%d$' -robustness.seed=%d -robustness.ops=%d%s -v\nlast operations:\n%s",
-				seed, w.step, seed, seed, *flagOps, wild, strings.Join(w.hist, "\n"))
+				seed, w.step, seed, seed, w.nops, wild, strings.Join(w.hist, "\n"))
 		}
 	})
 	n := 3 + w.r.IntN(2)
@@ -609,7 +644,7 @@ func (w *world) randomOp(tb *tablet) {
 		w.reinstall(tb)
 	default:
 		d := w.skew()
-		if *flagWild && w.r.IntN(2) == 0 {
+		if w.wild && w.r.IntN(2) == 0 {
 			d = 24*time.Hour + time.Duration(1+w.r.IntN(90))*time.Minute
 			tb.wild = true
 		}
