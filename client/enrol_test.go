@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	rserver "github.com/rasoat/rasoat/server"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -27,32 +25,17 @@ type authServer struct {
 
 func newAuthServer(t testing.TB) *authServer {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := authtest.Seed(ctx, db, 3, authtest.Collaborator("col1", authtest.Village(1)),
+	srv := authtest.Serve(t, nil)
+	if err := authtest.Seed(context.Background(), srv.Store, 3, authtest.Collaborator("col1", authtest.Village(1)),
 		authtest.Collaborator("col2", authtest.Village(2)), authtest.Officer("officer")); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := rserver.New(rserver.WithSync(db), rserver.WithAuth(db, nil))
+	conn, err := grpc.NewClient(srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); stop(); <-done; db.Close() })
-	return &authServer{db: db, conn: conn}
+	t.Cleanup(func() { conn.Close() })
+	return &authServer{db: srv.Store, conn: conn}
 }
 
 func (s *authServer) enrol(t testing.TB, c *Client, person string) Enrolment {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -60,38 +58,17 @@ var unitsOf = map[string][]string{
 func newCommune(t *testing.T, lim *auth.Limiter) *commune {
 	t.Helper()
 	ctx := t.Context()
-	c := &commune{t: t, path: filepath.Join(t.TempDir(), "commune.db"), tokens: map[string]string{}}
-	st, err := sqlite.Open(ctx, c.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.st = st
+	srv := authtest.Serve(t, lim)
+	c := &commune{t: t, path: srv.Store.Path(), st: srv.Store, addr: srv.Addr, grpc: srv.Server(), tokens: map[string]string{}}
 	var people []directory.Person
 	for id, roles := range roleOf {
 		people = append(people, authtest.Person(id, roles, unitsOf[id]...))
 	}
-	if err := authtest.Seed(ctx, st, 3, people...); err != nil {
+	if err := authtest.Seed(ctx, c.st, 3, people...); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.WithSync(st), server.WithAuth(st, lim))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.addr, c.grpc = lis.Addr().String(), srv
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, lis) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-		st.Close()
-	})
 	for id := range roleOf {
-		tok, err := authtest.Enrol(ctx, st, c.conn(""), id, "replica-"+id)
+		tok, err := authtest.Enrol(ctx, c.st, c.conn(""), id, "replica-"+id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,21 +1,16 @@
 package server_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/rasoat/rasoat/internal/authtest"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"github.com/rasoat/rasoat/server"
 	"github.com/rasoat/rasoat/server/auth"
 	"github.com/rasoat/rasoat/server/directory"
-	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/store/storetest"
 	"google.golang.org/grpc"
 )
@@ -45,10 +40,8 @@ type scopeDevice struct {
 func scopeWorld(t *testing.T, seed uint64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "commune.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := authtest.Serve(t, auth.NewLimiter(1, 1<<20))
+	st := srv.Store
 	nv := 2 + r.IntN(5)
 	villages := make([]string, nv)
 	for i := range villages {
@@ -77,19 +70,7 @@ func scopeWorld(t *testing.T, seed uint64) {
 	if err := authtest.Seed(ctx, st, nv, people...); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.WithSync(st), server.WithAuth(st, auth.NewLimiter(1, 1<<20)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, lis) }()
-	t.Cleanup(func() { stop(); <-done; st.Close() })
-	c := &commune{t: t, addr: lis.Addr().String()}
+	c := &commune{t: t, addr: srv.Addr}
 	var devices []*scopeDevice
 	for i := range np + 1 {
 		person := "officer"

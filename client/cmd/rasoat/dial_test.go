@@ -2,18 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/authtest"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server"
 	"github.com/rasoat/rasoat/server/auth"
@@ -29,8 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 )
 
-// authServer is rasoatd's core as it serves a commune: sync and
-// authentication over one SQLite file, on a free port of 127.0.0.1.
+// authServer is rasoatd's core as it serves a commune (authtest.Serve).
 type authServer struct {
 	addr string
 	st   *sqlite.DB
@@ -39,30 +30,8 @@ type authServer struct {
 // startAuthServer starts it; lim nil takes the default failure allowance.
 func startAuthServer(t *testing.T, lim *auth.Limiter, opts ...server.Option) *authServer {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "rasoat.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(append([]server.Option{server.WithSync(st), server.WithAuth(st, lim)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, lis) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		st.Close()
-	})
-	return &authServer{addr: lis.Addr().String(), st: st}
+	s := authtest.Serve(t, lim, opts...)
+	return &authServer{addr: s.Addr, st: s.Store}
 }
 
 // bootstrap makes the first admin and returns their enrolment code, as
@@ -146,44 +115,16 @@ func (c *commune) whoami(t *testing.T, db string) identityJSON {
 	return id
 }
 
-// selfSigned writes a self-signed certificate for 127.0.0.1 and localhost
-// in dir and returns the server's credentials and the PEM file's path.
-func selfSigned(t *testing.T, dir string) (credentials.TransportCredentials, string) {
+// selfSigned makes a self-signed certificate for 127.0.0.1 and returns the
+// server's credentials and the certificate's PEM file.
+func selfSigned(t *testing.T, _ string) (credentials.TransportCredentials, string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, key := authtest.SelfSigned(t)
+	creds, err := credentials.NewServerTLSFromFile(cert, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "rasoatd xã Quan Sơn"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "commune.pem")
-	if err := os.WriteFile(path, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}), path
+	return creds, cert
 }
 
 func TestOverTLSACommuneCertificateGivenWithCAIsTrusted(t *testing.T) {

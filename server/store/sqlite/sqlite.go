@@ -38,6 +38,7 @@ import (
 
 // DB is an open sync store. It is safe for concurrent use.
 type DB struct {
+	path  string
 	w, r  *sql.DB
 	logID string
 	group *committer // coalesces concurrent pushes into one transaction
@@ -69,7 +70,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db := &DB{w: w, r: r}
+	db := &DB{path: path, w: w, r: r}
 	if err := w.QueryRowContext(ctx, "SELECT log_id FROM log_meta WHERE id = 1").Scan(&db.logID); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
@@ -93,6 +94,9 @@ func (db *DB) Close() error {
 	}
 	return errors.Join(err, db.r.Close(), db.w.Close())
 }
+
+// Path is the store's file.
+func (db *DB) Path() string { return db.path }
 
 // LogID is the id of this store's log, made with the store: a cursor
 // counts in one log only, and a replica that finds another id takes a
