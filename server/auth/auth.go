@@ -133,13 +133,22 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 	if !needsToken {
 		return ctx, nil
 	}
-	addr := PeerAddr(ctx)
-	if wait, ok := a.limiter.Blocked(addr); ok {
-		return nil, RateLimited(wait)
-	}
 	id, err := a.identify(ctx)
 	if err != nil {
-		a.limiter.Fail(addr)
+		// A valid token always gets through: tablets of one village often
+		// share one address behind a carrier's NAT, and one of them failing
+		// must not lock the others out. Failures are counted, and past the
+		// allowance answered as such: guessing a 256-bit token is hopeless
+		// anyway, and the lookup that refuses it is one indexed read.
+		// Only an unknown token is a guess; a missing or revoked one is a
+		// device that must enrol again, and is told so every time.
+		if rpcerr.Reason(err) == rasoatv1.ErrorReason_TOKEN_UNKNOWN {
+			addr := PeerAddr(ctx)
+			a.limiter.Fail(addr)
+			if wait, blocked := a.limiter.Blocked(addr); blocked {
+				return nil, RateLimited(wait)
+			}
+		}
 		return nil, err
 	}
 	if !slices.ContainsFunc(id.Person.Roles, func(r rasoatv1.Role) bool { return slices.Contains(roles, r) }) {

@@ -13,9 +13,10 @@ import (
 
 // Limiter counts failed attempts (a bad token, a wrong enrolment code) per
 // client address: each address may fail Burst times at once, then once per
-// Every. A blocked address is refused before its token or code is even
-// looked up, so that guessing costs the guesser time and the server
-// nothing. (Per code, the store counts wrong secrets: directory.CodeAttempts.)
+// Every. An enrolment from a blocked address is refused before its code is
+// looked up, so that guessing 40-bit codes costs the guesser time; a call
+// with a valid token is never refused for its address's failures. (Per
+// code, the store counts wrong secrets: directory.CodeAttempts.)
 type Limiter struct {
 	every time.Duration
 	burst int
