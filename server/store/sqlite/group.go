@@ -25,6 +25,7 @@ const maxGroup = 128
 // push is answered only after the COMMIT that made it durable.
 type committer struct {
 	db      *sql.DB
+	ck      *checkpointer
 	queue   chan *job
 	done    chan struct{} // closed by close: take no more pushes
 	stopped chan struct{} // closed when run has returned
@@ -39,8 +40,8 @@ type job struct {
 	done chan struct{}
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, queue: make(chan *job, maxGroup), done: make(chan struct{}), stopped: make(chan struct{})}
+func newCommitter(db *sql.DB, ck *checkpointer) *committer {
+	c := &committer{db: db, ck: ck, queue: make(chan *job, maxGroup), done: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -77,6 +78,7 @@ func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) (s
 func (c *committer) close() {
 	c.closing.Do(func() { close(c.done) })
 	<-c.stopped
+	c.ck.close()
 }
 
 func (c *committer) run() {
@@ -99,7 +101,10 @@ func (c *committer) run() {
 				break more
 			}
 		}
-		c.commit(group)
+		c.ck.bound()
+		if c.commit(group) {
+			c.ck.kick()
+		}
 	}
 }
 
@@ -116,8 +121,9 @@ func (c *committer) drain() {
 	}
 }
 
-// commit runs a group in one transaction, each push in its own savepoint.
-func (c *committer) commit(group []*job) {
+// commit runs a group in one transaction, each push in its own savepoint,
+// and reports whether it committed anything.
+func (c *committer) commit(group []*job) (committed bool) {
 	finish := func(err error) {
 		for _, j := range group {
 			if err != nil && j.err == nil {
@@ -132,7 +138,7 @@ func (c *committer) commit(group []*job) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		finish(fmt.Errorf("push: begin: %w", err))
-		return
+		return false
 	}
 	ran := 0
 	for _, j := range group {
@@ -143,14 +149,14 @@ func (c *committer) commit(group []*job) {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT push"); err != nil {
 			tx.Rollback()
 			finish(fmt.Errorf("push: savepoint: %w", err))
-			return
+			return false
 		}
 		j.res, j.err = j.fn(j.ctx, tx)
 		if j.err != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO push"); err != nil {
 				tx.Rollback()
 				finish(fmt.Errorf("push: roll back: %w", err))
-				return
+				return false
 			}
 		} else {
 			ran++
@@ -158,17 +164,18 @@ func (c *committer) commit(group []*job) {
 		if _, err := tx.ExecContext(ctx, "RELEASE push"); err != nil {
 			tx.Rollback()
 			finish(fmt.Errorf("push: release savepoint: %w", err))
-			return
+			return false
 		}
 	}
 	if ran == 0 {
 		tx.Rollback()
 		finish(nil)
-		return
+		return false
 	}
 	if err := tx.Commit(); err != nil {
 		finish(fmt.Errorf("push: commit: %w", err))
-		return
+		return false
 	}
 	finish(nil)
+	return true
 }
