@@ -16,6 +16,15 @@ import (
 // them is not kept waiting long behind the last.
 const maxGroup = 128
 
+// maxGroupChanges bounds the changes one transaction takes, so that a push
+// waits behind at most about half a second of others' work, however large
+// their batches: a hundred tablets' batches of a few hundred changes share
+// one transaction, but a hundred first uploads of client.DefaultBatchSize
+// (5,000) each would make one of half a million, holding every small push
+// behind it for seconds. A push larger than this alone is a group of its
+// own.
+const maxGroupChanges = 40_000
+
 // committer coalesces concurrent pushes (group commit). SQLite has one
 // writer and FULL durability costs an fsync per commit; with a transaction
 // per push, a hundred tablets queue for a hundred fsyncs and throughput
@@ -34,6 +43,7 @@ type committer struct {
 
 type job struct {
 	ctx  context.Context
+	n    int // changes
 	fn   func(context.Context, *sql.Tx) (store.PushResult, error)
 	res  store.PushResult
 	err  error
@@ -51,8 +61,8 @@ var errClosed = errors.New("store closed")
 // do runs fn in the next group's transaction and returns once that
 // transaction committed (or fn failed). A push whose context ends while it
 // waits is not run.
-func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) (store.PushResult, error)) (store.PushResult, error) {
-	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+func (c *committer) do(ctx context.Context, n int, fn func(context.Context, *sql.Tx) (store.PushResult, error)) (store.PushResult, error) {
+	j := &job{ctx: ctx, n: n, fn: fn, done: make(chan struct{})}
 	select {
 	case c.queue <- j:
 	case <-c.done:
@@ -83,20 +93,29 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.stopped)
+	var next *job // taken from the queue, left for the next group
 	for {
-		var first *job
-		select {
-		case first = <-c.queue:
-		case <-c.done:
-			c.drain()
-			return
+		first := next
+		if first == nil {
+			select {
+			case first = <-c.queue:
+			case <-c.done:
+				c.drain()
+				return
+			}
 		}
-		group := []*job{first}
+		next = nil
+		group, n := []*job{first}, first.n
 	more:
 		for len(group) < maxGroup {
 			select {
 			case j := <-c.queue:
+				if n+j.n > maxGroupChanges {
+					next = j
+					break more
+				}
 				group = append(group, j)
+				n += j.n
 			default:
 				break more
 			}

@@ -63,7 +63,7 @@ func (db *DB) Push(ctx context.Context, replica string, changes []*rasoatv1.Chan
 	if err != nil {
 		return store.PushResult{}, err
 	}
-	res, err := db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+	res, err := db.group.do(ctx, len(changes), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
 		return p.apply(ctx, &writer{tx, db.stmts})
 	})
 	return res, classify(err)
