@@ -21,7 +21,7 @@ var walMaxPages int64 = 16384 // a variable only for a test to make it small
 // beside the committer, instead of inside the COMMIT that crossed SQLite's
 // threshold: that COMMIT would copy the group's pages and sync the main
 // file before any push of the group is answered, while the next group
-// waits. The committer kicks it after every commit.
+// waits. The committer kicks it every checkpointEvery changes.
 type checkpointer struct {
 	db      *sql.DB
 	kicks   chan struct{}

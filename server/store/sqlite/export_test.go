@@ -1,8 +1,9 @@
 package sqlite
 
-// SetWALMaxPages sets walMaxPages for a test and returns the restore.
-func SetWALMaxPages(n int64) (restore func()) {
-	old := walMaxPages
-	walMaxPages = n
-	return func() { walMaxPages = old }
+// SetWALBounds sets walMaxPages and checkpointEvery for a test and
+// returns the restore.
+func SetWALBounds(pages int64, every int) (restore func()) {
+	oldPages, oldEvery := walMaxPages, checkpointEvery
+	walMaxPages, checkpointEvery = pages, every
+	return func() { walMaxPages, checkpointEvery = oldPages, oldEvery }
 }

@@ -25,6 +25,13 @@ const maxGroup = 128
 // own.
 const maxGroupChanges = 40_000
 
+// checkpointEvery is how many changes the committer commits between two
+// kicks of the checkpointer: about 1,000 pages of WAL (a change takes about
+// a kilobyte, with its index entries and its entity's state), SQLite's own
+// threshold, so that a tablet pushing alone does not pay a checkpoint, and
+// the sync of the main file with it, for every push.
+var checkpointEvery = 4_000 // a variable only for a test to make it small
+
 // committer coalesces concurrent pushes (group commit). SQLite has one
 // writer and FULL durability costs an fsync per commit; with a transaction
 // per push, a hundred tablets queue for a hundred fsyncs and throughput
@@ -93,7 +100,10 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.stopped)
-	var next *job // taken from the queue, left for the next group
+	var (
+		next  *job // taken from the queue, left for the next group
+		since int  // changes committed since the last checkpoint
+	)
 	for {
 		first := next
 		if first == nil {
@@ -122,7 +132,10 @@ func (c *committer) run() {
 		}
 		c.ck.bound()
 		if c.commit(group) {
-			c.ck.kick()
+			if since += n; since >= checkpointEvery {
+				c.ck.kick()
+				since = 0
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 // as long as tablets push.
 func TestWALStaysBoundedUnderSteadyPushes(t *testing.T) {
 	const maxPages = 256 // 1 MiB
-	t.Cleanup(sqlite.SetWALMaxPages(maxPages))
+	t.Cleanup(sqlite.SetWALBounds(maxPages, 500))
 	path := filepath.Join(t.TempDir(), "rasoat.db")
 	db := open(t, path)
 	const tablets, batches = 8, 25 // about 12 MB of WAL without the bound
