@@ -35,6 +35,12 @@ type Options struct {
 	// pages): a server's group commits are large transactions too, but its
 	// WAL must stay small while readers come and go.
 	BigCache bool
+	// ManualCheckpoint turns off the checkpoint SQLite runs inside the
+	// COMMIT that takes the WAL past 1,000 pages: the writer's owner
+	// checkpoints from another connection (a server's committer, which
+	// would otherwise copy a group's pages into the main file and sync it
+	// before answering anyone, while every other push waits).
+	ManualCheckpoint bool
 }
 
 // DSN is the data source name for path. Every connection is
@@ -55,7 +61,11 @@ func DSN(path string, o Options) string {
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-16384)")
 	}
-	if o.Bulk && !o.ReadOnly {
+	switch {
+	case o.ReadOnly:
+	case o.ManualCheckpoint:
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+	case o.Bulk:
 		q.Add("_pragma", "wal_autocheckpoint(10000)")
 	}
 	return "file:" + path + "?" + q.Encode()

@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"github.com/rasoat/rasoat/server/store"
@@ -92,4 +93,32 @@ func peakRSS(pid int) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// procCPU is the CPU time, user and system, the process pid has used so
+// far (Linux). On a machine shared with other work, the server's CPU per
+// change is steadier than its rate, which follows the share of the cores
+// the server is given.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15, in clock ticks.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	user, err1 := strconv.ParseUint(f[11], 10, 64)
+	sys, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const tick = 10 * time.Millisecond // USER_HZ, 100 on every Linux we run on
+	return time.Duration(user+sys) * tick, true
 }

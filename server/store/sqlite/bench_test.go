@@ -2,8 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"github.com/rasoat/rasoat/server/store"
 	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,4 +52,94 @@ func BenchmarkPushIngest(b *testing.B) {
 		total += batchSize
 	}
 	b.ReportMetric(storetest.Since(total, elapsed), "changes/s")
+}
+
+// BenchmarkPushConcurrent has tablets goroutines push batches of 390
+// changes (5 new households of 4 members) into one store at once, each
+// its next batch as soon as the previous one returns, as BenchmarkPushLoad
+// (internal/systemtest) does over gRPC against a real rasoatd: the store's
+// share of that figure, without the wire. It reports changes/s over the
+// wall time and the p99 latency of one push; tablets=1 is the peer to
+// compare the others with in the same run.
+func BenchmarkPushConcurrent(b *testing.B) {
+	for _, tablets := range []int{1, 100} {
+		b.Run(fmt.Sprintf("tablets=%d", tablets), func(b *testing.B) { pushConcurrent(b, tablets) })
+	}
+}
+
+func pushConcurrent(b *testing.B, tablets int) {
+	const batches, households, members = 10, 5, 4
+	ctx := context.Background()
+	db := open(b, filepath.Join(b.TempDir(), "rasoat.db"))
+	var (
+		lat   []time.Duration
+		total int
+		wall  time.Duration
+		round int
+		cpu   time.Duration
+	)
+	for b.Loop() {
+		b.StopTimer()
+		work := make([][][]*rasoatv1.Change, tablets)
+		for i := range work {
+			g := storetest.New(fmt.Sprintf("tab-%d-%d", round, i), fmt.Sprintf("v%d-%d", round, i))
+			for range batches {
+				var batch []*rasoatv1.Change
+				for range households {
+					batch = append(batch, g.Household(members)...)
+				}
+				work[i] = append(work[i], batch)
+				total += len(batch)
+			}
+		}
+		round++
+		lats := make([][]time.Duration, tablets)
+		errs := make([]error, tablets)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range work {
+			wg.Go(func() {
+				<-start
+				for _, batch := range work[i] {
+					t0 := time.Now()
+					res, err := db.Push(ctx, store.Sender{Replica: fmt.Sprintf("tab-%d-%d", round-1, i)}, batch)
+					if err == nil && res.Accepted != len(batch) {
+						err = fmt.Errorf("accepted %d of %d", res.Accepted, len(batch))
+					}
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					lats[i] = append(lats[i], time.Since(t0))
+				}
+			})
+		}
+		b.StartTimer()
+		c0 := cpuTime()
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		wall += time.Since(t0)
+		cpu += cpuTime() - c0
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range lats {
+			lat = append(lat, l...)
+		}
+	}
+	slices.Sort(lat)
+	b.ReportMetric(storetest.Since(total, wall), "changes/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(total), "cpu-µs/change")
+}
+
+// cpuTime is the CPU time the process has used, user and system: on a
+// machine shared with other work, CPU per change is steadier than the rate.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -16,6 +16,22 @@ import (
 // them is not kept waiting long behind the last.
 const maxGroup = 128
 
+// maxGroupChanges bounds the changes one transaction takes, so that a push
+// waits behind at most about half a second of others' work, however large
+// their batches: a hundred tablets' batches of a few hundred changes share
+// one transaction, but a hundred first uploads of client.DefaultBatchSize
+// (5,000) each would make one of half a million, holding every small push
+// behind it for seconds. A push larger than this alone is a group of its
+// own.
+const maxGroupChanges = 40_000
+
+// checkpointEvery is how many changes the committer commits between two
+// kicks of the checkpointer: about 1,000 pages of WAL (a change takes about
+// a kilobyte, with its index entries and its entity's state), SQLite's own
+// threshold, so that a tablet pushing alone does not pay a checkpoint, and
+// the sync of the main file with it, for every push.
+var checkpointEvery = 4_000 // a variable only for a test to make it small
+
 // committer coalesces concurrent pushes (group commit). SQLite has one
 // writer and FULL durability costs an fsync per commit; with a transaction
 // per push, a hundred tablets queue for a hundred fsyncs and throughput
@@ -25,6 +41,7 @@ const maxGroup = 128
 // push is answered only after the COMMIT that made it durable.
 type committer struct {
 	db      *sql.DB
+	ck      *checkpointer
 	queue   chan *job
 	done    chan struct{} // closed by close: take no more pushes
 	stopped chan struct{} // closed when run has returned
@@ -33,14 +50,15 @@ type committer struct {
 
 type job struct {
 	ctx  context.Context
+	n    int // changes
 	fn   func(context.Context, *sql.Tx) (store.PushResult, error)
 	res  store.PushResult
 	err  error
 	done chan struct{}
 }
 
-func newCommitter(db *sql.DB) *committer {
-	c := &committer{db: db, queue: make(chan *job, maxGroup), done: make(chan struct{}), stopped: make(chan struct{})}
+func newCommitter(db *sql.DB, ck *checkpointer) *committer {
+	c := &committer{db: db, ck: ck, queue: make(chan *job, maxGroup), done: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -50,8 +68,8 @@ var errClosed = errors.New("store closed")
 // do runs fn in the next group's transaction and returns once that
 // transaction committed (or fn failed). A push whose context ends while it
 // waits is not run.
-func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) (store.PushResult, error)) (store.PushResult, error) {
-	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+func (c *committer) do(ctx context.Context, n int, fn func(context.Context, *sql.Tx) (store.PushResult, error)) (store.PushResult, error) {
+	j := &job{ctx: ctx, n: n, fn: fn, done: make(chan struct{})}
 	select {
 	case c.queue <- j:
 	case <-c.done:
@@ -77,29 +95,48 @@ func (c *committer) do(ctx context.Context, fn func(context.Context, *sql.Tx) (s
 func (c *committer) close() {
 	c.closing.Do(func() { close(c.done) })
 	<-c.stopped
+	c.ck.close()
 }
 
 func (c *committer) run() {
 	defer close(c.stopped)
+	var (
+		next  *job // taken from the queue, left for the next group
+		since int  // changes committed since the last checkpoint
+	)
 	for {
-		var first *job
-		select {
-		case first = <-c.queue:
-		case <-c.done:
-			c.drain()
-			return
+		first := next
+		if first == nil {
+			select {
+			case first = <-c.queue:
+			case <-c.done:
+				c.drain()
+				return
+			}
 		}
-		group := []*job{first}
+		next = nil
+		group, n := []*job{first}, first.n
 	more:
 		for len(group) < maxGroup {
 			select {
 			case j := <-c.queue:
+				if n+j.n > maxGroupChanges {
+					next = j
+					break more
+				}
 				group = append(group, j)
+				n += j.n
 			default:
 				break more
 			}
 		}
-		c.commit(group)
+		c.ck.bound()
+		if c.commit(group) {
+			if since += n; since >= checkpointEvery {
+				c.ck.kick()
+				since = 0
+			}
+		}
 	}
 }
 
@@ -116,8 +153,9 @@ func (c *committer) drain() {
 	}
 }
 
-// commit runs a group in one transaction, each push in its own savepoint.
-func (c *committer) commit(group []*job) {
+// commit runs a group in one transaction, each push in its own savepoint,
+// and reports whether it committed anything.
+func (c *committer) commit(group []*job) (committed bool) {
 	finish := func(err error) {
 		for _, j := range group {
 			if err != nil && j.err == nil {
@@ -132,7 +170,7 @@ func (c *committer) commit(group []*job) {
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		finish(fmt.Errorf("push: begin: %w", err))
-		return
+		return false
 	}
 	ran := 0
 	for _, j := range group {
@@ -143,14 +181,14 @@ func (c *committer) commit(group []*job) {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT push"); err != nil {
 			tx.Rollback()
 			finish(fmt.Errorf("push: savepoint: %w", err))
-			return
+			return false
 		}
 		j.res, j.err = j.fn(j.ctx, tx)
 		if j.err != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO push"); err != nil {
 				tx.Rollback()
 				finish(fmt.Errorf("push: roll back: %w", err))
-				return
+				return false
 			}
 		} else {
 			ran++
@@ -158,17 +196,18 @@ func (c *committer) commit(group []*job) {
 		if _, err := tx.ExecContext(ctx, "RELEASE push"); err != nil {
 			tx.Rollback()
 			finish(fmt.Errorf("push: release savepoint: %w", err))
-			return
+			return false
 		}
 	}
 	if ran == 0 {
 		tx.Rollback()
 		finish(nil)
-		return
+		return false
 	}
 	if err := tx.Commit(); err != nil {
 		finish(fmt.Errorf("push: commit: %w", err))
-		return
+		return false
 	}
 	finish(nil)
+	return true
 }

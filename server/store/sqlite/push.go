@@ -65,7 +65,7 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 		return store.PushResult{}, err
 	}
 	at := time.Now().Unix()
-	res, err := db.group.do(ctx, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+	res, err := db.group.do(ctx, len(changes), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
 		res, err := p.apply(ctx, &writer{tx, db.stmts})
 		if err == nil && res.Accepted > 0 {
 			err = insertReceipt(ctx, tx, by, res, at)
@@ -104,8 +104,7 @@ func preparePush(replica string, changes []*rasoatv1.Change) (*push, error) {
 // apply runs the push inside tx; an error leaves tx to be rolled back (to
 // the push's savepoint).
 func (p *push) apply(ctx context.Context, w *writer) (res store.PushResult, err error) {
-	tx := w.tx
-	fresh, refused, err := p.newChanges(ctx, tx)
+	fresh, refused, err := p.newChanges(ctx, w)
 	if err != nil {
 		return res, err
 	}
@@ -114,7 +113,7 @@ func (p *push) apply(ctx context.Context, w *writer) (res store.PushResult, err 
 	}
 	res.Accepted = len(fresh)
 	res.Duplicates = len(p.changes) - len(fresh)
-	states, ids, refused, err := p.merge(ctx, tx, fresh)
+	states, ids, refused, err := p.merge(ctx, w, fresh)
 	if err != nil {
 		return res, err
 	}
@@ -129,7 +128,7 @@ func (p *push) apply(ctx context.Context, w *writer) (res store.PushResult, err 
 	if err := storeEntities(ctx, w, ids, states); err != nil {
 		return res, err
 	}
-	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?", p.replica).Scan(&res.ReplicaHighSeq); err != nil {
+	if err := w.queryRow(ctx, highSeqSQL, p.replica).Scan(&res.ReplicaHighSeq); err != nil {
 		return res, fmt.Errorf("push: read the replica's last seq: %w", err)
 	}
 	return res, nil
@@ -146,7 +145,7 @@ type originKey struct {
 // batch's seqs: one range read when they are dense (a tablet's batch is
 // consecutive, and usually finds nothing), point reads otherwise, so a
 // batch naming seqs 1 and 2^63 costs two probes, not a scan between.
-func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused, error) {
+func (p *push) newChanges(ctx context.Context, w *writer) ([]int, store.Refused, error) {
 	bySeq := map[string][]uint64{}
 	var origins []string
 	for _, c := range p.changes {
@@ -158,7 +157,7 @@ func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused
 	}
 	stored := map[originKey][]byte{}
 	for _, o := range origins {
-		if err := readStored(ctx, tx, o, bySeq[o], stored); err != nil {
+		if err := readStored(ctx, w, o, bySeq[o], stored); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -178,7 +177,7 @@ func (p *push) newChanges(ctx context.Context, tx *sql.Tx) ([]int, store.Refused
 		}
 		if high == nil {
 			high = new(uint64)
-			if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?", p.replica).Scan(high); err != nil {
+			if err := w.queryRow(ctx, highSeqSQL, p.replica).Scan(high); err != nil {
 				return nil, nil, fmt.Errorf("push: read the replica's last seq: %w", err)
 			}
 		}
@@ -204,7 +203,7 @@ func mismatch(k originKey, high uint64, stored []byte, c *rasoatv1.Change) *stor
 }
 
 // readStored adds to stored the payloads of origin's changes among seqs.
-func readStored(ctx context.Context, tx *sql.Tx, origin string, seqs []uint64, stored map[originKey][]byte) error {
+func readStored(ctx context.Context, w *writer, origin string, seqs []uint64, stored map[originKey][]byte) error {
 	lo, hi := slices.Min(seqs), slices.Max(seqs)
 	scan := func(rows *sql.Rows, err error) error {
 		if err != nil {
@@ -222,7 +221,7 @@ func readStored(ctx context.Context, tx *sql.Tx, origin string, seqs []uint64, s
 		return rows.Err()
 	}
 	if hi-lo < uint64(2*len(seqs)) {
-		return scan(tx.QueryContext(ctx, "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?", origin, lo, hi))
+		return scan(w.query(ctx, storedRangeSQL, origin, lo, hi))
 	}
 	seqs = slices.Compact(slices.Sorted(slices.Values(seqs)))
 	for start := 0; start < len(seqs); start += rowsPerInsert {
@@ -233,7 +232,7 @@ func readStored(ctx context.Context, tx *sql.Tx, origin string, seqs []uint64, s
 			args = append(args, s)
 		}
 		q := "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
-		if err := scan(tx.QueryContext(ctx, q, args...)); err != nil {
+		if err := scan(w.query(ctx, q, args...)); err != nil {
 			return err
 		}
 	}
@@ -256,7 +255,7 @@ type stampKey struct {
 // merge reads each entity the fresh changes touch (and each household a
 // member or review names) once, checks and applies the changes in batch
 // order, and returns the states to store.
-func (p *push) merge(ctx context.Context, tx *sql.Tx, fresh []int) (map[string]*pending, []string, store.Refused, error) {
+func (p *push) merge(ctx context.Context, w *writer, fresh []int) (map[string]*pending, []string, store.Refused, error) {
 	states := map[string]*pending{}
 	var ids []string
 	want := func(id string) {
@@ -271,7 +270,7 @@ func (p *push) merge(ctx context.Context, tx *sql.Tx, fresh []int) (map[string]*
 			want(h)
 		}
 	}
-	if err := loadEntities(ctx, tx, ids, states); err != nil {
+	if err := loadEntities(ctx, w, ids, states); err != nil {
 		return nil, nil, nil, err
 	}
 	// The stamps of the batch, so a base may name a change earlier in it.
@@ -317,7 +316,7 @@ func (p *push) merge(ctx context.Context, tx *sql.Tx, fresh []int) (map[string]*
 				continue
 			}
 		}
-		if j, err := p.checkBase(ctx, tx, st, m, inBatch); err != nil {
+		if j, err := p.checkBase(ctx, w, st, m, inBatch); err != nil {
 			return nil, nil, nil, err
 		} else if j >= 0 {
 			refuse(i, fmt.Sprintf("base[%d]", j), fmt.Errorf("%w: %s", store.ErrBaseUnknown, m.Base[j]))
@@ -343,7 +342,7 @@ func (p *push) merge(ctx context.Context, tx *sql.Tx, fresh []int) (map[string]*
 // change to m's field held here (-1 if all do): one earlier in the batch, a
 // current head of the field, or, failing both, one in the log. The log is
 // only read for a base naming a value since superseded.
-func (p *push) checkBase(ctx context.Context, tx *sql.Tx, st *pending, m *merge.Change, inBatch map[stampKey]int) (int, error) {
+func (p *push) checkBase(ctx context.Context, w *writer, st *pending, m *merge.Change, inBatch map[stampKey]int) (int, error) {
 	f := st.state.Field(m.Field)
 	for j, b := range m.Base {
 		if _, ok := inBatch[stampKey{m.Entity, m.Field, b}]; ok {
@@ -353,7 +352,7 @@ func (p *push) checkBase(ctx context.Context, tx *sql.Tx, st *pending, m *merge.
 			continue
 		}
 		var n int
-		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM changes WHERE origin = ? AND hlc = ? AND entity_id = ? AND field = ?", b.Replica, uint64(b.HLC), m.Entity, m.Field).Scan(&n)
+		err := w.queryRow(ctx, baseSQL, b.Replica, uint64(b.HLC), m.Entity, m.Field).Scan(&n)
 		if err != nil {
 			return -1, fmt.Errorf("push: look up base %s: %w", b, err)
 		}
@@ -367,17 +366,15 @@ func (p *push) checkBase(ctx context.Context, tx *sql.Tx, st *pending, m *merge.
 // insertLog appends the fresh changes to the log with multi-row INSERTs,
 // each with the log's running digest, and returns the log's last position.
 func (p *push) insertLog(ctx context.Context, w *writer, fresh []int) (uint64, error) {
-	tx := w.tx
 	var last uint64
 	var chain int64
-	err := tx.QueryRowContext(ctx, "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1").Scan(&last, &chain)
+	err := w.queryRow(ctx, logEndSQL).Scan(&last, &chain)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("push: read the log's end: %w", err)
 	}
-	const cols = 8
-	args := make([]any, 0, cols*rowsPerInsert)
-	for start := 0; start < len(fresh); start += rowsPerInsert {
-		chunk := fresh[start:min(start+rowsPerInsert, len(fresh))]
+	args := make([]any, 0, 8*rowsPerInsert)
+	for start, n := range chunks(len(fresh)) {
+		chunk := fresh[start : start+n]
 		args = args[:0]
 		for _, i := range chunk {
 			c := p.changes[i]
@@ -385,8 +382,7 @@ func (p *push) insertLog(ctx context.Context, w *writer, fresh []int) (uint64, e
 			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), p.payloads[i],
 				c.GetStamp().GetHlc(), c.GetField(), chain)
 		}
-		q := insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", cols, len(chunk), "")
-		if _, err := w.exec(ctx, q, args...); err != nil {
+		if _, err := w.exec(ctx, insertChanges.sql(len(chunk)), args...); err != nil {
 			return 0, fmt.Errorf("push: append %d changes to the log: %w", len(chunk), err)
 		}
 	}
@@ -409,16 +405,16 @@ func insertSQL(prefix string, cols, rows int, suffix string) string {
 	return b.String()
 }
 
-func loadEntities(ctx context.Context, tx *sql.Tx, ids []string, states map[string]*pending) error {
-	args := make([]any, 0, rowsPerInsert)
-	for start := 0; start < len(ids); start += rowsPerInsert {
-		chunk := ids[start:min(start+rowsPerInsert, len(ids))]
+func loadEntities(ctx context.Context, w *writer, ids []string, states map[string]*pending) error {
+	args := make([]any, 0, maxIn)
+	for start := 0; start < len(ids); start += maxIn {
+		chunk := ids[start:min(start+maxIn, len(ids))]
 		args = args[:0]
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		q := "SELECT id, state FROM entities WHERE id IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
-		rows, err := tx.QueryContext(ctx, q, args...)
+		args = padIn(args)
+		rows, err := w.query(ctx, selectEntities.sql(len(args)), args...)
 		if err != nil {
 			return fmt.Errorf("push: read entities: %w", err)
 		}
@@ -446,12 +442,11 @@ func loadEntities(ctx context.Context, tx *sql.Tx, ids []string, states map[stri
 }
 
 func storeEntities(ctx context.Context, w *writer, ids []string, states map[string]*pending) error {
-	const cols = 5
 	dirty := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !states[id].dirty })
-	args := make([]any, 0, cols*rowsPerInsert)
+	args := make([]any, 0, 5*rowsPerInsert)
 	var buf []byte
-	for start := 0; start < len(dirty); start += rowsPerInsert {
-		chunk := dirty[start:min(start+rowsPerInsert, len(dirty))]
+	for start, n := range chunks(len(dirty)) {
+		chunk := dirty[start : start+n]
 		args = args[:0]
 		buf = buf[:0]
 		offs := make([]int, 0, len(chunk)+1)
@@ -476,9 +471,7 @@ func storeEntities(ctx context.Context, w *writer, ids []string, states map[stri
 			s := &states[id].state
 			args = append(args, id, int64(s.Kind), s.HouseholdID, s.VillageCode, buf[offs[j]:offs[j+1]:offs[j+1]])
 		}
-		q := insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", cols, len(chunk),
-			" ON CONFLICT (id) DO UPDATE SET state = excluded.state")
-		if _, err := w.exec(ctx, q, args...); err != nil {
+		if _, err := w.exec(ctx, upsertEntities.sql(len(chunk)), args...); err != nil {
 			return fmt.Errorf("push: write %d entities: %w", len(chunk), err)
 		}
 	}
@@ -492,8 +485,9 @@ type writer struct {
 }
 
 // exec runs q in the transaction, with the store's prepared statement
-// when there is one for it (full chunks): parsing a 400-row INSERT of
-// 3,200 placeholders cost a quarter of appending to the log.
+// when there is one for it: parsing a 400-row INSERT of 3,200
+// placeholders cost a quarter of appending to the log, and even a short
+// query costs more to parse than to run.
 func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	if st := w.stmts.m[q]; st != nil {
 		return w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
@@ -501,11 +495,103 @@ func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, e
 	return w.tx.ExecContext(ctx, q, args...)
 }
 
-// Full-chunk statements, prepared with the store.
-var (
-	insertChangesSQL  = insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, rowsPerInsert, "")
-	upsertEntitiesSQL = insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", 5, rowsPerInsert, " ON CONFLICT (id) DO UPDATE SET state = excluded.state")
+// query is exec for a query.
+func (w *writer) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := w.stmts.m[q]; st != nil {
+		return w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return w.tx.QueryContext(ctx, q, args...)
+}
+
+// queryRow is exec for a query of one row.
+func (w *writer) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := w.stmts.m[q]; st != nil {
+		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return w.tx.QueryRowContext(ctx, q, args...)
+}
+
+// The writer's queries, prepared with the store.
+const (
+	highSeqSQL     = "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?"
+	storedRangeSQL = "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?"
+	baseSQL        = "SELECT count(*) FROM changes WHERE origin = ? AND hlc = ? AND entity_id = ? AND field = ?"
+	logEndSQL      = "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1"
 )
+
+// A family is a statement over a number of rows or values, prepared with
+// the store for each of sizes, so that any count is a few prepared
+// statements (chunks) and none is parsed per push.
+type family struct {
+	build  func(n int) string
+	byRows map[int]string
+}
+
+func newFamily(build func(n int) string, sizes []int) *family {
+	f := &family{build: build, byRows: map[int]string{}}
+	for _, n := range sizes {
+		f.byRows[n] = build(n)
+	}
+	return f
+}
+
+// sql is the statement over n rows, prepared if n is one of its sizes.
+func (f *family) sql(n int) string {
+	if q, ok := f.byRows[n]; ok {
+		return q
+	}
+	return f.build(n)
+}
+
+var (
+	insertChanges = newFamily(func(n int) string {
+		return insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, n, "")
+	}, chunkSizes)
+	upsertEntities = newFamily(func(n int) string {
+		return insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", 5, n, " ON CONFLICT (id) DO UPDATE SET state = excluded.state")
+	}, chunkSizes)
+	selectEntities = newFamily(func(n int) string {
+		return "SELECT id, state FROM entities WHERE id IN (?" + strings.Repeat(",?", n-1) + ")"
+	}, chunkSizes[slices.Index(chunkSizes, maxIn):])
+)
+
+// chunkSizes are the row counts of the prepared statements of a family,
+// largest first.
+var chunkSizes = []int{rowsPerInsert, 256, 128, 64, 32, 16, 8, 4, 2, 1}
+
+// maxIn is the most values one IN list of a prepared query takes.
+const maxIn = 256
+
+// chunks yields (start, length) of the chunks n rows are written in: as
+// many of rowsPerInsert as fit, then the rest by powers of two (390 rows
+// are 256 + 128 + 4 + 2), each a prepared statement.
+func chunks(n int) func(yield func(int, int) bool) {
+	return func(yield func(int, int) bool) {
+		start := 0
+		for _, size := range chunkSizes {
+			for n-start >= size {
+				if !yield(start, size) {
+					return
+				}
+				start += size
+			}
+		}
+	}
+}
+
+// padIn pads a non-empty IN list to the next power of two by repeating its
+// last value (which selects nothing more), so that it takes a prepared
+// statement.
+func padIn(args []any) []any {
+	n := 1
+	for n < len(args) {
+		n *= 2
+	}
+	for len(args) < n {
+		args = append(args, args[len(args)-1])
+	}
+	return args
+}
 
 // stmtCache holds statements prepared on the writer connection when the
 // store opens (the writer's one connection is then free: a statement
@@ -516,7 +602,13 @@ type stmtCache struct {
 
 func prepareStmts(ctx context.Context, db *sql.DB) (*stmtCache, error) {
 	c := &stmtCache{m: map[string]*sql.Stmt{}}
-	for _, q := range []string{insertChangesSQL, upsertEntitiesSQL} {
+	qs := []string{highSeqSQL, storedRangeSQL, baseSQL, logEndSQL}
+	for _, f := range []*family{insertChanges, upsertEntities, selectEntities} {
+		for _, q := range f.byRows {
+			qs = append(qs, q)
+		}
+	}
+	for _, q := range qs {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			c.close()

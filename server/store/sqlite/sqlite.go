@@ -16,7 +16,8 @@
 // page cache (sqlitedb.Options.BigCache): a group commit of many tablets'
 // pushes is one large transaction, and a small cache would spill it to the
 // WAL page by page before it commits. Reads use a separate pool that WAL
-// lets run beside the writer.
+// lets run beside the writer, and checkpoints a connection of their own
+// (checkpoint.go), beside the writer too.
 package sqlite
 
 import (
@@ -43,6 +44,7 @@ type DB struct {
 	logID string
 	group *committer // coalesces concurrent pushes into one transaction
 	stmts *stmtCache // statements prepared on w
+	ckdb  *sql.DB    // the checkpointer's connection
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -51,7 +53,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path must not contain ? or #", path)
 	}
-	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{BigCache: true}))
+	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{BigCache: true, ManualCheckpoint: true}))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -79,7 +81,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	db.group = newCommitter(w)
+	ck, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{}))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	ck.SetMaxIdleConns(1)
+	db.ckdb = ck
+	db.group = newCommitter(w, newCheckpointer(ck))
 	return db, nil
 }
 
@@ -88,11 +98,15 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	var err error
+	var errs []error
 	if db.stmts != nil {
-		err = db.stmts.close()
+		errs = append(errs, db.stmts.close())
 	}
-	return errors.Join(err, db.r.Close(), db.w.Close())
+	if db.ckdb != nil {
+		errs = append(errs, db.ckdb.Close())
+	}
+	// The writer last: closing the file's last connection checkpoints it.
+	return errors.Join(append(errs, db.r.Close(), db.w.Close())...)
 }
 
 // Path is the store's file.
