@@ -110,3 +110,28 @@ func enrolledTablet(t *testing.T, p *proc, name, person string) *client.Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// enrolLoad puts each load tablet's village and a collaborator of it, and
+// enrols the tablet's replica for them: the tokens, in tabs' order. It
+// runs outside any timed part of a benchmark.
+func (p *proc) enrolLoad(t testing.TB, tabs []*loadTablet) []string {
+	t.Helper()
+	ctx := context.Background()
+	units := make([]*rasoatv1.Unit, len(tabs))
+	people := make([]*rasoatv1.Person, len(tabs))
+	for i, tab := range tabs {
+		units[i] = &rasoatv1.Unit{Code: tab.village, Name: "Thôn " + tab.village, Level: rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE, Kind: "thôn", ParentCode: authtest.Commune}
+		people[i] = collaborator("load-"+strings.ToLower(tab.village), tab.village)
+	}
+	if _, err := p.admin.PutUnits(ctx, &rasoatv1.PutUnitsRequest{Units: units}); err != nil {
+		t.Fatalf("put the load villages: %v", err)
+	}
+	if _, err := p.admin.PutPeople(ctx, &rasoatv1.PutPeopleRequest{People: people}); err != nil {
+		t.Fatalf("put the load collaborators: %v", err)
+	}
+	tokens := make([]string, len(tabs))
+	for i, tab := range tabs {
+		tokens[i] = p.enrol(t, people[i].GetId(), tab.replica)
+	}
+	return tokens
+}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/rasoat/rasoat/server/store"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rasoat/rasoat/internal/authtest"
+	"github.com/rasoat/rasoat/server/store"
 
 	"github.com/rasoat/rasoat/client"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -31,14 +33,20 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 	db := filepath.Join(b.TempDir(), "commune.db")
 	fill(b, db)
 	srv := startServer(b, db)
+	srv.setup(b, 1, officer("lan"))
 	conn := dial(b, srv.addr)
 	var elapsed time.Duration
 	var heap uint64
 	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
 		tab, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("tablet-%d.db", i)))
 		if err != nil {
 			b.Fatal(err)
 		}
+		if _, err := tab.Enrol(ctx, conn, srv.addr, srv.code(b, "lan"), "bench tablet"); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 		runtime.GC()
 		stop := storetest.HeapPeak()
 		start := time.Now()
@@ -69,7 +77,7 @@ func fill(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
+	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", authtest.Village(1))
 	if _, err := g.Commune(2000, 4, func(batch []*rasoatv1.Change) error {
 		_, err := st.Push(ctx, store.Sender{Replica: g.Replica}, batch)
 		return err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/authtest"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/grpc"
 )
@@ -54,6 +55,7 @@ func pushLoad(b *testing.B, tablets, batches int) {
 	defer cancel()
 	db := filepath.Join(b.TempDir(), "commune.db")
 	srv := startServer(b, db)
+	srv.setup(b, 0)
 	var (
 		all   []*loadTablet
 		lat   []time.Duration
@@ -69,10 +71,11 @@ func pushLoad(b *testing.B, tablets, batches int) {
 		if err := checkRules(tabs[0]); err != nil {
 			b.Fatal(err)
 		}
+		tokens := srv.enrolLoad(b, tabs)
 		conns := make([]*grpc.ClientConn, tablets)
 		for i := range conns {
 			var err error
-			if conns[i], err = dialReady(ctx, srv.addr); err != nil {
+			if conns[i], err = dialReady(ctx, srv.addr, authtest.Bearer(tokens[i])); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -207,12 +210,14 @@ func TestPushLoadExactlyOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	srv.setup(t, 0)
+	tokens := srv.enrolLoad(t, tabs)
 	var wg sync.WaitGroup
 	errs := make([]error, tablets)
 	for i, tab := range tabs {
 		var conns [2]*grpc.ClientConn
 		for j := range conns {
-			c, err := dialReady(ctx, srv.addr)
+			c, err := dialReady(ctx, srv.addr, authtest.Bearer(tokens[i]))
 			if err != nil {
 				t.Fatal(err)
 			}

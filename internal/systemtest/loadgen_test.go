@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/sqlitedb"
@@ -43,7 +44,7 @@ func newLoadTablets(first, n, batches, households, members int) []*loadTablet {
 	for i := range tabs {
 		t := &loadTablet{
 			replica: uuid.Must(uuid.NewV7()).String(),
-			village: fmt.Sprintf("20-LS-%05d", first+i), // a village code: short
+			village: authtest.Village(first + i + 1), // a village of the test commune, "06517-01"
 		}
 		g := storetest.New(t.replica, t.village)
 		for range batches {
@@ -157,8 +158,8 @@ func checkRules(t *loadTablet) error {
 // dialReady opens a connection of its own (a tablet is a device: one TCP
 // connection each) and waits until it is ready, so that connecting is not
 // part of a measured run. The caller closes it.
-func dialReady(ctx context.Context, addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func dialReady(ctx context.Context, addr string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
