@@ -97,8 +97,10 @@ func insertReceipt(ctx context.Context, tx *sql.Tx, by store.Sender, res store.P
 	return nil
 }
 
-// inTx runs fn in a write transaction on the writer connection.
+// inTx runs fn in a write transaction on the writer connection; the
+// directory cache is emptied after it, whatever it wrote.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	defer db.cache.clear()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -183,6 +185,18 @@ func (db *DB) VillagesUnder(ctx context.Context, codes []string) ([]string, erro
 	if len(codes) == 0 {
 		return nil, nil
 	}
+	key, now := villagesKey(codes), time.Now()
+	if v, ok := db.cache.villagesOf(key, now); ok {
+		return v, nil
+	}
+	v, err := db.villagesUnder(ctx, codes)
+	if err == nil {
+		db.cache.putVillages(key, v, now)
+	}
+	return v, err
+}
+
+func (db *DB) villagesUnder(ctx context.Context, codes []string) ([]string, error) {
 	var q strings.Builder
 	q.WriteString(`WITH RECURSIVE
 served(code) AS (SELECT value FROM settings WHERE key = 'served_unit'
@@ -570,12 +584,20 @@ func deviceIn(ctx context.Context, q querier, col, v string) (directory.Device, 
 // DeviceByToken returns the device holding the token id, revoked or not,
 // and its person (directory.ErrNotFound).
 func (db *DB) DeviceByToken(ctx context.Context, tokenID string) (directory.Device, directory.Person, error) {
+	now := time.Now()
+	if e, ok := db.cache.device(tokenID, now); ok {
+		return e.dev, e.person, nil
+	}
 	d, err := deviceIn(ctx, db.r, "token_id", tokenID)
 	if err != nil {
 		return d, directory.Person{}, classify(err)
 	}
 	p, err := personIn(ctx, db.r, d.PersonID)
-	return d, p, classify(err)
+	if err != nil {
+		return d, p, classify(err)
+	}
+	db.cache.putDevice(tokenID, cachedDevice{dev: d, person: p, at: now})
+	return d, p, nil
 }
 
 // Devices returns the devices of one person, or of everyone.

@@ -39,6 +39,7 @@ import (
 
 // DB is an open sync store. It is safe for concurrent use.
 type DB struct {
+	cache dirCache // the directory as calls read it (dircache.go)
 	path  string
 	w, r  *sql.DB
 	logID string
