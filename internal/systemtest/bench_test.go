@@ -2,13 +2,16 @@ package systemtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +27,10 @@ import (
 // process. ms/sync is the tablet's wall time; tablet-heap-MB its peak heap
 // in use during the sync (sampled every 2 ms); server-rss-MB the server
 // process's peak resident memory (VmHWM, Linux), start-up included.
+// tablet-cpu-ms and server-cpu-ms are the CPU time (user + system) each
+// process used per sync (the tablet's is this whole process's, the
+// server's read from /proc in 10 ms ticks): on a shared machine they vary
+// much less than wall time.
 func BenchmarkCommuneFirstSync(b *testing.B) {
 	ctx := context.Background()
 	db := filepath.Join(b.TempDir(), "commune.db")
@@ -32,6 +39,7 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 	conn := dial(b, srv.addr)
 	var elapsed time.Duration
 	var heap uint64
+	var tabCPU, srvCPU float64
 	for i := 0; b.Loop(); i++ {
 		tab, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("tablet-%d.db", i)))
 		if err != nil {
@@ -39,9 +47,12 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 		}
 		runtime.GC()
 		stop := storetest.HeapPeak()
+		own, other := ownCPU(), procCPU(srv.cmd.Process.Pid)
 		start := time.Now()
 		st, err := tab.Sync(ctx, conn)
 		elapsed += time.Since(start)
+		tabCPU += ownCPU() - own
+		srvCPU += procCPU(srv.cmd.Process.Pid) - other
 		heap = max(heap, stop())
 		if err != nil {
 			b.Fatal(err)
@@ -53,6 +64,8 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 	}
 	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/sync")
 	b.ReportMetric(float64(heap)/(1<<20), "tablet-heap-MB")
+	b.ReportMetric(tabCPU/float64(b.N), "tablet-cpu-ms/sync")
+	b.ReportMetric(srvCPU/float64(b.N), "server-cpu-ms/sync")
 	if rss, ok := peakRSS(srv.cmd.Process.Pid); ok {
 		b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
 	}
@@ -91,4 +104,29 @@ func peakRSS(pid int) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ownCPU is this process's CPU time (user + system) so far, in ms.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
+// procCPU is another process's CPU time so far, in ms, from /proc (clock
+// ticks of 10 ms).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return math.NaN()
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return math.NaN()
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) * 10
 }
