@@ -478,18 +478,13 @@ func Summarise(data []byte) (Summary, error) {
 	}
 	// Canonical: every replica of the table is used, as the encoder writes
 	// it. One or two replicas wrote almost every entity, so a word of bits
-	// is enough; a larger table takes a slice.
+	// is enough; a larger table takes a slice for the rest.
 	var usedWord uint64
 	var usedMore []bool
+	var more func(k int)
 	if tableLen > 64 {
-		usedMore = make([]bool, tableLen)
-	}
-	use := func(k int) {
-		if usedMore != nil {
-			usedMore[k] = true
-		} else {
-			usedWord |= 1 << k
-		}
+		usedMore = make([]bool, tableLen-64)
+		more = func(k int) { usedMore[k-64] = true }
 	}
 	b, ok := uv()
 	if !ok {
@@ -518,16 +513,15 @@ func Summarise(data []byte) (Summary, error) {
 			}
 			path = string(p)
 		} else {
-			var keyBuf [8 * binary.MaxVarintLen64]byte
-			key := keyBuf[:0]
+			// The numbers as read are the key: uv accepts only minimal
+			// uvarints, which is how the key encodes them.
+			start := off
 			for range count {
-				v, ok := uv()
-				if !ok {
+				if _, ok := uv(); !ok {
 					return fail()
 				}
-				key = binary.AppendUvarint(key, v)
 			}
-			if path, ok = codes.byKey[string(key)]; !ok {
+			if path, ok = codes.byKey[string(data[start:off])]; !ok {
 				return fail()
 			}
 		}
@@ -535,11 +529,12 @@ func Summarise(data []byte) (Summary, error) {
 			return fail()
 		}
 		prevPath = path
-		f, err := merge.ScanCompact(data[off:], tableLen, base, use)
+		f, err := merge.ScanCompact(data[off:], tableLen, base, more)
 		if err != nil {
 			return Summary{}, fmt.Errorf("decode entity state field %s: %w", path, err)
 		}
 		off += f.Size
+		usedWord |= f.Used
 		s.Top = max(s.Top, f.Winner)
 		s.Conflicted = s.Conflicted || f.Conflicted
 		if f.Min != 0 && (minHLC == 0 || f.Min < minHLC) {
@@ -549,11 +544,7 @@ func Summarise(data []byte) (Summary, error) {
 	if off != len(data) || minHLC != base {
 		return fail()
 	}
-	if usedMore != nil {
-		if slices.Contains(usedMore, false) {
-			return fail()
-		}
-	} else if usedWord != 1<<tableLen-1 { // all ones when tableLen is 64
+	if usedWord != 1<<min(tableLen, 64)-1 || slices.Contains(usedMore, false) { // all ones when tableLen is 64
 		return fail()
 	}
 	return s, nil

@@ -2,11 +2,14 @@ package entity_test
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store/storetest"
 )
 
 // checkSummary compares Summarise with what decoding b says: both accept
@@ -103,6 +106,39 @@ func TestSummariseAgreesWithDecoding(t *testing.T) {
 	t.Logf("%d states in conflict; corrupt copies: %d accepted by both, %d refused by both", conflicted, accepted, refused)
 }
 
+// A state written by more than 64 replicas takes Summarise's slower way of
+// checking that every replica of its table is used.
+func TestSummariseManyReplicas(t *testing.T) {
+	for iter := range 20 {
+		rng := rand.New(rand.NewPCG(uint64(iter), 17))
+		var changes []*rasoatv1.Change
+		for i := range 70 + rng.IntN(10) {
+			c := hh([]string{"headName", "address"}[rng.IntN(2)], fmt.Sprintf(`"v%d"`, rng.IntN(3)))
+			c.Stamp = stamp(uint64(1000+i), fmt.Sprintf("tab-%03d", i))
+			c.Seq = uint64(i + 1)
+			if i > 0 && rng.IntN(4) == 0 {
+				prev := changes[rng.IntN(len(changes))]
+				if prev.Field == c.Field && prev.Stamp.Hlc < c.Stamp.Hlc {
+					c.Base = []*rasoatv1.Stamp{prev.Stamp}
+				}
+			}
+			changes = append(changes, c)
+		}
+		b := encode(t, stateOf(t, changes))
+		if !checkSummary(t, b) {
+			t.Fatalf("iteration %d: a state MarshalBinary wrote was refused", iter)
+		}
+		if n := bytes.Count(b, []byte("tab-")); n <= 64 {
+			t.Fatalf("iteration %d: a table of %d replicas", iter, n)
+		}
+		for range 20 {
+			c := bytes.Clone(b)
+			c[rng.IntN(len(c))] ^= byte(1 + rng.IntN(255))
+			checkSummary(t, c)
+		}
+	}
+}
+
 func TestSummariseDoesNotAllocate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 13))
 	b := encode(t, stateOf(t, randomChanges(rng)))
@@ -121,4 +157,39 @@ func FuzzSummarise(f *testing.F) {
 		f.Add(encode(f, stateOf(f, randomChanges(rng))))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { checkSummary(t, b) })
+}
+
+// BenchmarkSummarise reads the five states of a household of storetest's
+// commune (4 members, every field filled), as a first sync reads 10,000.
+func BenchmarkSummarise(b *testing.B) {
+	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
+	states := map[string]*entity.State{}
+	var order []string
+	for _, c := range g.Household(4) {
+		s := states[c.EntityId]
+		if s == nil {
+			s = &entity.State{}
+			states[c.EntityId] = s
+			order = append(order, c.EntityId)
+		}
+		if _, err := s.Apply(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var encoded [][]byte
+	size := 0
+	for _, id := range order {
+		e := encode(b, states[id])
+		encoded = append(encoded, e)
+		size += len(e)
+	}
+	b.SetBytes(int64(size))
+	for b.Loop() {
+		for _, e := range encoded {
+			if _, err := entity.Summarise(e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(encoded)), "ns/state")
 }
