@@ -501,16 +501,17 @@ var (
 	upsertEntitiesSQL = insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", 5, rowsPerInsert, " ON CONFLICT (id) DO UPDATE SET state = excluded.state")
 )
 
-// stmtCache holds statements prepared on the writer connection when the
-// store opens (the writer's one connection is then free: a statement
-// prepared later would wait for it behind the transaction that needs it).
+// stmtCache holds statements prepared when the store opens: on the
+// writer's one connection, which is then free (a statement prepared later
+// would wait for it behind the transaction that needs it), and on the
+// readers, so that a snapshot's pages are not each parsed again.
 type stmtCache struct {
 	m map[string]*sql.Stmt
 }
 
-func prepareStmts(ctx context.Context, db *sql.DB) (*stmtCache, error) {
+func prepareStmts(ctx context.Context, db *sql.DB, queries ...string) (*stmtCache, error) {
 	c := &stmtCache{m: map[string]*sql.Stmt{}}
-	for _, q := range []string{insertChangesSQL, upsertEntitiesSQL} {
+	for _, q := range queries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			c.close()
