@@ -12,6 +12,7 @@ import (
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -422,6 +423,11 @@ func TestOpensFileOfSchemaV1(t *testing.T) {
 	if n, _ := c.Pending(ctx); n != changesOf(3) {
 		t.Errorf("v1.db has %d pending changes, want %d", n, changesOf(3))
 	}
+	// Written with 4 KiB pages before new files got sqlitedb.BulkPageSize:
+	// an existing file keeps its page size.
+	if ps := pageSize(t, c); ps != 4096 {
+		t.Errorf("v1.db has pages of %d bytes after opening, want 4096 as written", ps)
+	}
 	if err := c.SetField(ctx, v1Household, "headName", []byte(`"Đinh Văn Tú"`)); err != nil {
 		t.Fatal(err)
 	}
@@ -472,5 +478,27 @@ func TestANewReviewRoundDatesTheAssessment(t *testing.T) {
 	}
 	if h.GetReviewDate() != "2026-10-20" || a.Standard.ID != "2026-2030" {
 		t.Fatalf("after starting the 2026 round: review date %s, standard %s; want 2026-10-20 under 2026-2030", h.GetReviewDate(), a.Standard.ID)
+	}
+}
+
+func pageSize(t *testing.T, c *Client) int {
+	t.Helper()
+	var ps int
+	if err := c.r.QueryRow("PRAGMA page_size").Scan(&ps); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// A new file gets sqlitedb.BulkPageSize pages (fewer, larger WAL frames for
+// a first sync), and stays in WAL mode.
+func TestNewFileHasBulkPages(t *testing.T) {
+	c := tablet(t)
+	if ps := pageSize(t, c); ps != sqlitedb.BulkPageSize {
+		t.Errorf("a new file has pages of %d bytes, want %d", ps, sqlitedb.BulkPageSize)
+	}
+	var mode string
+	if err := c.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal mode %q, %v; want wal", mode, err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store/storetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -500,5 +503,94 @@ func TestServerBehindTheTabletsCursorIsTakenAgainWhole(t *testing.T) {
 	}
 	if h.GetHeadName() != "Lò Văn Mới" {
 		t.Fatalf("edit after the restore did not reach the tablet: head %q", h.GetHeadName())
+	}
+}
+
+// copyIfExists copies src to dst if src exists.
+func copyIfExists(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFirstSyncCutOffMidSnapshotLeavesNothing: a first sync writes a whole
+// commune in one transaction, spilling pages to the WAL as it goes. The
+// file as a power cut would leave it at that point (the main file and the
+// WAL, no shared memory) opens with nothing of the snapshot and no cursor,
+// and its next sync takes the commune whole; so does the tablet whose
+// sync was cancelled there.
+func TestFirstSyncCutOffMidSnapshotLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	srv := newServer(t)
+	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
+	if _, err := g.Commune(1000, 4, func(batch []*rasoatv1.Change) error {
+		_, err := srv.db.Push(ctx, g.Replica, batch)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const entities = 1000 * 5
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tablet.db")
+	c := open(t, path)
+	crash := filepath.Join(t.TempDir(), "crash.db")
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var walBytes int64
+	_, err := c.Sync(cctx, srv.conn, WithProgress(func(p Progress) {
+		if p.Phase != PhaseSnapshot || walBytes != 0 || p.Received == entities {
+			return
+		}
+		// Mid-transaction, once pages have spilled to the WAL.
+		fi, err := os.Stat(path + "-wal")
+		if err != nil || fi.Size() < 1<<20 {
+			return
+		}
+		walBytes = fi.Size()
+		copyIfExists(t, path, crash)
+		copyIfExists(t, path+"-wal", crash+"-wal")
+		cancel()
+	}))
+	if err == nil {
+		t.Fatal("the cancelled sync returned no error")
+	}
+	if walBytes == 0 {
+		t.Fatal("the WAL never held 1 MiB mid-snapshot: the transaction did not spill, so this test shows nothing")
+	}
+
+	for name, p := range map[string]string{"the cancelled tablet": path, "the file a power cut left": crash} {
+		var tab *Client
+		if p == path {
+			tab = c
+		} else {
+			tab = open(t, p)
+		}
+		var n int
+		if err := tab.r.QueryRowContext(ctx, "SELECT count(*) FROM entities").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		m, err := readMeta(ctx, tab.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 || m.cursor != 0 {
+			t.Errorf("%s holds %d entities and cursor %d before syncing again; want nothing", name, n, m.cursor)
+		}
+		st := syncOK(t, tab, srv)
+		if st.Snapshot != entities {
+			t.Errorf("%s: the next sync took %d states, want %d", name, st.Snapshot, entities)
+		}
+		if err := tab.r.QueryRowContext(ctx, "SELECT count(*) FROM entities").Scan(&n); err != nil || n != entities {
+			t.Errorf("%s holds %d entities after syncing again (%v), want %d", name, n, err, entities)
+		}
 	}
 }

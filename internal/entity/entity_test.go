@@ -319,7 +319,7 @@ func randomChanges(rng *rand.Rand) []*rasoatv1.Change {
 	return changes
 }
 
-func stateOf(t *testing.T, changes []*rasoatv1.Change) *entity.State {
+func stateOf(t testing.TB, changes []*rasoatv1.Change) *entity.State {
 	t.Helper()
 	var s entity.State
 	for _, c := range changes {
@@ -330,7 +330,7 @@ func stateOf(t *testing.T, changes []*rasoatv1.Change) *entity.State {
 	return &s
 }
 
-func encode(t *testing.T, s *entity.State) []byte {
+func encode(t testing.TB, s *entity.State) []byte {
 	t.Helper()
 	b, err := s.MarshalBinary()
 	if err != nil {

@@ -402,3 +402,150 @@ func (s *State) Merge(o *State) (changed bool, err error) {
 	}
 	return changed, nil
 }
+
+// Summary is what a replica storing an encoded state as it came needs to
+// know of it: its identity, its greatest winning stamp (for the clock) and
+// whether a field is in conflict. The byte slices alias the encoding.
+type Summary struct {
+	Kind        rasoatv1.EntityKind
+	ID          []byte
+	HouseholdID []byte // empty for a household, as encoded
+	VillageCode []byte
+	Top         hlc.Timestamp // the greatest HLC of a field's winner
+	Conflicted  bool          // some field has an open conflict (merge.Field.Conflict)
+}
+
+// Summarise reads an encoded state without decoding it. It accepts exactly
+// what UnmarshalBinary accepts, so a state stored as received still decodes
+// when read; a first sync takes a server's states so, which costs a scan
+// of each instead of building it and encoding it again.
+func Summarise(data []byte) (Summary, error) {
+	fail := func() (Summary, error) { return Summary{}, fmt.Errorf("decode entity state: %w", errCorruptState) }
+	if len(data) == 0 {
+		return fail()
+	}
+	if data[0] != stateVersion {
+		return Summary{}, fmt.Errorf("decode entity state: unknown encoding version %d", data[0])
+	}
+	off := 1
+	uv := func() (uint64, bool) {
+		v, n := binary.Uvarint(data[off:])
+		if n <= 0 || n > 1 && data[off+n-1] == 0 {
+			return 0, false
+		}
+		off += n
+		return v, true
+	}
+	bs := func() ([]byte, bool) {
+		n, ok := uv()
+		if !ok || n > uint64(len(data)-off) {
+			return nil, false
+		}
+		b := data[off : off+int(n) : off+int(n)]
+		off += int(n)
+		return b, true
+	}
+	var s Summary
+	k, ok := uv()
+	if !ok || KindName(rasoatv1.EntityKind(k)) == "" {
+		return fail()
+	}
+	s.Kind = rasoatv1.EntityKind(k)
+	if s.ID, ok = bs(); !ok {
+		return fail()
+	}
+	if s.HouseholdID, ok = bs(); !ok {
+		return fail()
+	}
+	if s.VillageCode, ok = bs(); !ok {
+		return fail()
+	}
+	if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD && len(s.HouseholdID) != 0 {
+		return fail()
+	}
+	n, ok := uv()
+	if !ok || n > uint64(len(data)-off)/2 {
+		return fail()
+	}
+	tableLen := int(n)
+	var prev []byte
+	for i := range tableLen {
+		r, ok := bs()
+		if !ok || len(r) == 0 || i > 0 && string(prev) >= string(r) {
+			return fail()
+		}
+		prev = r
+	}
+	// Canonical: every replica of the table is used, as the encoder writes
+	// it. One or two replicas wrote almost every entity, so a word of bits
+	// is enough; a larger table takes a slice for the rest.
+	var usedWord uint64
+	var usedMore []bool
+	var more func(k int)
+	if tableLen > 64 {
+		usedMore = make([]bool, tableLen-64)
+		more = func(k int) { usedMore[k-64] = true }
+	}
+	b, ok := uv()
+	if !ok {
+		return fail()
+	}
+	base := hlc.Timestamp(b)
+	if n, ok = uv(); !ok || n > uint64(len(data)-off)/3 {
+		return fail()
+	}
+	codes := pathCodes()[s.Kind]
+	var minHLC hlc.Timestamp
+	var prevPath string
+	for i := range int(n) {
+		count, ok := uv()
+		if !ok || count > 8 {
+			return fail()
+		}
+		var path string
+		if count == 0 {
+			p, ok := bs()
+			if !ok || len(p) == 0 {
+				return fail()
+			}
+			if _, coded := codes.byPath[string(p)]; coded {
+				return fail() // the encoder would have used its numbers
+			}
+			path = string(p)
+		} else {
+			// The numbers as read are the key: uv accepts only minimal
+			// uvarints, which is how the key encodes them.
+			start := off
+			for range count {
+				if _, ok := uv(); !ok {
+					return fail()
+				}
+			}
+			if path, ok = codes.byKey[string(data[start:off])]; !ok {
+				return fail()
+			}
+		}
+		if i > 0 && prevPath >= path {
+			return fail()
+		}
+		prevPath = path
+		f, err := merge.ScanCompact(data[off:], tableLen, base, more)
+		if err != nil {
+			return Summary{}, fmt.Errorf("decode entity state field %s: %w", path, err)
+		}
+		off += f.Size
+		usedWord |= f.Used
+		s.Top = max(s.Top, f.Winner)
+		s.Conflicted = s.Conflicted || f.Conflicted
+		if f.Min != 0 && (minHLC == 0 || f.Min < minHLC) {
+			minHLC = f.Min
+		}
+	}
+	if off != len(data) || minHLC != base {
+		return fail()
+	}
+	if usedWord != 1<<min(tableLen, 64)-1 || slices.Contains(usedMore, false) { // all ones when tableLen is 64
+		return fail()
+	}
+	return s, nil
+}

@@ -1,6 +1,8 @@
 package merge
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -149,4 +151,180 @@ func DecodeCompact(data []byte, table []string, base hlc.Timestamp) (Field, int,
 		return Field{}, 0, fmt.Errorf("decode field: %w", d.err)
 	}
 	return g, d.off, nil
+}
+
+// CompactSummary is what ScanCompact reads of one field.
+type CompactSummary struct {
+	Size       int           // bytes the field takes
+	Winner     hlc.Timestamp // the winner's HLC, 0 without heads
+	Conflicted bool          // some head's value differs from the winner's (Field.Conflict)
+	Min        hlc.Timestamp // the smallest HLC the field mentions (Field.MinHLC)
+	// Used has bit k set for every table index k below 64 the field names.
+	Used uint64
+}
+
+// ScanCompact reads one field written by AppendCompact from the start of
+// data without building it: it accepts exactly what DecodeCompact accepts
+// and says what a replica storing the encoding as it came needs to know (a
+// first sync stores a server's states so, instead of decoding each one and
+// encoding it again). Table indexes of 64 and over that the field names are
+// passed to more, which may be nil when tableLen is at most 64. It does not
+// allocate for a field of up to 4 seen entries.
+func ScanCompact(data []byte, tableLen int, base hlc.Timestamp, more func(k int)) (CompactSummary, error) {
+	r := scanner{buf: data}
+	var sum CompactSummary
+	replica := func() int {
+		k := r.uvarint()
+		if k >= uint64(tableLen) {
+			r.bad = true
+			return 0
+		}
+		if k < 64 {
+			sum.Used |= 1 << k
+		} else {
+			more(int(k))
+		}
+		return int(k)
+	}
+	type seenEntry struct {
+		k   int
+		hlc hlc.Timestamp
+	}
+	var seenBuf [4]seenEntry
+	seen := seenBuf[:0]
+	// A Seen entry takes at least 2 bytes and a head 4, so a corrupt count
+	// cannot make a huge allocation.
+	n := r.uvarint()
+	if n > uint64(len(data)-r.off)/2 {
+		return CompactSummary{}, fmt.Errorf("decode field: %w", errCorrupt)
+	}
+	for i := 0; i < int(n) && !r.bad; i++ {
+		k := replica()
+		t := r.offset(base)
+		if t == 0 || i > 0 && seen[i-1].k >= k {
+			r.bad = true
+		}
+		seen = append(seen, seenEntry{k, t})
+		if sum.Min == 0 || t < sum.Min {
+			sum.Min = t
+		}
+	}
+	n = r.uvarint()
+	if r.bad || n > uint64(len(data)-r.off)/4 {
+		return CompactSummary{}, fmt.Errorf("decode field: %w", errCorrupt)
+	}
+	// Heads are not kept: the order check needs the previous one, and the
+	// field is in conflict exactly when the heads' values are not all equal
+	// (if they all equal the winner's there is none; if one differs, some
+	// head differs from the winner).
+	var prev struct {
+		hlc   hlc.Timestamp
+		k     int
+		seq   uint64
+		value []byte
+	}
+	var first []byte
+	prevHLC := base
+	for i := 0; i < int(n) && !r.bad; i++ {
+		t := r.offset(prevHLC)
+		k := replica()
+		seq := r.uvarint()
+		value := r.bytes()
+		if r.bad {
+			break
+		}
+		if t == 0 {
+			r.bad = true
+		}
+		if i == 0 {
+			first = value
+			if sum.Min == 0 || t < sum.Min {
+				sum.Min = t
+			}
+		} else {
+			c := cmp.Compare(prev.hlc, t)
+			if c == 0 {
+				c = cmp.Compare(prev.k, k)
+			}
+			if c == 0 {
+				c = cmp.Compare(prev.seq, seq)
+			}
+			if c == 0 {
+				c = bytes.Compare(prev.value, value)
+			}
+			if c >= 0 {
+				r.bad = true // out of canonical order
+			}
+			if !sum.Conflicted && !bytes.Equal(first, value) {
+				sum.Conflicted = true
+			}
+		}
+		for _, s := range seen {
+			if s.k == k && t <= s.hlc {
+				r.bad = true // covered
+			}
+		}
+		prev.hlc, prev.k, prev.seq, prev.value = t, k, seq, value
+		prevHLC = t
+		sum.Winner = t
+	}
+	if r.bad {
+		return CompactSummary{}, fmt.Errorf("decode field: %w", errCorrupt)
+	}
+	sum.Size = r.off
+	return sum, nil
+}
+
+// scanner reads what decoder reads, with a fast path for the one-byte
+// uvarints that make up most of an encoding; once bad, every read returns
+// zero.
+type scanner struct {
+	buf []byte
+	off int
+	bad bool
+}
+
+func (r *scanner) uvarint() uint64 {
+	if r.off < len(r.buf) && r.buf[r.off] < 0x80 {
+		v := r.buf[r.off]
+		r.off++
+		return uint64(v)
+	}
+	return r.uvarintSlow()
+}
+
+func (r *scanner) uvarintSlow() uint64 {
+	if r.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf[r.off:])
+	// n <= 0: truncated or overflow; a last byte of 0 after others: not minimal.
+	if n <= 0 || n > 1 && r.buf[r.off+n-1] == 0 {
+		r.bad = true
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+// offset reads an HLC offset from from.
+func (r *scanner) offset(from hlc.Timestamp) hlc.Timestamp {
+	v := r.uvarint()
+	if v > math.MaxUint64-uint64(from) {
+		r.bad = true
+	}
+	return from + hlc.Timestamp(v)
+}
+
+// bytes reads a length-prefixed byte string, capped.
+func (r *scanner) bytes() []byte {
+	n := r.uvarint()
+	if r.bad || n > uint64(len(r.buf)-r.off) {
+		r.bad = true
+		return nil
+	}
+	end := r.off + int(n)
+	b := r.buf[r.off:end:end]
+	r.off = end
+	return b
 }

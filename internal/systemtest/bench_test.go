@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,6 +30,10 @@ import (
 // process. ms/sync is the tablet's wall time; tablet-heap-MB its peak heap
 // in use during the sync (sampled every 2 ms); server-rss-MB the server
 // process's peak resident memory (VmHWM, Linux), start-up included.
+// tablet-cpu-ms and server-cpu-ms are the CPU time (user + system) each
+// process used per sync (the tablet's is this whole process's, the
+// server's read from /proc in 10 ms ticks): on a shared machine they vary
+// much less than wall time.
 func BenchmarkCommuneFirstSync(b *testing.B) {
 	ctx := context.Background()
 	db := filepath.Join(b.TempDir(), "commune.db")
@@ -37,6 +43,7 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 	conn := dial(b, srv.addr)
 	var elapsed time.Duration
 	var heap uint64
+	var tabCPU, srvCPU float64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		tab, err := client.Open(ctx, filepath.Join(b.TempDir(), fmt.Sprintf("tablet-%d.db", i)))
@@ -49,9 +56,14 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 		b.StartTimer()
 		runtime.GC()
 		stop := storetest.HeapPeak()
+		own := ownCPU()
+		other, _ := procCPU(srv.cmd.Process.Pid)
 		start := time.Now()
 		st, err := tab.Sync(ctx, conn)
 		elapsed += time.Since(start)
+		tabCPU += ownCPU() - own
+		after, _ := procCPU(srv.cmd.Process.Pid)
+		srvCPU += float64((after - other).Microseconds()) / 1000
 		heap = max(heap, stop())
 		if err != nil {
 			b.Fatal(err)
@@ -63,6 +75,8 @@ func BenchmarkCommuneFirstSync(b *testing.B) {
 	}
 	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/sync")
 	b.ReportMetric(float64(heap)/(1<<20), "tablet-heap-MB")
+	b.ReportMetric(tabCPU/float64(b.N), "tablet-cpu-ms/sync")
+	b.ReportMetric(srvCPU/float64(b.N), "server-cpu-ms/sync")
 	if rss, ok := peakRSS(srv.cmd.Process.Pid); ok {
 		b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
 	}
@@ -101,6 +115,15 @@ func peakRSS(pid int) (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ownCPU is this process's CPU time (user + system) so far, in ms.
+func ownCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return math.NaN()
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 // procCPU is the CPU time, user and system, the process pid has used so

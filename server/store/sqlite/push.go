@@ -593,22 +593,29 @@ func padIn(args []any) []any {
 	return args
 }
 
-// stmtCache holds statements prepared on the writer connection when the
-// store opens (the writer's one connection is then free: a statement
-// prepared later would wait for it behind the transaction that needs it).
+// stmtCache holds statements prepared when the store opens: on the
+// writer's one connection, which is then free (a statement prepared later
+// would wait for it behind the transaction that needs it), and on the
+// readers, so that a snapshot's pages are not each parsed again.
 type stmtCache struct {
 	m map[string]*sql.Stmt
 }
 
-func prepareStmts(ctx context.Context, db *sql.DB) (*stmtCache, error) {
-	c := &stmtCache{m: map[string]*sql.Stmt{}}
+// writerQueries are the statements the writer prepares: its short
+// queries and every size of its row families.
+func writerQueries() []string {
 	qs := []string{highSeqSQL, storedRangeSQL, baseSQL, logEndSQL}
 	for _, f := range []*family{insertChanges, upsertEntities, selectEntities} {
 		for _, q := range f.byRows {
 			qs = append(qs, q)
 		}
 	}
-	for _, q := range qs {
+	return qs
+}
+
+func prepareStmts(ctx context.Context, db *sql.DB, queries ...string) (*stmtCache, error) {
+	c := &stmtCache{m: map[string]*sql.Stmt{}}
+	for _, q := range queries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			c.close()

@@ -46,6 +46,7 @@ type DB struct {
 	group *committer // coalesces concurrent pushes into one transaction
 	stmts *stmtCache // statements prepared on w
 	ckdb  *sql.DB    // the checkpointer's connection
+	reads *stmtCache // statements prepared on r
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -78,7 +79,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
 	}
-	if db.stmts, err = prepareStmts(ctx, w); err != nil {
+	if db.stmts, err = prepareStmts(ctx, w, writerQueries()...); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if db.reads, err = prepareStmts(ctx, r, snapshotAllSQL, snapshotVillageSQL); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -100,8 +105,10 @@ func (db *DB) Close() error {
 		db.group.close()
 	}
 	var errs []error
-	if db.stmts != nil {
-		errs = append(errs, db.stmts.close())
+	for _, c := range []*stmtCache{db.stmts, db.reads} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
 	}
 	if db.ckdb != nil {
 		errs = append(errs, db.ckdb.Close())
@@ -402,6 +409,14 @@ func classify(err error) error {
 // costs its own stream, not everyone's reads.
 const snapshotPage = 256
 
+// Snapshot's page reads, prepared with the store: a commune's snapshot
+// reads 40 pages.
+const (
+	snapshotCols       = "SELECT id, kind, household_id, village_code, state FROM entities "
+	snapshotAllSQL     = snapshotCols + "WHERE id > ? ORDER BY id LIMIT ?"
+	snapshotVillageSQL = snapshotCols + "WHERE village_code = ? AND id > ? ORDER BY id LIMIT ?"
+)
+
 // Snapshot calls fn for every entity q selects, with the log position read
 // before the first of them (the same in every call), and returns that
 // position. The states are read in short pages, so each reflects at least
@@ -419,7 +434,12 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 		return pos, fmt.Errorf("snapshot: %w", err)
 	}
 	emit := func(query string, args ...any) (last string, n int, err error) {
-		rows, err := db.r.QueryContext(ctx, query, args...)
+		var rows *sql.Rows
+		if st := db.reads.m[query]; st != nil {
+			rows, err = st.QueryContext(ctx, args...)
+		} else {
+			rows, err = db.r.QueryContext(ctx, query, args...)
+		}
 		if err != nil {
 			return "", 0, err
 		}
@@ -452,7 +472,6 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 		}
 		return last, len(page), nil
 	}
-	const cols = "SELECT id, kind, household_id, village_code, state FROM entities "
 	switch {
 	case q.EntityIDs != nil:
 		for start := 0; start < len(q.EntityIDs); start += snapshotPage {
@@ -461,13 +480,13 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 			for i, id := range chunk {
 				args[i] = id
 			}
-			if _, _, err := emit(cols+"WHERE id IN (?"+strings.Repeat(",?", len(chunk)-1)+") ORDER BY id", args...); err != nil {
+			if _, _, err := emit(snapshotCols+"WHERE id IN (?"+strings.Repeat(",?", len(chunk)-1)+") ORDER BY id", args...); err != nil {
 				return pos, fmt.Errorf("snapshot: %w", err)
 			}
 		}
 	case q.Villages.All():
 		for after := ""; ; {
-			last, n, err := emit(cols+"WHERE id > ? ORDER BY id LIMIT ?", after, snapshotPage)
+			last, n, err := emit(snapshotAllSQL, after, snapshotPage)
 			if err != nil {
 				return pos, fmt.Errorf("snapshot: %w", err)
 			}
@@ -479,7 +498,7 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 	default:
 		for _, v := range q.Villages.Codes() {
 			for after := ""; ; {
-				last, n, err := emit(cols+"WHERE village_code = ? AND id > ? ORDER BY id LIMIT ?", v, after, snapshotPage)
+				last, n, err := emit(snapshotVillageSQL, v, after, snapshotPage)
 				if err != nil {
 					return pos, fmt.Errorf("snapshot of village %s: %w", v, err)
 				}
