@@ -52,7 +52,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/rasoat/rasoat/server/store"
 	"io"
 	"math"
 	"os"
@@ -66,6 +65,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rasoat/rasoat/internal/authtest"
+	"github.com/rasoat/rasoat/server/store"
 
 	"github.com/rasoat/rasoat/client"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -87,8 +89,28 @@ var (
 const (
 	members = 4
 	edited  = 10
-	village = "001"
 )
+
+// village is the commune's one village; codes are enrolment codes made
+// with the commune, one for each replica the benchmark enrols (the editor,
+// then a tablet a run): both run with authentication on, as in the field.
+var (
+	village = authtest.Village(1)
+	codes   []string
+)
+
+// enrol enrols c for the commune's officer with the next code.
+func enrol(t *testing.T, c *client.Client, conn *grpc.ClientConn) {
+	t.Helper()
+	if len(codes) == 0 {
+		t.Fatal("no enrolment code left")
+	}
+	code := codes[0]
+	codes = codes[1:]
+	if _, err := c.Enrol(context.Background(), conn, "peerbench", code, "peerbench"); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestPeer prints, for each scenario, rasoat's and PouchDB's min / median /
 // max wall time in ms and the ratio of the medians.
@@ -123,6 +145,7 @@ func TestPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer editor.Close()
+	enrol(t, editor, conn)
 	if _, err := editor.Sync(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +238,7 @@ func runRasoat(t *testing.T, srv *proc, conn *grpc.ClientConn, editor *client.Cl
 		}
 	}()
 	var r result
+	enrol(t, tab, conn)
 
 	pid := srv.cmd.Process.Pid
 	runtime.GC()
@@ -333,6 +357,17 @@ func fill(t *testing.T, path, docs string) []string {
 	}
 	if err := errors.Join(w.Flush(), f.Close()); err != nil {
 		t.Fatal(err)
+	}
+	if err := authtest.Seed(ctx, st, 1, authtest.Officer("lan")); err != nil {
+		t.Fatal(err)
+	}
+	codes = nil
+	for range *runs + 2 { // the editor, the warm-up, the runs
+		code, err := authtest.Code(ctx, st, "lan")
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes = append(codes, code)
 	}
 	return hhs[:edited]
 }
