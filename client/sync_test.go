@@ -14,6 +14,7 @@ import (
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/storetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -532,7 +533,7 @@ func TestFirstSyncCutOffMidSnapshotLeavesNothing(t *testing.T) {
 	srv := newServer(t)
 	g := storetest.New("0190f0c2-0000-7000-8000-0000000000e1", "001")
 	if _, err := g.Commune(1000, 4, func(batch []*rasoatv1.Change) error {
-		_, err := srv.db.Push(ctx, g.Replica, batch)
+		_, err := srv.db.Push(ctx, store.Sender{Replica: g.Replica}, batch)
 		return err
 	}); err != nil {
 		t.Fatal(err)
