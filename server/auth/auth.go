@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Identity is who is calling: the person and the device whose token came
@@ -139,7 +140,12 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 	}
 	id, err := a.identify(ctx)
 	if err != nil {
-		a.limiter.Fail(addr)
+		// Only a token the server does not take is a failed attempt: a
+		// store that cannot answer now tells the caller nothing, and must
+		// not use up the allowance of everyone behind its address.
+		if status.Code(err) == codes.Unauthenticated {
+			a.limiter.Fail(addr)
+		}
 		return nil, err
 	}
 	if !slices.ContainsFunc(id.Person.Roles, func(r rasoatv1.Role) bool { return slices.Contains(roles, r) }) {
@@ -176,6 +182,8 @@ func (a *Authenticator) identify(ctx context.Context) (*Identity, error) {
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		return nil, rpcerr.New(codes.Unauthenticated, rasoatv1.ErrorReason_TOKEN_UNKNOWN, "the device token is not one this server issued", nil)
+	case err != nil && ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err() // the caller went away
 	case err != nil:
 		a.log.Error("authenticate: read the directory", "err", err)
 		return nil, rpcerr.New(codes.Unavailable, rasoatv1.ErrorReason_STORE_BUSY, "cannot check the token now: retry", nil)
