@@ -34,8 +34,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
+// The default seed budget keeps the package's run (under -race in CI)
+// about what it was before the world ran with authentication, which costs
+// every call a token and a villages lookup: 16 seeds now take about the
+// CPU 20 took then. Wider sweeps pass -robustness.seeds.
 var (
-	flagSeeds = flag.Int("robustness.seeds", 20, "TestConvergence runs seeds 1..N")
+	flagSeeds = flag.Int("robustness.seeds", 16, "TestConvergence runs seeds 1..N")
 	flagSeed  = flag.Uint64("robustness.seed", 0, "TestConvergence replays only this seed")
 	flagOps   = flag.Int("robustness.ops", 120, "random operations per seed")
 	flagWild  = flag.Bool("robustness.wildclocks", false, "sometimes set a tablet clock beyond the 24h drift bound, then correct it (exercises re-stamping)")
@@ -65,7 +69,9 @@ func TestConvergence(t *testing.T) {
 
 // foundSeeds are runs TestConvergence once failed, with the settings that
 // found them (the seed budget of a plain run does not reach them), and the
-// test that reduces each to its few steps.
+// test that reduces each to its few steps. A change to the world changes
+// what a seed runs (156 was found before the world ran with
+// authentication), so the reduced test is what pins each failure.
 var foundSeeds = []struct {
 	seed uint64
 	ops  int
@@ -73,6 +79,7 @@ var foundSeeds = []struct {
 	see  string
 }{
 	{156, 120, true, "TestRestoredFileRestampCollides"},
+	{161, 120, true, "TestRestoredFileWritesTheSameValueAgain"}, // and seed 160 without wild clocks
 }
 
 // TestConvergenceFoundSeeds replays foundSeeds.
