@@ -8,62 +8,41 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// Hostile traffic beside the tablets: a replica that speaks raw gRPC, not
-// through the client library, and pushes what no honest tablet would
-// (forged and future bases, oversized fields), which the server must
-// refuse whole, storing nothing of the batch; and readers that open a
-// Snapshot stream, read one response and stop reading, held open for the
-// whole run, while the tablets go on syncing over the same server.
-
-// hostileReplica pushes forged changes.
-type hostileReplica struct {
-	id    string
-	conn  *grpc.ClientConn
-	seq   uint64
-	clock *hlc.Clock
-}
+// Hostile traffic beside the tablets: enrolled devices in the wrong hands
+// that speak raw gRPC, not through the client library (people_test.go).
+// A commune server's device, which may relay any replica's changes and so
+// passes the scope, pushes what no honest tablet would (forged and future
+// bases, oversized fields); a collaborator's device pushes changes its
+// person may not write (another village, another device's replica, an
+// approval). The server must refuse each batch whole, storing nothing of
+// it. Beside them, readers open a Snapshot stream, read one response and
+// stop reading, held open for the whole run, while the tablets go on
+// syncing over the same server.
 
 // The stalled readers read a village of their own, filled at setup with
 // enough bulk (a few MiB of states) that its Snapshot takes several
 // responses: the server's handler then blocks in Send, mid-snapshot, for
-// as long as the reader does not read. The world's scope keeps the tablets
-// and the checker to their own villages.
+// as long as the reader does not read. Their person's units hold that
+// village only, and no tablet's (nor the checker's) hold it.
+var bulkVillage = authtest.Village(nVillages + 1)
+
 const (
-	bulkVillage    = "0100199"
 	bulkReplica    = "robustness-bulk"
 	stallReplica   = "robustness-stall"
 	bulkEntities   = 224
 	bulkValueBytes = 15_000 // 224 × 15 kB ≈ 3.4 MB: four Snapshot responses of about 1 MiB
 )
-
-// worldScope lets the bulk replica read only the bulk village, and
-// everyone else only the world's villages unless they ask for others.
-type worldScope struct{}
-
-func (worldScope) Writer(_ context.Context, req *rasoatv1.PushRequest) (store.Sender, func(*rasoatv1.Change) error, error) {
-	return store.Sender{Replica: req.GetReplicaId()}, func(*rasoatv1.Change) error { return nil }, nil
-}
-
-func (worldScope) Villages(_ context.Context, replica string, requested []string) (store.Villages, error) {
-	switch {
-	case replica == bulkReplica:
-		return store.OnlyVillages(bulkVillage), nil
-	case len(requested) == 0:
-		return worldVillages(), nil
-	}
-	return store.OnlyVillages(requested...), nil
-}
 
 // stall is one Snapshot stream read once, then left.
 type stall struct {
@@ -78,7 +57,7 @@ type stall struct {
 // connections, so that a handler holding a read while blocked in Send
 // would starve every pull.
 func (w *world) setupStalls() {
-	w.hostile.clock = hlc.New(w.now)
+	w.hclock = hlc.New(w.now)
 	if w.bulk {
 		w.fillBulk()
 	}
@@ -89,9 +68,10 @@ func (w *world) setupStalls() {
 	w.openStalls()
 }
 
-// fillBulk pushes the bulk village's households, raw.
+// fillBulk pushes the bulk village's households, raw, from the bulk
+// village's collaborator's device.
 func (w *world) fillBulk() {
-	api := rasoatv1.NewSyncServiceClient(w.hostile.conn)
+	api := rasoatv1.NewSyncServiceClient(w.reader.conn)
 	name := []byte(`"` + strings.TrimSpace(strings.Repeat("Bùi Thị Bích ", bulkValueBytes/16)) + `"`)
 	clock := hlc.New(w.now)
 	seq := uint64(0)
@@ -124,7 +104,7 @@ func (w *world) openStalls() {
 // the smallest flow-control windows (so that the server's sends block as
 // soon as it stops reading), reads one response, and keeps it open.
 func (w *world) openStall() {
-	conn := w.dial(grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	conn := w.dial(grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10), authtest.Bearer(w.reader.token))
 	ctx, cancel := context.WithCancel(w.ctx)
 	s := &stall{conn: conn, cancel: cancel}
 	w.stalls = append(w.stalls, s) // closed with the others, whatever happens next
@@ -142,8 +122,8 @@ func (w *world) openStall() {
 		w.fatalf("Snapshot stream %d (%d stalled before it): %v", len(w.stalls), len(w.stalls)-1, err)
 	}
 	for _, e := range resp.GetEntities() {
-		if w.bulk && e.GetVillageCode() != bulkVillage {
-			w.fatalf("the bulk replica's Snapshot sent entity %s of village %s", e.GetEntityId(), e.GetVillageCode())
+		if !slices.Contains(allVillages(w.reader.person.Units), e.GetVillageCode()) {
+			w.fatalf("the Snapshot of %s, reading %v, sent entity %s of village %s", w.reader.person.ID, w.reader.person.Units, e.GetEntityId(), e.GetVillageCode())
 		}
 		s.got = append(s.got, e.GetEntityId())
 	}
@@ -215,28 +195,61 @@ func (w *world) drainStall() {
 type hostileCase struct {
 	name   string
 	reason rasoatv1.ErrorReason
+	// field: the collaborator's device pushes; otherwise the commune
+	// server's, which the scope lets relay any replica's changes, so that
+	// the checks behind it are the ones that refuse.
+	field bool
 	// make spoils the valid change c, or replaces it, or spoils the
 	// request; it returns false if it cannot apply to this target.
 	make func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool
 }
 
 var hostileCases = []hostileCase{
-	{"base naming a stamp nobody wrote", rasoatv1.ErrorReason_BASE_UNKNOWN, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"change of a village not the person's", rasoatv1.ErrorReason_OUT_OF_SCOPE, true, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+		others := w.logIn(func(v string) bool { return !slices.Contains(w.field.reads, v) })
+		if len(others) == 0 {
+			return false
+		}
+		m, ok := w.honestChange(w.field, pick(w.r, others), "", "")
+		req.Changes[slices.Index(req.Changes, c)] = m
+		return ok
+	}},
+	{"change stamped by another device's replica", rasoatv1.ErrorReason_REPLICA_NOT_BOUND, true, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+		var tablets []string
+		for _, l := range w.log {
+			if r := l.c.GetStamp().GetReplicaId(); !slices.Contains(tablets, r) {
+				tablets = append(tablets, r)
+			}
+		}
+		c.Stamp.ReplicaId = pick(w.r, tablets)
+		return true
+	}},
+	{"a collaborator approving a review", rasoatv1.ErrorReason_ROLE_DENIED, true, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+		reviews := w.logIn(func(v string) bool { return slices.Contains(w.field.reads, v) })
+		reviews = slices.DeleteFunc(reviews, func(l *rasoatv1.Change) bool { return l.GetKind() != rasoatv1.EntityKind_ENTITY_KIND_REVIEW })
+		if len(reviews) == 0 {
+			return false
+		}
+		m, ok := w.honestChange(w.field, pick(w.r, reviews), "status", `"approved"`)
+		req.Changes[slices.Index(req.Changes, c)] = m
+		return ok
+	}},
+	{"base naming a stamp nobody wrote", rasoatv1.ErrorReason_BASE_UNKNOWN, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		at := hlc.Timestamp(c.GetStamp().GetHlc()) - hlc.At(time.Unix(0, 0).Add(time.Duration(1+w.r.IntN(3600))*time.Second), uint16(w.r.IntN(1<<16)))
 		return addBase(w, c, merge.Stamp{HLC: at, Replica: w.anyReplica()})
 	}},
-	{"base a day in the future (the change just within the drift bound)", rasoatv1.ErrorReason_BASE_UNKNOWN, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base a day in the future (the change just within the drift bound)", rasoatv1.ErrorReason_BASE_UNKNOWN, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		c.Stamp.Hlc = uint64(hlc.At(w.now().Add(23*time.Hour+50*time.Minute), 0))
 		return addBase(w, c, merge.Stamp{HLC: hlc.At(w.now().Add(23*time.Hour), 0), Replica: w.anyReplica()})
 	}},
-	{"base in the future, after the change's own stamp", rasoatv1.ErrorReason_INVALID_FIELD, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base in the future, after the change's own stamp", rasoatv1.ErrorReason_INVALID_FIELD, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		return addBase(w, c, merge.Stamp{HLC: hlc.At(w.now().Add(24*time.Hour+time.Duration(w.r.IntN(48))*time.Hour), 0), Replica: w.anyReplica()})
 	}},
-	{"base and change a day and more in the future", rasoatv1.ErrorReason_CLOCK_AHEAD, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base and change a day and more in the future", rasoatv1.ErrorReason_CLOCK_AHEAD, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		c.Stamp.Hlc = uint64(hlc.At(w.now().Add(25*time.Hour+time.Duration(w.r.IntN(48))*time.Hour), 0))
 		return addBase(w, c, merge.Stamp{HLC: hlc.At(w.now().Add(24*time.Hour+30*time.Minute), 0), Replica: w.anyReplica()})
 	}},
-	{"base naming a stored stamp of another field", rasoatv1.ErrorReason_BASE_UNKNOWN, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base naming a stored stamp of another field", rasoatv1.ErrorReason_BASE_UNKNOWN, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		var others []*rasoatv1.Change
 		for _, l := range w.log {
 			if (l.c.GetEntityId() == c.GetEntityId()) != (l.c.GetField() == c.GetField()) && l.c.GetStamp().GetHlc() < c.GetStamp().GetHlc() {
@@ -249,7 +262,7 @@ var hostileCases = []hostileCase{
 		o := pick(w.r, others)
 		return addBase(w, c, merge.Stamp{HLC: hlc.Timestamp(o.GetStamp().GetHlc()), Replica: o.GetStamp().GetReplicaId()})
 	}},
-	{"base listing more than entity.MaxBase stamps", rasoatv1.ErrorReason_TOO_LARGE, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base listing more than entity.MaxBase stamps", rasoatv1.ErrorReason_TOO_LARGE, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		for len(c.Base) <= entity.MaxBase {
 			at := hlc.Timestamp(c.GetStamp().GetHlc()) - hlc.Timestamp(1+w.r.IntN(1<<30))
 			if !addBase(w, c, merge.Stamp{HLC: at, Replica: w.anyReplica()}) {
@@ -258,14 +271,14 @@ var hostileCases = []hostileCase{
 		}
 		return true
 	}},
-	{"base replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"base replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		return addBase(w, c, merge.Stamp{HLC: hlc.Timestamp(c.GetStamp().GetHlc()) - 1, Replica: longID(w)})
 	}},
-	{"origin replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"origin replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		c.Stamp.ReplicaId = longID(w)
 		return true
 	}},
-	{"value over entity.MaxValueSize", rasoatv1.ErrorReason_TOO_LARGE, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"value over entity.MaxValueSize", rasoatv1.ErrorReason_TOO_LARGE, false, func(w *world, _ *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		field := map[rasoatv1.EntityKind]string{
 			rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD: "headName",
 			rasoatv1.EntityKind_ENTITY_KIND_MEMBER:    "fullName",
@@ -276,7 +289,7 @@ var hostileCases = []hostileCase{
 		c.Base = nil // a first write: otherwise valid
 		return true
 	}},
-	{"an (origin, seq) stored with other content", rasoatv1.ErrorReason_CONTENT_MISMATCH, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"an (origin, seq) stored with other content", rasoatv1.ErrorReason_CONTENT_MISMATCH, false, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		var same []*rasoatv1.Change
 		for _, l := range w.log {
 			if l.c.GetEntityId() == c.GetEntityId() {
@@ -299,8 +312,12 @@ var hostileCases = []hostileCase{
 		req.Changes[i] = m
 		return true
 	}},
-	{"pushing replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, func(w *world, req *rasoatv1.PushRequest, _ *rasoatv1.Change) bool {
+	{"pushing replica id over the bound", rasoatv1.ErrorReason_TOO_LARGE, false, func(w *world, req *rasoatv1.PushRequest, _ *rasoatv1.Change) bool {
 		req.ReplicaId = longID(w)
+		return true
+	}},
+	{"pushing as a replica not bound to the device", rasoatv1.ErrorReason_REPLICA_NOT_BOUND, false, func(w *world, req *rasoatv1.PushRequest, _ *rasoatv1.Change) bool {
+		req.ReplicaId = pick(w.r, w.log).c.GetStamp().GetReplicaId()
 		return true
 	}},
 }
@@ -357,16 +374,20 @@ func cloneChange(c *rasoatv1.Change) *rasoatv1.Change {
 	return out
 }
 
-// honestChange is a change the hostile replica could push on its own: a
-// value of a field of an entity the server holds, with the field's heads
-// as base, stamped by its clock above them. ok is false when the heads are
-// too recent for a stamp within the drift bound to be above them.
-func (w *world) honestChange(l *rasoatv1.Change) (*rasoatv1.Change, bool) {
+// honestChange is a change device d could push on its own: a value of a
+// field of an entity the server holds (field and value, unless given, at
+// random), with the field's heads as base, stamped by its clock above
+// them. ok is false when the heads are too recent for a stamp within the
+// drift bound to be above them.
+func (w *world) honestChange(d *device, l *rasoatv1.Change, field, value string) (*rasoatv1.Change, bool) {
 	kind := entity.KindName(l.GetKind())
-	field := pick(w.r, sortedKeys(domains[kind]))
+	if field == "" {
+		field = pick(w.r, sortedKeys(domains[kind]))
+		value = pick(w.r, domains[kind][field])
+	}
 	c := &rasoatv1.Change{
 		EntityId: l.GetEntityId(), Kind: l.GetKind(), HouseholdId: l.GetHouseholdId(), VillageCode: l.GetVillageCode(),
-		Field: field, Value: []byte(pick(w.r, domains[kind][field])),
+		Field: field, Value: []byte(value),
 	}
 	st, found, err := w.srv.db.Entity(w.ctx, l.GetEntityId())
 	if err != nil || !found {
@@ -377,29 +398,46 @@ func (w *world) honestChange(l *rasoatv1.Change) (*rasoatv1.Change, bool) {
 			if b.HLC.Wall().After(w.now().Add(20 * time.Hour)) {
 				return nil, false
 			}
-			w.hostile.clock.Restore(b.HLC)
+			w.hclock.Restore(b.HLC)
 			c.Base = append(c.Base, &rasoatv1.Stamp{Hlc: uint64(b.HLC), ReplicaId: b.Replica})
 		}
 	}
-	w.hostile.seq++
-	c.Stamp = &rasoatv1.Stamp{Hlc: uint64(w.hostile.clock.Now()), ReplicaId: w.hostile.id}
-	c.Seq = w.hostile.seq
+	d.seq++
+	c.Stamp = &rasoatv1.Stamp{Hlc: uint64(w.hclock.Now()), ReplicaId: d.replica}
+	c.Seq = d.seq
 	return c, true
 }
 
-// hostilePush has the hostile replica push a batch of honest changes to
-// the world's entities with one bad change among them, and checks the
-// server refuses it with the case's reason, naming the bad change, and
-// stores nothing: the log's end and the entities' states are unchanged.
+// logIn returns the log's changes of the villages in.
+func (w *world) logIn(in func(village string) bool) []*rasoatv1.Change {
+	var out []*rasoatv1.Change
+	for _, l := range w.log {
+		if in(l.c.GetVillageCode()) {
+			out = append(out, l.c)
+		}
+	}
+	return out
+}
+
+// hostilePush has a device in the wrong hands push a batch of honest
+// changes to the world's entities (of its person's villages) with one bad
+// change among them, and checks the server refuses it with the case's
+// reason, naming the bad change, and stores nothing: the log's end and
+// the entities' states are unchanged.
 func (w *world) hostilePush() {
 	w.refresh()
-	if len(w.log) == 0 {
+	hc := pick(w.r, hostileCases)
+	d := w.relay
+	if hc.field {
+		d = w.field
+	}
+	mine := w.logIn(func(v string) bool { return slices.Contains(d.reads, v) })
+	if len(mine) == 0 {
 		return
 	}
-	hc := pick(w.r, hostileCases)
-	req := &rasoatv1.PushRequest{ReplicaId: w.hostile.id}
+	req := &rasoatv1.PushRequest{ReplicaId: d.replica}
 	for range 1 + w.r.IntN(4) {
-		if c, ok := w.honestChange(pick(w.r, w.log).c); ok {
+		if c, ok := w.honestChange(d, pick(w.r, mine), "", ""); ok {
 			req.Changes = append(req.Changes, c)
 		}
 	}
@@ -420,16 +458,20 @@ func (w *world) hostilePush() {
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, syncTimeout)
 	defer cancel()
-	_, err = rasoatv1.NewSyncServiceClient(w.hostile.conn).Push(ctx, req)
-	desc := fmt.Sprintf("hostile push of %d changes, change %d with a %s", len(req.Changes), bad, hc.name)
+	_, err = rasoatv1.NewSyncServiceClient(d.conn).Push(ctx, req)
+	desc := fmt.Sprintf("hostile push by %s's device of %d changes, change %d with a %s", d.person.ID, len(req.Changes), bad, hc.name)
 	w.record("%s: %v", desc, err)
 	if err == nil {
 		w.fatalf("%s: the server accepted it", desc)
 	}
-	if status.Code(err) != codes.InvalidArgument || rpcerr.Reason(err) != hc.reason {
-		w.fatalf("%s: refused with %v (reason %v), want InvalidArgument, %v", desc, status.Code(err), rpcerr.Reason(err), hc.reason)
+	code := codes.InvalidArgument
+	if slices.Contains([]rasoatv1.ErrorReason{rasoatv1.ErrorReason_OUT_OF_SCOPE, rasoatv1.ErrorReason_REPLICA_NOT_BOUND, rasoatv1.ErrorReason_ROLE_DENIED}, hc.reason) {
+		code = codes.PermissionDenied
 	}
-	if req.ReplicaId == w.hostile.id {
+	if status.Code(err) != code || rpcerr.Reason(err) != hc.reason {
+		w.fatalf("%s: refused with %v (reason %v), want %v, %v", desc, status.Code(err), rpcerr.Reason(err), code, hc.reason)
+	}
+	if req.ReplicaId == d.replica {
 		prefix := fmt.Sprintf("changes[%d].", bad)
 		vs := rpcerr.Violations(err)
 		if len(vs) == 0 || slices.ContainsFunc(vs, func(v rpcerr.Violation) bool { return !strings.HasPrefix(v.Field, prefix) || v.Reason != hc.reason }) {

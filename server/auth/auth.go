@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Identity is who is calling: the person and the device whose token came
@@ -144,10 +145,10 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		// device that must enrol again, and is told so every time.
 		if rpcerr.Reason(err) == rasoatv1.ErrorReason_TOKEN_UNKNOWN {
 			addr := PeerAddr(ctx)
-			a.limiter.Fail(addr)
 			if wait, blocked := a.limiter.Blocked(addr); blocked {
 				return nil, RateLimited(wait)
 			}
+			a.limiter.Fail(addr)
 		}
 		return nil, err
 	}
@@ -185,6 +186,8 @@ func (a *Authenticator) identify(ctx context.Context) (*Identity, error) {
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		return nil, rpcerr.New(codes.Unauthenticated, rasoatv1.ErrorReason_TOKEN_UNKNOWN, "the device token is not one this server issued", nil)
+	case err != nil && ctx.Err() != nil:
+		return nil, status.FromContextError(ctx.Err()).Err() // the caller went away
 	case err != nil:
 		a.log.Error("authenticate: read the directory", "err", err)
 		return nil, rpcerr.New(codes.Unavailable, rasoatv1.ErrorReason_STORE_BUSY, "cannot check the token now: retry", nil)

@@ -163,10 +163,11 @@ type MismatchError struct {
 	Seq            uint64
 	ReplicaHighSeq uint64
 	// SameWrite is set when the stored change writes the same value to the
-	// same field of the same entity, with another stamp: the origin's own
-	// write, re-stamped after a clock refusal, sent again from a copy of
-	// its file made before. It is stored: the origin must drop its copy,
-	// not issue it again.
+	// same field of the same entity over the same base, with another
+	// stamp: the origin's own write, re-stamped after a clock refusal, sent
+	// again from a copy of its file made before. It is stored: the origin
+	// must drop its copy, not issue it again. (The same value over another
+	// base is another write, made after the copy saw other writes.)
 	SameWrite bool
 	// StoredHLC is the stored change's stamp.hlc, for the origin to rename
 	// the stamp it holds when SameWrite.

@@ -190,13 +190,21 @@ func (p *push) newChanges(ctx context.Context, w *writer) ([]int, store.Refused,
 }
 
 // mismatch is the refusal of c, whose (origin, seq) k is stored as the
-// payload stored, saying whether the stored change writes what c writes
-// (same entity, kind, field and value: the same write, re-stamped).
+// payload stored, saying whether the stored change is the same write as c,
+// re-stamped: the same entity, kind, field and value, over the same base.
+// Re-stamping keeps the base (the origin renames only its own moved
+// stamps, and renames those to the stored ones before it sends a later
+// change), so a change with another base is another write, even with the
+// same value: one a restored file made after seeing other writes, which
+// must be issued again, not dropped as stored.
 func mismatch(k originKey, high uint64, stored []byte, c *rasoatv1.Change) *store.MismatchError {
 	e := &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: high}
 	s := &rasoatv1.Change{}
 	if err := proto.Unmarshal(stored, s); err == nil &&
-		s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue()) {
+		s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue()) &&
+		slices.EqualFunc(s.GetBase(), c.GetBase(), func(a, b *rasoatv1.Stamp) bool {
+			return a.GetHlc() == b.GetHlc() && a.GetReplicaId() == b.GetReplicaId()
+		}) {
 		e.SameWrite, e.StoredHLC = true, s.GetStamp().GetHlc()
 	}
 	return e

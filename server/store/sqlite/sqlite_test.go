@@ -271,3 +271,49 @@ func TestPushHonoursCancellation(t *testing.T) {
 		t.Fatalf("log holds %d changes after a cancelled push", len(got))
 	}
 }
+
+// TestReusedSeqIsTheSameWriteOnlyOverTheSameBase: a change pushed under
+// an (origin, seq) stored with another stamp is the stored write
+// re-stamped (MismatchError.SameWrite: the origin drops its copy) only
+// when it writes the same value over the same base. The same value over
+// another base is a new write of a file restored from a copy, made after
+// seeing other writes, which the origin must issue again; taken for the
+// stored one, it was dropped and lost (TestConvergence seed 160, see
+// internal/robustness TestRestoredFileWritesTheSameValueAgain).
+func TestReusedSeqIsTheSameWriteOnlyOverTheSameBase(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, filepath.Join(t.TempDir(), "rasoat.db"))
+	a, b := storetest.New("tab-a", "001"), storetest.New("tab-b", "001")
+	hh := storetest.Must(a.Household(0))
+	name := hh[slices.IndexFunc(hh, func(c *rasoatv1.Change) bool { return c.GetField() == "headName" })]
+	mine := a.Edit(name, `"Lò Văn Pọm"`)
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, append(hh, mine)); err != nil {
+		t.Fatal(err)
+	}
+	theirs := b.Edit(mine, `"Lò Văn Pặn"`)
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-b"}, []*rasoatv1.Change{theirs}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		base []*rasoatv1.Stamp
+		same bool
+	}{
+		{"the same value over the same base, re-stamped, is the same write", mine.Base, true},
+		{"the same value over another base is another write", []*rasoatv1.Stamp{theirs.Stamp}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			again := proto.Clone(mine).(*rasoatv1.Change)
+			again.Stamp.Hlc = theirs.Stamp.Hlc + 1000
+			again.Base = tc.base
+			_, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, []*rasoatv1.Change{again})
+			var me *store.MismatchError
+			if !errors.As(err, &me) {
+				t.Fatalf("Push = %v, want a MismatchError", err)
+			}
+			if me.SameWrite != tc.same || tc.same && me.StoredHLC != mine.Stamp.Hlc {
+				t.Errorf("SameWrite = %v (stored stamp %d), want %v (stored stamp %d)", me.SameWrite, me.StoredHLC, tc.same, mine.Stamp.Hlc)
+			}
+		})
+	}
+}
