@@ -35,11 +35,11 @@ import (
 )
 
 // The default seed budget keeps the package's run (under -race in CI)
-// about what it was before the world ran with authentication, which costs
-// every call a token and a villages lookup: 16 seeds now take about the
-// CPU 20 took then. Wider sweeps pass -robustness.seeds.
+// within a couple of minutes; with the store's directory cache,
+// authentication costs the world little, so it stays at 20 seeds. Wider
+// sweeps pass -robustness.seeds.
 var (
-	flagSeeds = flag.Int("robustness.seeds", 16, "TestConvergence runs seeds 1..N")
+	flagSeeds = flag.Int("robustness.seeds", 20, "TestConvergence runs seeds 1..N")
 	flagSeed  = flag.Uint64("robustness.seed", 0, "TestConvergence replays only this seed")
 	flagOps   = flag.Int("robustness.ops", 120, "random operations per seed")
 	flagWild  = flag.Bool("robustness.wildclocks", false, "sometimes set a tablet clock beyond the 24h drift bound, then correct it (exercises re-stamping)")
