@@ -218,39 +218,22 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("decode entity state: unknown encoding version %d", data[0])
 	}
 	data = append([]byte(nil), data...) // field values alias this one copy
-	off := 1
+	rd := stateReader{data: data, off: 1}
 	fail := func() error { return fmt.Errorf("decode entity state: %w", errCorruptState) }
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(data[off:])
-		if n <= 0 || n > 1 && data[off+n-1] == 0 {
-			return 0, false
-		}
-		off += n
-		return v, true
-	}
-	bs := func() ([]byte, bool) {
-		n, ok := uv()
-		if !ok || n > uint64(len(data)-off) {
-			return nil, false
-		}
-		b := data[off : off+int(n)]
-		off += int(n)
-		return b, true
-	}
 	var g State
-	k, ok := uv()
+	k, ok := rd.uv()
 	if !ok || KindName(rasoatv1.EntityKind(k)) == "" {
 		return fail()
 	}
 	g.Kind = rasoatv1.EntityKind(k)
 	var id, hh, village []byte
-	if id, ok = bs(); !ok {
+	if id, ok = rd.bs(); !ok {
 		return fail()
 	}
-	if hh, ok = bs(); !ok {
+	if hh, ok = rd.bs(); !ok {
 		return fail()
 	}
-	if village, ok = bs(); !ok {
+	if village, ok = rd.bs(); !ok {
 		return fail()
 	}
 	g.ID, g.HouseholdID, g.VillageCode = string(id), string(hh), string(village)
@@ -260,36 +243,36 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		}
 		g.HouseholdID = g.ID
 	}
-	n, ok := uv()
-	if !ok || n > uint64(len(data)-off)/2 {
+	n, ok := rd.uv()
+	if !ok || n > uint64(rd.left())/2 {
 		return fail()
 	}
 	table := make([]string, n)
 	for i := range table {
-		r, ok := bs()
+		r, ok := rd.bs()
 		if !ok || len(r) == 0 || i > 0 && table[i-1] >= string(r) {
 			return fail()
 		}
 		table[i] = string(r)
 	}
-	b, ok := uv()
+	b, ok := rd.uv()
 	if !ok {
 		return fail()
 	}
 	base := hlc.Timestamp(b)
-	if n, ok = uv(); !ok || n > uint64(len(data)-off)/3 {
+	if n, ok = rd.uv(); !ok || n > uint64(rd.left())/3 {
 		return fail()
 	}
 	codes := pathCodes()[g.Kind]
 	g.fields = make([]pathField, n)
 	for i := range g.fields {
 		f := &g.fields[i]
-		count, ok := uv()
+		count, ok := rd.uv()
 		if !ok || count > 8 {
 			return fail()
 		}
 		if count == 0 {
-			p, ok := bs()
+			p, ok := rd.bs()
 			if !ok || len(p) == 0 {
 				return fail()
 			}
@@ -300,7 +283,7 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		} else {
 			key := make([]byte, 0, 2*count)
 			for range count {
-				v, ok := uv()
+				v, ok := rd.uv()
 				if !ok {
 					return fail()
 				}
@@ -313,14 +296,14 @@ func (s *State) UnmarshalBinary(data []byte) error {
 		if i > 0 && g.fields[i-1].path >= f.path {
 			return fail()
 		}
-		field, used, err := merge.DecodeCompact(data[off:], table, base)
+		field, used, err := merge.DecodeCompact(rd.data[rd.off:], table, base)
 		if err != nil {
 			return fmt.Errorf("decode entity state field %s: %w", f.path, err)
 		}
 		f.field = field
-		off += used
+		rd.off += used
 	}
-	if off != len(data) {
+	if rd.off != len(data) {
 		return fail()
 	}
 	// Canonical: the table holds exactly the replicas used and base is the
@@ -427,50 +410,33 @@ func Summarise(data []byte) (Summary, error) {
 	if data[0] != stateVersion {
 		return Summary{}, fmt.Errorf("decode entity state: unknown encoding version %d", data[0])
 	}
-	off := 1
-	uv := func() (uint64, bool) {
-		v, n := binary.Uvarint(data[off:])
-		if n <= 0 || n > 1 && data[off+n-1] == 0 {
-			return 0, false
-		}
-		off += n
-		return v, true
-	}
-	bs := func() ([]byte, bool) {
-		n, ok := uv()
-		if !ok || n > uint64(len(data)-off) {
-			return nil, false
-		}
-		b := data[off : off+int(n) : off+int(n)]
-		off += int(n)
-		return b, true
-	}
+	rd := stateReader{data: data, off: 1}
 	var s Summary
-	k, ok := uv()
+	k, ok := rd.uv()
 	if !ok || KindName(rasoatv1.EntityKind(k)) == "" {
 		return fail()
 	}
 	s.Kind = rasoatv1.EntityKind(k)
-	if s.ID, ok = bs(); !ok {
+	if s.ID, ok = rd.bs(); !ok {
 		return fail()
 	}
-	if s.HouseholdID, ok = bs(); !ok {
+	if s.HouseholdID, ok = rd.bs(); !ok {
 		return fail()
 	}
-	if s.VillageCode, ok = bs(); !ok {
+	if s.VillageCode, ok = rd.bs(); !ok {
 		return fail()
 	}
 	if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD && len(s.HouseholdID) != 0 {
 		return fail()
 	}
-	n, ok := uv()
-	if !ok || n > uint64(len(data)-off)/2 {
+	n, ok := rd.uv()
+	if !ok || n > uint64(rd.left())/2 {
 		return fail()
 	}
 	tableLen := int(n)
 	var prev []byte
 	for i := range tableLen {
-		r, ok := bs()
+		r, ok := rd.bs()
 		if !ok || len(r) == 0 || i > 0 && string(prev) >= string(r) {
 			return fail()
 		}
@@ -486,25 +452,25 @@ func Summarise(data []byte) (Summary, error) {
 		usedMore = make([]bool, tableLen-64)
 		more = func(k int) { usedMore[k-64] = true }
 	}
-	b, ok := uv()
+	b, ok := rd.uv()
 	if !ok {
 		return fail()
 	}
 	base := hlc.Timestamp(b)
-	if n, ok = uv(); !ok || n > uint64(len(data)-off)/3 {
+	if n, ok = rd.uv(); !ok || n > uint64(rd.left())/3 {
 		return fail()
 	}
 	codes := pathCodes()[s.Kind]
 	var minHLC hlc.Timestamp
 	var prevPath string
 	for i := range int(n) {
-		count, ok := uv()
+		count, ok := rd.uv()
 		if !ok || count > 8 {
 			return fail()
 		}
 		var path string
 		if count == 0 {
-			p, ok := bs()
+			p, ok := rd.bs()
 			if !ok || len(p) == 0 {
 				return fail()
 			}
@@ -515,13 +481,13 @@ func Summarise(data []byte) (Summary, error) {
 		} else {
 			// The numbers as read are the key: uv accepts only minimal
 			// uvarints, which is how the key encodes them.
-			start := off
+			start := rd.off
 			for range count {
-				if _, ok := uv(); !ok {
+				if _, ok := rd.uv(); !ok {
 					return fail()
 				}
 			}
-			if path, ok = codes.byKey[string(data[start:off])]; !ok {
+			if path, ok = codes.byKey[string(data[start:rd.off])]; !ok {
 				return fail()
 			}
 		}
@@ -529,11 +495,11 @@ func Summarise(data []byte) (Summary, error) {
 			return fail()
 		}
 		prevPath = path
-		f, err := merge.ScanCompact(data[off:], tableLen, base, more)
+		f, err := merge.ScanCompact(rd.data[rd.off:], tableLen, base, more)
 		if err != nil {
 			return Summary{}, fmt.Errorf("decode entity state field %s: %w", path, err)
 		}
-		off += f.Size
+		rd.off += f.Size
 		usedWord |= f.Used
 		s.Top = max(s.Top, f.Winner)
 		s.Conflicted = s.Conflicted || f.Conflicted
@@ -541,7 +507,7 @@ func Summarise(data []byte) (Summary, error) {
 			minHLC = f.Min
 		}
 	}
-	if off != len(data) || minHLC != base {
+	if rd.off != len(data) || minHLC != base {
 		return fail()
 	}
 	if usedWord != 1<<min(tableLen, 64)-1 || slices.Contains(usedMore, false) { // all ones when tableLen is 64
@@ -549,3 +515,33 @@ func Summarise(data []byte) (Summary, error) {
 	}
 	return s, nil
 }
+
+// stateReader reads the entity state encoding: canonical uvarints (no
+// trailing zero byte) and length-prefixed bytes, each slice capped so that
+// an append to it cannot write into what follows.
+type stateReader struct {
+	data []byte
+	off  int
+}
+
+func (r *stateReader) uv() (uint64, bool) {
+	v, n := binary.Uvarint(r.data[r.off:])
+	if n <= 0 || n > 1 && r.data[r.off+n-1] == 0 {
+		return 0, false
+	}
+	r.off += n
+	return v, true
+}
+
+func (r *stateReader) bs() ([]byte, bool) {
+	n, ok := r.uv()
+	if !ok || n > uint64(r.left()) {
+		return nil, false
+	}
+	b := r.data[r.off : r.off+int(n) : r.off+int(n)]
+	r.off += int(n)
+	return b, true
+}
+
+// left is how many bytes are still to read.
+func (r *stateReader) left() int { return len(r.data) - r.off }
