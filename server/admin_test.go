@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/adminsvc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -90,5 +93,87 @@ func TestAdminRequestsNameTheFieldAndStoreNothing(t *testing.T) {
 	code, err := api.IssueCode(ctx, &rasoatv1.IssueCodeRequest{PersonId: "col7"})
 	if err != nil || len(code.GetCode()) != 14 || code.GetAttempts() == 0 {
 		t.Fatalf("IssueCode = %v, %v", code, err)
+	}
+}
+
+// TestListsComeInPages: a list longer than a page comes in pages that
+// together hold every record once, in order.
+func TestListsComeInPages(t *testing.T) {
+	c := newCommune(t, nil)
+	ctx := t.Context()
+	api := rasoatv1.NewAdminServiceClient(c.as("admin"))
+	var units []*rasoatv1.Unit
+	for i := 4; i <= 130; i++ {
+		units = append(units, &rasoatv1.Unit{Code: authtest.Village(i), Name: "Thôn", Level: rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE, Kind: "thôn", ParentCode: authtest.Commune})
+	}
+	if _, err := api.PutUnits(ctx, &rasoatv1.PutUnitsRequest{Units: units}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := api.ListUnits(ctx, &rasoatv1.ListUnitsRequest{PageSize: adminsvc.MaxPage})
+	if err != nil || all.GetNextPageToken() != "" {
+		t.Fatalf("one page of everything: %v, next %q", err, all.GetNextPageToken())
+	}
+	var paged []string
+	pages := 0
+	for token := ""; ; pages++ {
+		res, err := api.ListUnits(ctx, &rasoatv1.ListUnitsRequest{PageSize: 50, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.GetUnits()) > 50 {
+			t.Fatalf("a page of %d units; asked 50", len(res.GetUnits()))
+		}
+		for _, u := range res.GetUnits() {
+			paged = append(paged, u.GetCode())
+		}
+		if token = res.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	var want []string
+	for _, u := range all.GetUnits() {
+		want = append(want, u.GetCode())
+	}
+	if pages != 2 || !slices.Equal(paged, want) || len(want) != 2+130 {
+		t.Errorf("%d pages of %d units; want 3 pages holding the %d units once, in order", pages+1, len(paged), len(want))
+	}
+	// People and devices page the same way.
+	people, err := api.ListPeople(ctx, &rasoatv1.ListPeopleRequest{PageSize: 3})
+	if err != nil || len(people.GetPeople()) != 3 || people.GetNextPageToken() != people.GetPeople()[2].GetId() {
+		t.Fatalf("a page of 3 people: %v, %v", people, err)
+	}
+	rest, err := api.ListPeople(ctx, &rasoatv1.ListPeopleRequest{PageToken: people.GetNextPageToken()})
+	if err != nil || len(rest.GetPeople()) != len(roleOf)-3 || rest.GetNextPageToken() != "" {
+		t.Fatalf("the rest of the people: %d, %v", len(rest.GetPeople()), err)
+	}
+	devs, err := api.ListDevices(ctx, &rasoatv1.ListDevicesRequest{PageSize: 1})
+	if err != nil || len(devs.GetDevices()) != 1 || devs.GetNextPageToken() == "" {
+		t.Fatalf("a page of 1 device: %v, %v", devs, err)
+	}
+}
+
+// TestBulkRequestsOfAProvinceGoThrough: a bulk import bigger than the wire
+// guard's default count for a repeated field (a province's villages, a
+// commune's people) reaches the service and is stored whole.
+func TestBulkRequestsOfAProvinceGoThrough(t *testing.T) {
+	c := newCommune(t, nil)
+	ctx := t.Context()
+	api := rasoatv1.NewAdminServiceClient(c.as("admin"))
+	const villages, people = 3_000, 600
+	var units []*rasoatv1.Unit
+	for i := 4; i < 4+villages; i++ {
+		units = append(units, &rasoatv1.Unit{Code: authtest.Village(i), Name: "Thôn", Level: rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE, Kind: "thôn", ParentCode: authtest.Commune})
+	}
+	res, err := api.PutUnits(ctx, &rasoatv1.PutUnitsRequest{Units: units})
+	if err != nil || res.GetCreated() != villages {
+		t.Fatalf("PutUnits of %d villages: %v, %v", villages, res, err)
+	}
+	var ps []*rasoatv1.Person
+	for i := range people {
+		ps = append(ps, &rasoatv1.Person{Id: fmt.Sprintf("ctv-%04d", i), Name: "Cộng tác viên", Roles: []rasoatv1.Role{rasoatv1.Role_ROLE_COLLABORATOR}, UnitCodes: []string{authtest.Village(4 + i)}})
+	}
+	pres, err := api.PutPeople(ctx, &rasoatv1.PutPeopleRequest{People: ps})
+	if err != nil || pres.GetCreated() != people {
+		t.Fatalf("PutPeople of %d people: %v, %v", people, pres, err)
 	}
 }

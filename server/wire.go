@@ -9,6 +9,9 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/access"
+	"github.com/rasoat/rasoat/server/adminsvc"
+	"github.com/rasoat/rasoat/server/directory"
 	"github.com/rasoat/rasoat/server/scoring"
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/survey"
@@ -46,6 +49,14 @@ var repeatedLimits = map[protoreflect.FullName]int{
 	"rasoat.v1.SnapshotRequest.entity_ids":     syncsvc.MaxSnapshotEntities,
 	"rasoat.v1.AssessStreamRequest.households": scoring.MaxBatch,
 	"rasoat.v1.Household.members":              10 * survey.MaxMembers,
+	"rasoat.v1.PushRequest.lineage":            access.MaxLineage,
+	// The admin's bulk requests: a province's units file, a commune's or a
+	// province's people; each refused whole past its bound by the service
+	// too, with the field named.
+	"rasoat.v1.PutUnitsRequest.units":          adminsvc.MaxUnitsPerRequest,
+	"rasoat.v1.PutPeopleRequest.people":        directory.MaxPeoplePerRequest,
+	"rasoat.v1.Person.unit_codes":              directory.MaxUnitsPerPerson,
+	"rasoat.v1.EnrolRequest.prior_replica_ids": directory.MaxPriorReplicas,
 }
 
 const (

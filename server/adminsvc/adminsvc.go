@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,7 +64,36 @@ const (
 	MaxUnitsPerRequest = 50_000
 	// MaxHistory bounds one EntityHistory page.
 	MaxHistory = 1_000
+	// DefaultPage and MaxPage bound one page of a List method: 5,000
+	// units or people are well under a megabyte, and a province's 100,000
+	// villages come in twenty pages rather than one message over a
+	// client's 4 MiB receive limit.
+	DefaultPage = 1_000
+	MaxPage     = 5_000
 )
+
+// page returns the items after token by key (items sorted by it), at most
+// size of them (0: DefaultPage), and the token of the next page, "" after
+// the last.
+func page[T any](items []T, key func(T) string, size uint32, token string) ([]T, string) {
+	n := int(size)
+	switch {
+	case n == 0:
+		n = DefaultPage
+	case n > MaxPage:
+		n = MaxPage
+	}
+	start := 0
+	if token != "" {
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > token })
+	}
+	end := min(start+n, len(items))
+	next := ""
+	if end < len(items) {
+		next = key(items[end-1])
+	}
+	return items[start:end], next
+}
 
 // PutUnits validates the units against the stored tree and stores them.
 func (s *Service) PutUnits(ctx context.Context, req *rasoatv1.PutUnitsRequest) (*rasoatv1.PutUnitsResponse, error) {
@@ -86,12 +117,13 @@ func (s *Service) PutUnits(ctx context.Context, req *rasoatv1.PutUnitsRequest) (
 	return &rasoatv1.PutUnitsResponse{Created: uint32(created), Updated: uint32(updated), ServedUnitCode: served}, nil
 }
 
-func (s *Service) ListUnits(ctx context.Context, _ *rasoatv1.ListUnitsRequest) (*rasoatv1.ListUnitsResponse, error) {
+func (s *Service) ListUnits(ctx context.Context, req *rasoatv1.ListUnitsRequest) (*rasoatv1.ListUnitsResponse, error) {
 	units, served, err := s.st.Units(ctx)
 	if err != nil {
 		return nil, internal(s.log, "read units", err)
 	}
-	return &rasoatv1.ListUnitsResponse{Units: units, ServedUnitCode: served}, nil
+	units, next := page(units, (*rasoatv1.Unit).GetCode, req.GetPageSize(), req.GetPageToken())
+	return &rasoatv1.ListUnitsResponse{Units: units, ServedUnitCode: served, NextPageToken: next}, nil
 }
 
 // PutPeople validates people (their units must exist) and stores them.
@@ -159,16 +191,17 @@ func checkPerson(path string, p *rasoatv1.Person, known map[string]bool) []rpcer
 	return vs
 }
 
-func (s *Service) ListPeople(ctx context.Context, _ *rasoatv1.ListPeopleRequest) (*rasoatv1.ListPeopleResponse, error) {
+func (s *Service) ListPeople(ctx context.Context, req *rasoatv1.ListPeopleRequest) (*rasoatv1.ListPeopleResponse, error) {
 	people, err := s.st.People(ctx)
 	if err != nil {
 		return nil, internal(s.log, "read people", err)
 	}
+	people, next := page(people, func(p directory.Person) string { return p.ID }, req.GetPageSize(), req.GetPageToken())
 	out := make([]*rasoatv1.Person, len(people))
 	for i := range people {
 		out[i] = personProto(&people[i])
 	}
-	return &rasoatv1.ListPeopleResponse{People: out}, nil
+	return &rasoatv1.ListPeopleResponse{People: out, NextPageToken: next}, nil
 }
 
 // IssueCode makes a one-time enrolment code; only its hash is stored.
@@ -205,11 +238,13 @@ func (s *Service) ListDevices(ctx context.Context, req *rasoatv1.ListDevicesRequ
 	if err != nil {
 		return nil, internal(s.log, "read devices", err)
 	}
+	slices.SortFunc(devs, func(a, b directory.Device) int { return strings.Compare(a.ID, b.ID) })
+	devs, next := page(devs, func(d directory.Device) string { return d.ID }, req.GetPageSize(), req.GetPageToken())
 	out := make([]*rasoatv1.Device, len(devs))
 	for i := range devs {
 		out[i] = deviceProto(&devs[i])
 	}
-	return &rasoatv1.ListDevicesResponse{Devices: out}, nil
+	return &rasoatv1.ListDevicesResponse{Devices: out, NextPageToken: next}, nil
 }
 
 func (s *Service) RevokeDevice(ctx context.Context, req *rasoatv1.RevokeDeviceRequest) (*rasoatv1.RevokeDeviceResponse, error) {

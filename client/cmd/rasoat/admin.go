@@ -208,7 +208,7 @@ func runAdminDevices(ctx context.Context, v *verb, args []string) int {
 		return code
 	}
 	defer cl.close()
-	res, err := rasoatv1.NewAdminServiceClient(cl.conn).ListDevices(actx, &rasoatv1.ListDevicesRequest{PersonId: *person})
+	res, err := allDevices(actx, rasoatv1.NewAdminServiceClient(cl.conn), *person)
 	if err != nil {
 		return cl.fail(err, nil)
 	}

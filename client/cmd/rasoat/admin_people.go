@@ -52,7 +52,7 @@ func runAdminPersonPut(ctx context.Context, v *verb, args []string) int {
 	defer cl.close()
 	api := rasoatv1.NewAdminServiceClient(cl.conn)
 	// A flag left out keeps the person's current value.
-	list, err := api.ListPeople(actx, &rasoatv1.ListPeopleRequest{})
+	list, err := allPeople(actx, api)
 	if err != nil {
 		return cl.fail(err, nil)
 	}
@@ -294,7 +294,7 @@ func runAdminPeopleList(ctx context.Context, v *verb, args []string) int {
 		return code
 	}
 	defer cl.close()
-	res, err := rasoatv1.NewAdminServiceClient(cl.conn).ListPeople(actx, &rasoatv1.ListPeopleRequest{})
+	res, err := allPeople(actx, rasoatv1.NewAdminServiceClient(cl.conn))
 	if err != nil {
 		return cl.fail(err, nil)
 	}

@@ -206,7 +206,7 @@ func runAdminUnitsList(ctx context.Context, v *verb, args []string) int {
 		return code
 	}
 	defer cl.close()
-	res, err := rasoatv1.NewAdminServiceClient(cl.conn).ListUnits(actx, &rasoatv1.ListUnitsRequest{})
+	res, err := allUnits(actx, rasoatv1.NewAdminServiceClient(cl.conn))
 	if err != nil {
 		return cl.fail(err, nil)
 	}

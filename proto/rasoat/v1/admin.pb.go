@@ -537,8 +537,14 @@ func (x *PutUnitsResponse) GetServedUnitCode() string {
 	return ""
 }
 
+// List requests page: at most page_size records (default 1,000, at most
+// 5,000; units by code, people and devices by id), from after page_token,
+// the previous response's next_page_token; an empty next_page_token means
+// the last page.
 type ListUnitsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -573,10 +579,25 @@ func (*ListUnitsRequest) Descriptor() ([]byte, []int) {
 	return file_rasoat_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
+func (x *ListUnitsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUnitsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListUnitsResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Units          []*Unit                `protobuf:"bytes,1,rep,name=units,proto3" json:"units,omitempty"`
 	ServedUnitCode string                 `protobuf:"bytes,2,opt,name=served_unit_code,json=servedUnitCode,proto3" json:"served_unit_code,omitempty"`
+	NextPageToken  string                 `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -621,6 +642,13 @@ func (x *ListUnitsResponse) GetUnits() []*Unit {
 func (x *ListUnitsResponse) GetServedUnitCode() string {
 	if x != nil {
 		return x.ServedUnitCode
+	}
+	return ""
+}
+
+func (x *ListUnitsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
 	}
 	return ""
 }
@@ -723,6 +751,8 @@ func (x *PutPeopleResponse) GetUpdated() uint32 {
 
 type ListPeopleRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,9 +787,24 @@ func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
 	return file_rasoat_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
+func (x *ListPeopleRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPeopleRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListPeopleResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	People        []*Person              `protobuf:"bytes,1,rep,name=people,proto3" json:"people,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +844,13 @@ func (x *ListPeopleResponse) GetPeople() []*Person {
 		return x.People
 	}
 	return nil
+}
+
+func (x *ListPeopleResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type IssueCodeRequest struct {
@@ -923,6 +975,8 @@ type ListDevicesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only this person's devices; empty for all.
 	PersonId      string `protobuf:"bytes,1,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	PageSize      uint32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -964,9 +1018,24 @@ func (x *ListDevicesRequest) GetPersonId() string {
 	return ""
 }
 
+func (x *ListDevicesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDevicesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListDevicesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Devices       []*Device              `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1006,6 +1075,13 @@ func (x *ListDevicesResponse) GetDevices() []*Device {
 		return x.Devices
 	}
 	return nil
+}
+
+func (x *ListDevicesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RevokeDeviceRequest struct {
@@ -1394,19 +1470,27 @@ const file_rasoat_v1_admin_proto_rawDesc = "" +
 	"\x10PutUnitsResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\rR\acreated\x12\x18\n" +
 	"\aupdated\x18\x02 \x01(\rR\aupdated\x12(\n" +
-	"\x10served_unit_code\x18\x03 \x01(\tR\x0eservedUnitCode\"\x12\n" +
-	"\x10ListUnitsRequest\"d\n" +
+	"\x10served_unit_code\x18\x03 \x01(\tR\x0eservedUnitCode\"N\n" +
+	"\x10ListUnitsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x8c\x01\n" +
 	"\x11ListUnitsResponse\x12%\n" +
 	"\x05units\x18\x01 \x03(\v2\x0f.rasoat.v1.UnitR\x05units\x12(\n" +
-	"\x10served_unit_code\x18\x02 \x01(\tR\x0eservedUnitCode\"=\n" +
+	"\x10served_unit_code\x18\x02 \x01(\tR\x0eservedUnitCode\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"=\n" +
 	"\x10PutPeopleRequest\x12)\n" +
 	"\x06people\x18\x01 \x03(\v2\x11.rasoat.v1.PersonR\x06people\"G\n" +
 	"\x11PutPeopleResponse\x12\x18\n" +
 	"\acreated\x18\x01 \x01(\rR\acreated\x12\x18\n" +
-	"\aupdated\x18\x02 \x01(\rR\aupdated\"\x13\n" +
-	"\x11ListPeopleRequest\"?\n" +
+	"\aupdated\x18\x02 \x01(\rR\aupdated\"O\n" +
+	"\x11ListPeopleRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"g\n" +
 	"\x12ListPeopleResponse\x12)\n" +
-	"\x06people\x18\x01 \x03(\v2\x11.rasoat.v1.PersonR\x06people\"P\n" +
+	"\x06people\x18\x01 \x03(\v2\x11.rasoat.v1.PersonR\x06people\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
 	"\x10IssueCodeRequest\x12\x1b\n" +
 	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
@@ -1414,11 +1498,15 @@ const file_rasoat_v1_admin_proto_rawDesc = "" +
 	"\x11IssueCodeResponse\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12&\n" +
 	"\x0fexpires_at_unix\x18\x02 \x01(\x03R\rexpiresAtUnix\x12\x1a\n" +
-	"\battempts\x18\x03 \x01(\rR\battempts\"1\n" +
+	"\battempts\x18\x03 \x01(\rR\battempts\"m\n" +
 	"\x12ListDevicesRequest\x12\x1b\n" +
-	"\tperson_id\x18\x01 \x01(\tR\bpersonId\"B\n" +
+	"\tperson_id\x18\x01 \x01(\tR\bpersonId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"j\n" +
 	"\x13ListDevicesResponse\x12+\n" +
-	"\adevices\x18\x01 \x03(\v2\x11.rasoat.v1.DeviceR\adevices\"2\n" +
+	"\adevices\x18\x01 \x03(\v2\x11.rasoat.v1.DeviceR\adevices\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"2\n" +
 	"\x13RevokeDeviceRequest\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"A\n" +
 	"\x14RevokeDeviceResponse\x12)\n" +
