@@ -44,7 +44,7 @@ func (c *Client) Enrol(ctx context.Context, conn grpc.ClientConnInterface, serve
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("enrol: %w", err)
 	}
-	prev, err := c.token(ctx)
+	prev, err := c.Token(ctx)
 	if err != nil && !errors.Is(err, ErrNotEnrolled) {
 		return Enrolment{}, fmt.Errorf("enrol: %w", err)
 	}
@@ -108,8 +108,9 @@ func (c *Client) Enrolled(ctx context.Context) (Enrolment, error) {
 	return e, nil
 }
 
-// token returns the device token (ErrNotEnrolled if none).
-func (c *Client) token(ctx context.Context) (string, error) {
+// Token returns the device token the file holds (ErrNotEnrolled if none),
+// for a tool that calls the server itself (a scoring service, grpcurl).
+func (c *Client) Token(ctx context.Context) (string, error) {
 	var t string
 	err := c.r.QueryRowContext(ctx, "SELECT token FROM enrolment WHERE id = 1").Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -126,7 +127,7 @@ func (c *Client) token(ctx context.Context) (string, error) {
 // command line's admin verbs, history); ctx unchanged for a file not
 // enrolled, which servers without authentication still answer.
 func (c *Client) WithToken(ctx context.Context) (context.Context, error) {
-	t, err := c.token(ctx)
+	t, err := c.Token(ctx)
 	if errors.Is(err, ErrNotEnrolled) {
 		return ctx, nil
 	}
@@ -172,7 +173,3 @@ func (c *Client) lineage(ctx context.Context) ([]*rasoatv1.Succession, error) {
 	}
 	return out, rows.Err()
 }
-
-// Token returns the device token the file holds (ErrNotEnrolled if none),
-// for a tool that calls the server itself (a scoring service, grpcurl).
-func (c *Client) Token(ctx context.Context) (string, error) { return c.token(ctx) }

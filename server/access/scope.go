@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/replica"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/auth"
@@ -120,7 +121,7 @@ func (s *Scope) Writer(ctx context.Context, req *rasoatv1.PushRequest) (store.Se
 			if s.policy.MayWriteField(id.Person.Roles, c.GetKind(), c.GetField()) {
 				field = "value"
 			}
-			return deny(rasoatv1.ErrorReason_ROLE_DENIED, field, "%s may not write %s %s = %s", id.Person.ID, kindName(c.GetKind()), c.GetField(), c.GetValue())
+			return deny(rasoatv1.ErrorReason_ROLE_DENIED, field, "%s may not write %s %s = %s", id.Person.ID, entity.KindName(c.GetKind()), c.GetField(), c.GetValue())
 		}
 		return nil
 	}
@@ -153,16 +154,4 @@ func (s *Scope) bindLineage(ctx context.Context, id *auth.Identity, replicas *[]
 		*replicas = append(*replicas, st.GetReplicaId())
 	}
 	return nil
-}
-
-func kindName(k rasoatv1.EntityKind) string {
-	switch k {
-	case household:
-		return "household"
-	case member:
-		return "member"
-	case review:
-		return "review"
-	}
-	return k.String()
 }

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/subtle"
 	"net"
 	"sync"
 	"time"
@@ -107,5 +106,3 @@ func PeerAddr(ctx context.Context) string {
 	}
 	return p.Addr.String()
 }
-
-func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }

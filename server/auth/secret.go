@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"errors"
 	"strings"
@@ -51,6 +52,9 @@ func ParseToken(s string) (id string, hash []byte, err error) {
 	}
 	return id, Hash(secret), nil
 }
+
+// constantTimeEqual compares two hashes without leaking where they differ.
+func constantTimeEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 
 // Hash is the SHA-256 of a secret.
 func Hash(secret string) []byte {

@@ -54,6 +54,18 @@ func (c *dirCache) device(tokenID string, now time.Time) (cachedDevice, bool) {
 	return e, ok && now.Sub(e.at) < dirCacheTTL
 }
 
+// touch moves the last-seen time of deviceID's cached entries.
+func (c *dirCache) touch(deviceID string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.tokens {
+		if e.dev.ID == deviceID {
+			e.dev.LastSeen = t
+			c.tokens[id] = e
+		}
+	}
+}
+
 func (c *dirCache) putDevice(tokenID string, e cachedDevice) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
