@@ -6,11 +6,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/entity"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 )
 
@@ -33,7 +35,41 @@ type Sender struct {
 	Replica  string
 	PersonID string
 	DeviceID string
+	// Guard, when not nil, checks each new change against what is stored,
+	// inside the push's transaction (the review workflow: server/review).
+	Guard Guard
 }
+
+// Guard checks a change a push would store against what the store holds,
+// with the changes earlier in the same batch applied: a rule that depends
+// on stored state (a review's current status, a household locked by its
+// decided review) is checked in the same transaction as the write, so two
+// pushes cannot both pass it. An error refuses the change (the push's
+// store.Refused names it); a *FieldError-like error with Field() names the
+// change's field, otherwise "value".
+type Guard interface {
+	Check(ctx context.Context, c *rasoatv1.Change, v View) error
+}
+
+// View is what a Guard may read, as the batch so far leaves it.
+type View interface {
+	// Entity returns the state of an entity, nil if none is held.
+	Entity(ctx context.Context, id string) (*entity.State, error)
+	// Household returns the entities of a household (itself, its members
+	// and its reviews), in no particular order.
+	Household(ctx context.Context, householdID string) ([]*entity.State, error)
+	// PersonOf returns the person a replica id is bound to, "" if none.
+	PersonOf(ctx context.Context, replica string) (string, error)
+}
+
+// ErrWorkflow is wrapped by a Guard's refusal of a review transition that
+// the workflow does not allow: not from the review's current status, not
+// by the sender's role, or over a status the sender has not seen.
+var ErrWorkflow = errors.New("the review workflow refuses the change")
+
+// ErrLocked is wrapped by a Guard's refusal of a change to a household
+// whose review round is decided: an officer must reopen it first.
+var ErrLocked = errors.New("the household's review is decided")
 
 // HistoryEntry is one stored change with who sent it and who wrote it.
 type HistoryEntry struct {

@@ -61,6 +61,9 @@ const maxRefused = 100
 // entity, so of the same village, and a member its household's village).
 func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Change) (store.PushResult, error) {
 	p, err := preparePush(by.Replica, changes)
+	if p != nil {
+		p.guard = by.Guard
+	}
 	if err != nil {
 		return store.PushResult{}, err
 	}
@@ -79,6 +82,7 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 // and for comparing with what is stored.
 type push struct {
 	replica  string
+	guard    store.Guard
 	changes  []*rasoatv1.Change
 	payloads [][]byte
 	merges   []merge.Change
@@ -289,6 +293,7 @@ func (p *push) merge(ctx context.Context, w *writer, fresh []int) (map[string]*p
 			refused = append(refused, &store.ChangeError{Index: i, Field: field, Err: err})
 		}
 	}
+	var v *view // made on the guard's first use
 	isFresh := make(map[int]bool, len(fresh))
 	for _, i := range fresh {
 		isFresh[i] = true
@@ -329,6 +334,19 @@ func (p *push) merge(ctx context.Context, w *writer, fresh []int) (map[string]*p
 		} else if j >= 0 {
 			refuse(i, fmt.Sprintf("base[%d]", j), fmt.Errorf("%w: %s", store.ErrBaseUnknown, m.Base[j]))
 			continue
+		}
+		if p.guard != nil {
+			if v == nil {
+				v = newView(w, states)
+			}
+			if err := p.guard.Check(ctx, c, v); err != nil {
+				field, ok := guardRefusal(err)
+				if !ok {
+					return nil, nil, nil, err
+				}
+				refuse(i, field, err)
+				continue
+			}
 		}
 		if st.state.ID == "" {
 			st.state.ID, st.state.Kind, st.state.HouseholdID, st.state.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
