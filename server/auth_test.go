@@ -378,7 +378,7 @@ func TestScopeAndRoleOnEveryChange(t *testing.T) {
 		{"one change of the batch outside the villages refuses the batch", "col1", mixed, rasoatv1.ErrorReason_OUT_OF_SCOPE, fmt.Sprintf("changes[%d].village_code", len(good))},
 		{"a device writes under another device's replica", "col1", storetest.Must(storetest.New("replica-col2", authtest.Village(1)).Household(0)), rasoatv1.ErrorReason_REPLICA_NOT_BOUND, "changes[0].stamp.replica_id"},
 		{"a device writes under a replica no one holds", "officer", storetest.Must(storetest.New("forged", authtest.Village(1)).Household(0)), rasoatv1.ErrorReason_REPLICA_NOT_BOUND, "changes[0].stamp.replica_id"},
-		{"a collaborator approves", "col1", review("replica-col1", authtest.Village(1), "approved"), rasoatv1.ErrorReason_ROLE_DENIED, "value"},
+		{"a village head writes a review's comment", "head1", review("replica-head1", authtest.Village(1), "draft")[:1], rasoatv1.ErrorReason_ROLE_DENIED, "changes[0].field"},
 		{"a village head writes a household", "head1", storetest.Must(storetest.New("replica-head1", authtest.Village(1)).Household(0)), rasoatv1.ErrorReason_ROLE_DENIED, ""},
 		{"a chair writes a household", "chair", storetest.Must(storetest.New("replica-chair", authtest.Village(1)).Household(0)), rasoatv1.ErrorReason_ROLE_DENIED, ""},
 	} {
@@ -398,13 +398,13 @@ func TestScopeAndRoleOnEveryChange(t *testing.T) {
 		})
 	}
 	// And what is allowed goes through: the collaborator in their village,
-	// submitting; the officer approving; the relay writing anyone's.
+	// starting a review; the officer starting one; the relay writing anyone's.
 	for _, ok := range []struct {
 		person  string
 		changes []*rasoatv1.Change
 	}{
 		{"col1", good},
-		{"officer", review("replica-officer", authtest.Village(3), "approved")},
+		{"officer", review("replica-officer", authtest.Village(3), "draft")},
 		{"relay", storetest.Must(storetest.New("some-tablet-of-the-commune", authtest.Village(2)).Household(1))},
 	} {
 		if _, err := rasoatv1.NewSyncServiceClient(c.as(ok.person)).Push(ctx, &rasoatv1.PushRequest{Changes: ok.changes}); err != nil {

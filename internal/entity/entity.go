@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -153,8 +154,12 @@ func KindOf(name string) rasoatv1.EntityKind {
 	return rasoatv1.EntityKind_ENTITY_KIND_UNSPECIFIED
 }
 
-// Review statuses (DESIGN.md: draft → submitted → approved | returned).
-var reviewStatuses = []string{"draft", "submitted", "approved", "returned"}
+// Review rounds (đợt rà soát) and the requests that start a regular one
+// (Decision 24/2021/QĐ-TTg, Điều 3 khoản 1 and Điều 5 khoản 1).
+var (
+	reviewRounds   = []string{"periodic", "regular"}
+	reviewRequests = []string{"form01", "form04"}
+)
 
 // schema is what one kind's field paths accept.
 type schema struct {
@@ -287,9 +292,13 @@ func wrap(path []string, v []byte) []byte {
 }
 
 // reviewSchema is the review round (đợt rà soát) of one household: its
-// date, workflow status and the officer's comment. It has no message in the
-// contract yet, so its values are checked here; each is a JSON string (or
-// null), written canonically as a string field of the contract would be.
+// date, the round's kind (periodic or regular: it chooses the standard),
+// the request that started a regular one, the workflow status and a
+// comment. It has no message in the contract yet, so its values are
+// checked here; each is a JSON string (or null), written canonically as a
+// string field of the contract would be, except the status, which is a
+// workflow transition (internal/workflow: a state name, or an object
+// recording the step).
 func reviewSchema() *schema {
 	str := func(multiline bool, check func(string) error) func([]byte) ([]byte, error) {
 		return func(v []byte) ([]byte, error) {
@@ -314,8 +323,16 @@ func reviewSchema() *schema {
 		}
 	}
 	any := func(string) error { return nil }
+	oneOf := func(names []string) func(string) error {
+		return func(s string) error {
+			if !slices.Contains(names, s) {
+				return fmt.Errorf("%q is not one of %s", s, strings.Join(names, ", "))
+			}
+			return nil
+		}
+	}
 	return &schema{
-		paths: []string{"comment", "reviewDate", "status"},
+		paths: []string{"comment", "request", "reviewDate", "round", "status"},
 		canon: map[string]func([]byte) ([]byte, error){
 			"comment": str(true, any),
 			"reviewDate": str(false, func(s string) error {
@@ -324,12 +341,18 @@ func reviewSchema() *schema {
 				}
 				return nil
 			}),
-			"status": str(false, func(s string) error {
-				if !slices.Contains(reviewStatuses, s) {
-					return fmt.Errorf("%q is not one of %s", s, strings.Join(reviewStatuses, ", "))
+			"round":   str(false, oneOf(reviewRounds)),
+			"request": str(false, oneOf(reviewRequests)),
+			"status": func(v []byte) ([]byte, error) {
+				if !utf8.Valid(v) {
+					return nil, errors.New("is not valid UTF-8")
 				}
-				return nil
-			}),
+				t, err := workflow.Parse(v, canonicalString)
+				if err != nil {
+					return nil, err
+				}
+				return t.AppendJSON(nil, appendJSONString), nil
+			},
 		},
 	}
 }

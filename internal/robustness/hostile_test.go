@@ -224,13 +224,13 @@ var hostileCases = []hostileCase{
 		c.Stamp.ReplicaId = pick(w.r, tablets)
 		return true
 	}},
-	{"a collaborator approving a review", rasoatv1.ErrorReason_ROLE_DENIED, true, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
+	{"a collaborator deciding a review", rasoatv1.ErrorReason_TRANSITION_REFUSED, true, func(w *world, req *rasoatv1.PushRequest, c *rasoatv1.Change) bool {
 		reviews := w.logIn(func(v string) bool { return slices.Contains(w.field.reads, v) })
 		reviews = slices.DeleteFunc(reviews, func(l *rasoatv1.Change) bool { return l.GetKind() != rasoatv1.EntityKind_ENTITY_KIND_REVIEW })
 		if len(reviews) == 0 {
 			return false
 		}
-		m, ok := w.honestChange(w.field, pick(w.r, reviews), "status", `"approved"`)
+		m, ok := w.honestChange(w.field, pick(w.r, reviews), "status", `{"state":"decided","decision":{"number":"1/QĐ-UBND","date":"2026-12-10","seal":"`+strings.Repeat("0", 64)+`"}}`)
 		req.Changes[slices.Index(req.Changes, c)] = m
 		return ok
 	}},
@@ -467,6 +467,9 @@ func (w *world) hostilePush() {
 	code := codes.InvalidArgument
 	if slices.Contains([]rasoatv1.ErrorReason{rasoatv1.ErrorReason_OUT_OF_SCOPE, rasoatv1.ErrorReason_REPLICA_NOT_BOUND, rasoatv1.ErrorReason_ROLE_DENIED}, hc.reason) {
 		code = codes.PermissionDenied
+	}
+	if hc.reason == rasoatv1.ErrorReason_TRANSITION_REFUSED {
+		code = codes.FailedPrecondition
 	}
 	if status.Code(err) != code || rpcerr.Reason(err) != hc.reason {
 		w.fatalf("%s: refused with %v (reason %v), want %v, %v", desc, status.Code(err), rpcerr.Reason(err), code, hc.reason)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rasoat/rasoat/internal/entity"
+
 	"github.com/rasoat/rasoat/client"
 )
 
@@ -297,6 +299,7 @@ func (w *world) afterSync(tb *tablet, old string, st client.SyncStats, err error
 	if rerr != nil {
 		w.fatalf("%s refused: %v", tb.name, rerr)
 	}
+	refused = w.discardTransitions(tb, refused)
 	if len(refused) > 0 {
 		var lines []string
 		for _, r := range refused {
@@ -309,4 +312,38 @@ func (w *world) afterSync(tb *tablet, old string, st client.SyncStats, err error
 		}
 		w.fatalf("%s set aside %d changes the server refused (sync err %v)%s:\n%s", tb.name, len(refused), err, hint, strings.Join(lines, "\n"))
 	}
+}
+
+// discardTransitions discards, as a collaborator would after reading why,
+// the review transitions the server's workflow refused (TRANSITION_REFUSED:
+// a submit by an officer, who does not survey, or over a status another
+// tablet moved meanwhile), which the model then counts as never made; it
+// returns the other refusals.
+func (w *world) discardTransitions(tb *tablet, refused []client.RefusedChange) []client.RefusedChange {
+	var rest []client.RefusedChange
+	for _, r := range refused {
+		if r.Reason != "TRANSITION_REFUSED" || r.Kind != entity.KindReview || r.Field != "status" {
+			rest = append(rest, r)
+			continue
+		}
+		o := tb.lastOp
+		for ; o != nil; o = o.prev {
+			if o.replica == tb.c.ReplicaID() && o.seq0 <= r.Seq && r.Seq < o.seq0+uint64(o.n) {
+				break
+			}
+		}
+		if o == nil {
+			w.fatalf("%s set aside transition #%d (%s), which the model never saw written", tb.name, r.Seq, r.Description)
+		}
+		if err := tb.c.Discard(w.ctx, r.Seq); err != nil {
+			w.fatalf("%s discard #%d: %v", tb.name, r.Seq, err)
+		}
+		if o.lost == nil {
+			o.lost = map[uint64]bool{}
+		}
+		o.lost[r.Seq] = true
+		w.n.transitions++
+		w.record("%s discards the transition #%d %s = %s the workflow refused: %s", tb.name, r.Seq, w.name(r.EntityID), r.Value, r.Description)
+	}
+	return rest
 }

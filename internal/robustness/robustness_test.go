@@ -161,6 +161,7 @@ type counts struct {
 	syncs, failed, resolved, restarts, reopens, reinstalls int
 	backups, restores, reissued, reissues, lost            int
 	hostile                                                int
+	transitions                                            int // refused by the workflow, discarded
 	hits                                                   map[string]int
 	refusals                                               map[string]int
 }

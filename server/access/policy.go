@@ -33,21 +33,29 @@ var (
 )
 
 // DefaultPolicy is the write policy of DESIGN.md "People". The collaborator
-// enters households and members and moves a review between draft and
-// submitted; approving or returning it is the commune officer's (a
-// collaborator cannot approve their own submission). The officer corrects
-// anything. The village head, the chair, the admin and a scoring service
-// write no household data here: the meeting's minutes and the chair's
-// decision come with the review workflow (issue 9), which adds its grants
-// to this table. A commune server relays what its tablets wrote, which the
-// commune already checked, so it may write every field.
+// enters households and members and starts and submits reviews; the
+// village head records the village meeting and the chair the decision,
+// both as a review's status; the officer corrects anything. Which status
+// each may write, from which, is the workflow's (server/review, checked
+// against the stored review in the push), not this table's. The admin and
+// a scoring service write no household data. A commune server relays what
+// its tablets wrote, which the commune already checked, so it may write
+// every field.
 var DefaultPolicy = Policy{
 	rasoatv1.Role_ROLE_COLLABORATOR: {
 		{Kind: household, Field: "*"},
 		{Kind: member, Field: "*"},
 		{Kind: review, Field: "comment"},
 		{Kind: review, Field: "reviewDate"},
-		{Kind: review, Field: "status", Values: []string{`"draft"`, `"submitted"`}},
+		{Kind: review, Field: "round"},
+		{Kind: review, Field: "request"},
+		{Kind: review, Field: "status"},
+	},
+	rasoatv1.Role_ROLE_VILLAGE_HEAD: {
+		{Kind: review, Field: "status"},
+	},
+	rasoatv1.Role_ROLE_COMMUNE_CHAIR: {
+		{Kind: review, Field: "status"},
 	},
 	rasoatv1.Role_ROLE_COMMUNE_OFFICER: {
 		{Kind: household, Field: "*"},

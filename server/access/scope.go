@@ -12,6 +12,7 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/auth"
 	"github.com/rasoat/rasoat/server/directory"
+	reviewsvc "github.com/rasoat/rasoat/server/review"
 	"github.com/rasoat/rasoat/server/store"
 )
 
@@ -102,6 +103,11 @@ func (s *Scope) Writer(ctx context.Context, req *rasoatv1.PushRequest) (store.Se
 		return store.Sender{}, nil, deny(rasoatv1.ErrorReason_REPLICA_NOT_BOUND, "", "replica_id %s is not this device's (enrolled as %s)", replica, id.Device.Replica)
 	}
 	sender := store.Sender{Replica: replica, PersonID: id.Person.ID, DeviceID: id.Device.ID}
+	if !relay {
+		// A commune server relays what its commune already checked: the
+		// workflow is run where the review is done, once.
+		sender.Guard = reviewsvc.NewGuard(id.Person.ID, id.Person.Roles)
+	}
 	if !s.policy.Writes(id.Person.Roles) {
 		return sender, nil, deny(rasoatv1.ErrorReason_ROLE_DENIED, "", "person %s has no role that writes household data", id.Person.ID)
 	}

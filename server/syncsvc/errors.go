@@ -180,7 +180,20 @@ func refusedStatus(r store.Refused) error {
 			extra["stored_hlc"] = strconv.FormatUint(me.StoredHLC, 10)
 		}
 	}
+	if errors.Is(r[0].Err, store.ErrWorkflow) || errors.Is(r[0].Err, store.ErrLocked) {
+		// Well-formed, and refused for the state it meets.
+		return failedPrecondition(bad)
+	}
 	return violations(bad, extra)
+}
+
+// failedPrecondition is violations with FAILED_PRECONDITION.
+func failedPrecondition(bad badRequest) error {
+	meta := map[string]string{}
+	if i, ok := rpcerr.ChangeIndex(bad[0].Field); ok {
+		meta["index"] = strconv.Itoa(i)
+	}
+	return rpcerr.New(codes.FailedPrecondition, bad[0].Reason, bad.Error(), meta, bad...)
 }
 
 func reasonOf(err error) rasoatv1.ErrorReason {
@@ -193,6 +206,10 @@ func reasonOf(err error) rasoatv1.ErrorReason {
 		return rasoatv1.ErrorReason_ENTITY_MISMATCH
 	case errors.Is(err, store.ErrEntityTooLarge):
 		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
+	case errors.Is(err, store.ErrWorkflow):
+		return rasoatv1.ErrorReason_TRANSITION_REFUSED
+	case errors.Is(err, store.ErrLocked):
+		return rasoatv1.ErrorReason_REVIEW_LOCKED
 	}
 	return rasoatv1.ErrorReason_INVALID_FIELD
 }

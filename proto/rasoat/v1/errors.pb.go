@@ -101,6 +101,18 @@ const (
 	ErrorReason_REPLICA_TAKEN ErrorReason = 47
 	// An admin request names a unit, person or device that does not exist.
 	ErrorReason_NOT_FOUND ErrorReason = 48
+	// A review's status change the workflow does not allow: not from the
+	// review's current status, not by the writer's role, without what the
+	// step records (a note, the meeting's count, the decision), by someone
+	// who surveyed the household, or written over a status the writer had
+	// not seen (FAILED_PRECONDITION). Metadata "index"; the violation's
+	// description says why. The change is refused for good: the tablet sets
+	// it aside.
+	ErrorReason_TRANSITION_REFUSED ErrorReason = 50
+	// A write to a household whose latest review is decided: its answers
+	// are locked until an officer reopens the review (FAILED_PRECONDITION).
+	// Metadata "index".
+	ErrorReason_REVIEW_LOCKED ErrorReason = 51
 )
 
 // Enum value maps for ErrorReason.
@@ -129,6 +141,8 @@ var (
 		46: "REPLICA_NOT_BOUND",
 		47: "REPLICA_TAKEN",
 		48: "NOT_FOUND",
+		50: "TRANSITION_REFUSED",
+		51: "REVIEW_LOCKED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -154,6 +168,8 @@ var (
 		"REPLICA_NOT_BOUND":        46,
 		"REPLICA_TAKEN":            47,
 		"NOT_FOUND":                48,
+		"TRANSITION_REFUSED":       50,
+		"REVIEW_LOCKED":            51,
 	}
 )
 
@@ -188,7 +204,7 @@ var File_rasoat_v1_errors_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\xc4\x03\n" +
+	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\xef\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_FIELD\x10\x01\x12\x15\n" +
@@ -215,7 +231,9 @@ const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\vROLE_DENIED\x10-\x12\x15\n" +
 	"\x11REPLICA_NOT_BOUND\x10.\x12\x11\n" +
 	"\rREPLICA_TAKEN\x10/\x12\r\n" +
-	"\tNOT_FOUND\x100B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
+	"\tNOT_FOUND\x100\x12\x16\n" +
+	"\x12TRANSITION_REFUSED\x102\x12\x11\n" +
+	"\rREVIEW_LOCKED\x103B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
 
 var (
 	file_rasoat_v1_errors_proto_rawDescOnce sync.Once

@@ -1,0 +1,238 @@
+// Package review runs the review procedure on the server (quy trình rà
+// soát, Decision 24/2021/QĐ-TTg): the Guard that checks every review
+// transition and every write to a decided household inside the push that
+// carries it, and the reads an officer follows a round with.
+package review
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/workflow"
+	"github.com/rasoat/rasoat/internal/workflow/seal"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey/procedure"
+)
+
+// Guard is the workflow's store.Guard for one sender.
+type Guard struct {
+	Person string
+	Roles  []workflow.Role
+	Rules  procedure.Rules
+}
+
+// NewGuard returns the guard for a person with roles, under the national
+// procedure rules.
+func NewGuard(person string, roles []rasoatv1.Role) *Guard {
+	g := &Guard{Person: person, Rules: procedure.Default()}
+	for _, r := range roles {
+		g.Roles = append(g.Roles, RoleOf(r))
+	}
+	return g
+}
+
+// RoleOf is r as the workflow names it (procedure.Role: the contract's
+// name without its ROLE_ prefix).
+func RoleOf(r rasoatv1.Role) workflow.Role {
+	n := r.String()
+	if len(n) > 5 && n[:5] == "ROLE_" {
+		n = n[5:]
+	}
+	return workflow.Role(n)
+}
+
+// Refusal is a change the workflow refuses, naming the change's field.
+type Refusal struct {
+	field string
+	err   error
+}
+
+func (r *Refusal) Error() string { return r.err.Error() }
+func (r *Refusal) Field() string { return r.field }
+func (r *Refusal) Unwrap() error { return r.err }
+func refused(field string, cause error, format string, a ...any) *Refusal {
+	return &Refusal{field: field, err: fmt.Errorf("%w: %s", cause, fmt.Sprintf(format, a...))}
+}
+
+// Check refuses a transition the workflow does not allow, a status
+// written over one its author had not seen, and any other write to a
+// household whose latest review is decided.
+func (g *Guard) Check(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && c.GetField() == "status" {
+		return g.transition(ctx, c, v)
+	}
+	return g.locked(ctx, c, v)
+}
+
+// Status returns a review's current transition (the status field's
+// winner; a conflict between tiers is settled by the same rule as every
+// field) and the stamps of its heads.
+func Status(st *entity.State) (workflow.Transition, []merge.Stamp, error) {
+	if st == nil {
+		return workflow.Transition{}, nil, nil
+	}
+	f := st.Field("status")
+	if f == nil {
+		return workflow.Transition{}, nil, nil
+	}
+	w, ok := f.Winner()
+	if !ok {
+		return workflow.Transition{}, nil, nil
+	}
+	t, err := ParseStatus(w.Value)
+	return t, f.Base(), err
+}
+
+// ParseStatus reads a stored status value.
+func ParseStatus(v []byte) (workflow.Transition, error) {
+	return workflow.Parse(v, func(s string, _ bool) (string, error) { return s, nil })
+}
+
+func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+	t, err := ParseStatus(c.GetValue())
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "%v", err)
+	}
+	st, err := v.Entity(ctx, c.GetEntityId())
+	if err != nil {
+		return err
+	}
+	cur, heads, err := Status(st)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "the stored status cannot be read: %v", err)
+	}
+	base := entity.MergeOf(c).Base
+	if !slices.Equal(base, heads) {
+		return refused("base", store.ErrWorkflow, "the review is %s now (%s), which this change was not written over: it was written on an older copy of the review", orNone(cur.State), cur.State.Vietnamese())
+	}
+	rv := workflow.Review{Status: cur.State}
+	if st != nil {
+		if f := st.Field("round"); f != nil {
+			if w, ok := f.Winner(); ok && string(w.Value) == `"regular"` {
+				rv.Regular = true
+			}
+		}
+	}
+	actor := workflow.Actor{Person: g.Person, Roles: g.Roles}
+	var states []*entity.State
+	if needsFourEyes(cur.State, t.State) || t.Decision != nil {
+		if states, err = v.Household(ctx, entity.HouseholdOf(c)); err != nil {
+			return err
+		}
+		if actor.Surveyed, err = g.surveyed(ctx, v, states, c.GetEntityId()); err != nil {
+			return err
+		}
+	}
+	if err := workflow.Check(rv, t, actor, g.Rules.MeetingStands); err != nil {
+		return refused("value", store.ErrWorkflow, "%v", err)
+	}
+	if t.Decision != nil {
+		if want := seal.Household(states, c.GetEntityId()); t.Decision.Seal != want {
+			return refused("value", store.ErrWorkflow, "decision.seal %s is not the seal of the household as stored (%s): it changed since the decision was prepared", t.Decision.Seal, want)
+		}
+	}
+	return nil
+}
+
+func orNone(s workflow.State) string {
+	if s == workflow.None {
+		return "not started"
+	}
+	return string(s)
+}
+
+// needsFourEyes reports whether some rule from from to to is four-eyed.
+func needsFourEyes(from, to workflow.State) bool {
+	for _, r := range workflow.Rules {
+		if r.To == to && r.FourEyes && slices.Contains(r.From, from) {
+			return true
+		}
+	}
+	return false
+}
+
+// surveyed reports whether g's person wrote a current answer of the
+// household (itself or a member) or a field of the review other than its
+// status: whoever did may not pass or decide it.
+func (g *Guard) surveyed(ctx context.Context, v store.View, states []*entity.State, reviewID string) (bool, error) {
+	if g.Person == "" {
+		return false, nil
+	}
+	seen := map[string]bool{}
+	for _, s := range states {
+		if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && s.ID != reviewID {
+			continue
+		}
+		for _, p := range s.Paths() {
+			if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && p == "status" {
+				continue
+			}
+			for _, h := range s.Field(p).Heads {
+				r := h.Stamp.Replica
+				if seen[r] {
+					continue
+				}
+				seen[r] = true
+				who, err := v.PersonOf(ctx, r)
+				if err != nil {
+					return false, err
+				}
+				if who == g.Person {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// locked refuses a write to a household, a member or a review whose
+// household's latest review is decided, except a new review (the next
+// round) and the decided review's own status (reopening it).
+func (g *Guard) locked(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+	hh := entity.HouseholdOf(c)
+	states, err := v.Household(ctx, hh)
+	if err != nil {
+		return err
+	}
+	latest := Latest(states)
+	if latest == nil {
+		return nil
+	}
+	t, _, err := Status(latest)
+	if err != nil || !t.State.Locks() {
+		return nil
+	}
+	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && c.GetEntityId() != latest.ID {
+		return nil // another round's review: starting the next one unlocks the household
+	}
+	return refused("field", store.ErrLocked, "household %s was decided in review %s: an officer must reopen the review before its answers change", hh, latest.ID)
+}
+
+// Latest returns the household's latest review: the greatest review date,
+// then the greatest id (UUIDv7: the one made last), nil if none.
+func Latest(states []*entity.State) *entity.State {
+	var best *entity.State
+	var bestDate string
+	for _, s := range states {
+		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW {
+			continue
+		}
+		d := ""
+		if f := s.Field("reviewDate"); f != nil {
+			if w, ok := f.Winner(); ok {
+				d = string(w.Value)
+			}
+		}
+		if best == nil || d > bestDate || d == bestDate && s.ID > best.ID {
+			best, bestDate = s, d
+		}
+	}
+	return best
+}
+
+var _ store.Guard = (*Guard)(nil)
