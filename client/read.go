@@ -67,7 +67,7 @@ func (c *Client) Assess(ctx context.Context, id string) (*survey.Assessment, *ra
 	if err != nil {
 		return nil, nil, err
 	}
-	std, err := c.reg.Choose("", h.GetReviewDate())
+	std, err := c.standardFor(ctx, h)
 	if err != nil {
 		return nil, h, fmt.Errorf("assess household %s: %w", id, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -364,7 +365,8 @@ func (c *Client) AddMember(ctx context.Context, householdID string, m *rasoatv1.
 // "birthDate", a review's "comment"), jsonValue its protojson value ("null"
 // clears a field that has presence). The change's Base is every value this
 // tablet holds for the field, so writing resolves an open conflict there.
-// A review's status changes only through Submit.
+// A review's status changes only through Move (and Submit, Decide): a
+// step of the workflow, checked against the status this tablet holds.
 func (c *Client) SetField(ctx context.Context, entityID, path string, jsonValue []byte) error {
 	return c.write(ctx, "set field", func(w *writeTx) error {
 		e, err := w.load(entityID)
@@ -372,7 +374,7 @@ func (c *Client) SetField(ctx context.Context, entityID, path string, jsonValue 
 			return err
 		}
 		if e.kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && path == "status" {
-			return fieldError(path, "changes only through Submit")
+			return fieldError(path, "changes only through the review workflow (Move; rasoat review)")
 		}
 		v, err := entity.Canonical(e.kind, path, jsonValue)
 		if err != nil {
@@ -401,8 +403,9 @@ func (c *Client) RemoveMember(ctx context.Context, memberID string, reason rasoa
 	})
 }
 
-// Review statuses (DESIGN.md: draft → submitted → approved | returned). The
-// tablet drafts and submits; an officer approves or returns on the server.
+// Review statuses the tablet writes itself; the others are the steps of
+// internal/workflow (Move), and approved is the status the two-step
+// workflow before it wrote for an officer's approval.
 const (
 	StatusDraft     = "draft"
 	StatusSubmitted = "submitted"
@@ -443,23 +446,10 @@ func (c *Client) StartReview(ctx context.Context, householdID, reviewDate string
 	return id, nil
 }
 
-// Submit sends a draft (or returned) review for approval: its status
-// becomes submitted.
+// Submit sends a draft (or returned) review on: its status becomes
+// submitted, for the village meeting.
 func (c *Client) Submit(ctx context.Context, reviewID string) error {
-	return c.write(ctx, "submit review", func(w *writeTx) error {
-		e, err := w.load(reviewID)
-		if err != nil {
-			return err
-		}
-		if e.kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW {
-			return fmt.Errorf("review %s: %w (it is a %s)", reviewID, ErrNotFound, entity.KindName(e.kind))
-		}
-		status := winnerString(&e.state, "status")
-		if status != StatusDraft && status != StatusReturned {
-			return fmt.Errorf("submit review %s: %w: status is %q", reviewID, ErrWorkflow, status)
-		}
-		return w.set(e, "status", jsonString(StatusSubmitted), "status")
-	})
+	return c.Move(ctx, reviewID, workflow.Transition{State: workflow.Submitted})
 }
 
 // winnerString returns the winning value of a string field, "" if unset.

@@ -2,64 +2,114 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/rasoat/rasoat/client"
+	"github.com/rasoat/rasoat/internal/workflow"
+	"github.com/rasoat/rasoat/survey/procedure"
 )
 
 const reviewUsage = `Usage:
 
-  rasoat review start [--db F] [--date YYYY-MM-DD] HOUSEHOLD_ID
-  rasoat review submit [--db F] REVIEW_ID
+  rasoat review start    [--date D] [--regular form01|form04] HOUSEHOLD_ID
+  rasoat review submit   REVIEW_ID                       (collaborator)
+  rasoat review meeting  --date D --attendees N --agreeing M REVIEW_ID
+                                                         (village head)
+  rasoat review post     REVIEW_ID                       (commune officer)
+  rasoat review complaint --note TEXT REVIEW_ID          (commune officer)
+  rasoat review recheck  --note TEXT [--resurvey] REVIEW_ID
+                                                         (commune officer)
+  rasoat review return   --note TEXT REVIEW_ID           (commune officer)
+  rasoat review pass     REVIEW_ID                       (commune officer)
+  rasoat review decide   --number N --date D REVIEW_ID…  (commune chair)
+  rasoat review refuse   --note TEXT REVIEW_ID           (commune chair)
+  rasoat review show     [--json] REVIEW_ID
+  rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
-Review moves a household's review round (đợt rà soát) through its workflow:
-draft → submitted → approved | returned. The tablet drafts and submits; a
-commune officer approves or returns it on the server (a returned review
-comes back by sync with the officer's comment, and can be submitted again).
+Every command takes --db F, the tablet file (default tablet.db in the
+working directory). None needs a network: the next rasoat sync sends the
+step, and the server checks it against the review as it holds it.
 
-"review start" opens a round in status draft, dated --date (default today),
-and prints the review's id. "review submit" sends a draft or returned
-review for approval. A review's comment is a field like any other:
+Review runs a household's review (đợt rà soát) through the procedure of
+Decision 24/2021/QĐ-TTg:
 
-  rasoat set REVIEW_ID comment '"Đã xác minh tại hộ"'
+  draft → submitted → (village meeting) agreed → posted ⇄ rechecking
+        → passed → decided (the chair's decision, form 02)
 
-Neither needs a network: the next rasoat sync sends the change.
+"start" opens a review in draft, dated --date (default today), in the
+periodic round (rà soát định kỳ, 1 September – 14 December, deciding next
+year's list), or with --regular in a regular review (rà soát thường
+xuyên), started by the household's request: form01 to enter a list,
+form04 to leave it. The round chooses the standard the household is scored
+under. "submit" sends the survey to the village meeting.
 
-Flags:
+"meeting" records the village meeting's minutes for the household: the
+date, the number attending and the number agreeing with the result. When
+at least 50 % agree the result stands (agreed); otherwise the household
+goes back to be surveyed again (returned) and is discussed at another
+meeting.
 
-  --db F              the tablet file (default tablet.db in the working
-                      directory)
-  --date YYYY-MM-DD   with start: the review date (ngày rà soát)
+"post" posts an agreed result (niêm yết công khai); "complaint" opens a
+re-check (phúc tra) of a posted result, "recheck" closes it, keeping the
+result, or with --resurvey sending the household back to be surveyed.
+"return" sends a review back to the collaborator with --note saying why,
+and reopens a decided one (its answers are locked until then). "pass"
+sends a posted review to the chair; nobody passes or decides a household
+whose answers they wrote. "decide" records the chair's recognition
+decision for each review named, with the seal of each household's answers
+as this tablet holds them; "refuse" answers a regular review's request in
+writing, with the reason.
 
-Exit status: 0 when written; 1 when the id is unknown, the date invalid or
-the review's status does not allow the step (nothing is written); 2 for bad
-usage or a file that cannot be opened.
+"show" prints a review's status, the step that set it and its deadlines;
+"list" prints one line per review, --state keeping one status, --overdue
+only those past a deadline on --today (default today): a regular review
+not decided within 15 days of the monthly review it joined, a periodic
+review whose village meeting has not been held by --meetings-by (the
+commune's planned day). Who moved a review when, from which device, is
+the server's record: rasoat history REVIEW_ID.
+
+Exit status: 0 when written or shown; 1 when the id is unknown, a value
+invalid, or the review's status does not allow the step (nothing is
+written); 2 for bad usage or a file that cannot be opened.
 `
 
 func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "review", usage: reviewUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "date")
-	switch sub {
-	case "start":
-		v.name = "review start"
-		return runReviewStart(ctx, v, rest)
-	case "submit":
-		v.name = "review submit"
-		return runReviewSubmit(ctx, v, rest)
-	case "":
+	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by")
+	if sub == "" {
 		if help {
 			fmt.Fprint(stdout, reviewUsage)
 			return exitOK
 		}
-		return v.usageError(errors.New("missing start or submit"))
+		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show or list"))
 	}
-	return v.usageError(fmt.Errorf("unknown subcommand %q: want start or submit", sub))
+	v.name = "review " + sub
+	switch sub {
+	case "start":
+		return runReviewStart(ctx, v, rest)
+	case "show":
+		return runReviewShow(ctx, v, rest)
+	case "list":
+		return runReviewList(ctx, v, rest)
+	case "decide":
+		return runReviewDecide(ctx, v, rest)
+	case "submit", "meeting", "post", "complaint", "recheck", "return", "pass", "refuse":
+		return runReviewStep(ctx, v, sub, rest)
+	}
+	v.name = "review"
+	return v.usageError(fmt.Errorf("unknown subcommand %q", sub))
 }
 
 func runReviewStart(ctx context.Context, v *verb, args []string) int {
 	fs, db := v.flags()
 	date := fs.String("date", time.Now().Format(time.DateOnly), "")
+	regular := fs.String("regular", "", "")
 	pos, code, ok := v.parse(fs, args, 1, 1, "HOUSEHOLD_ID")
 	if !ok {
 		return code
@@ -69,7 +119,7 @@ func runReviewStart(ctx context.Context, v *verb, args []string) int {
 		return v.fail(err)
 	}
 	defer c.Close()
-	id, err := c.StartReview(ctx, pos[0], *date)
+	id, err := c.StartRound(ctx, pos[0], client.Round{Date: *date, Regular: *regular != "", Request: *regular})
 	if err != nil {
 		return v.fail(err)
 	}
@@ -77,20 +127,344 @@ func runReviewStart(ctx context.Context, v *verb, args []string) int {
 	return exitOK
 }
 
-func runReviewSubmit(ctx context.Context, v *verb, args []string) int {
+// runReviewStep writes one step of the procedure.
+func runReviewStep(ctx context.Context, v *verb, sub string, args []string) int {
 	fs, db := v.flags()
+	note := fs.String("note", "", "")
+	date := fs.String("date", "", "")
+	attendees := fs.Int("attendees", -1, "")
+	agreeing := fs.Int("agreeing", -1, "")
+	resurvey := fs.Bool("resurvey", false, "")
 	pos, code, ok := v.parse(fs, args, 1, 1, "REVIEW_ID")
 	if !ok {
 		return code
+	}
+	var t workflow.Transition
+	needNote := func(why string) error {
+		if strings.TrimSpace(*note) == "" {
+			return fmt.Errorf("--note is required: %s", why)
+		}
+		t.Note = *note
+		return nil
+	}
+	var err error
+	switch sub {
+	case "submit":
+		t.State = workflow.Submitted
+	case "meeting":
+		switch {
+		case *date == "" || *attendees < 0 || *agreeing < 0:
+			err = errors.New("--date, --attendees and --agreeing are required: the minutes (biên bản họp dân) record them")
+		default:
+			t.Meeting = &workflow.Meeting{Date: *date, Attendees: *attendees, Agreeing: *agreeing}
+			t.State = workflow.Returned
+			if meetingStands(*agreeing, *attendees) {
+				t.State = workflow.Agreed
+			}
+		}
+	case "post":
+		t.State = workflow.Posted
+	case "complaint":
+		t.State, err = workflow.Rechecking, needNote("what the complaint says")
+	case "recheck":
+		t.State, err = workflow.Posted, needNote("what the re-check found")
+		if *resurvey {
+			t.State = workflow.Returned
+		}
+	case "return":
+		t.State, err = workflow.Returned, needNote("why the review goes back")
+	case "pass":
+		t.State = workflow.Passed
+	case "refuse":
+		t.State, err = workflow.Refused, needNote("the reason the request is refused, as the written answer gives it")
+	}
+	if err != nil {
+		return v.usageError(err)
 	}
 	c, err := openDB(ctx, *db, false)
 	if err != nil {
 		return v.fail(err)
 	}
 	defer c.Close()
-	if err := c.Submit(ctx, pos[0]); err != nil {
+	if err := c.Move(ctx, pos[0], t); err != nil {
 		return v.fail(err)
 	}
-	fmt.Fprintf(v.stdout, "%s: submitted\n", pos[0])
+	fmt.Fprintf(v.stdout, "%s: %s\n", pos[0], t.State)
 	return exitOK
+}
+
+func runReviewDecide(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	number := fs.String("number", "", "")
+	date := fs.String("date", "", "")
+	pos, code, ok := v.parse(fs, args, 1, maxDecided, "REVIEW_ID")
+	if !ok {
+		return code
+	}
+	if *number == "" || *date == "" {
+		return v.usageError(errors.New("--number and --date are required: the decision's number and date (Quyết định số … ngày …)"))
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	for _, id := range pos {
+		if err := c.Decide(ctx, id, *number, *date); err != nil {
+			return v.fail(err)
+		}
+		s, err := c.Seal(ctx, id)
+		if err != nil {
+			return v.fail(err)
+		}
+		fmt.Fprintf(v.stdout, "%s: decided in %s, seal %s\n", id, *number, s)
+	}
+	return exitOK
+}
+
+// maxDecided bounds the reviews one decide call names: a commune's
+// decision lists a few hundred households at most, and a village's list
+// goes through one shell command line.
+const maxDecided = 5000
+
+// meetingStands is the procedure's threshold (at least 50 % agreeing).
+var meetingStands = procedure.Default().MeetingStands
+
+// reviewJSON is a review as --json prints it.
+type reviewJSON struct {
+	ID          string         `json:"id"`
+	HouseholdID string         `json:"householdId"`
+	VillageCode string         `json:"villageCode"`
+	Date        string         `json:"reviewDate"`
+	Round       string         `json:"round"`
+	Request     string         `json:"request,omitempty"`
+	Status      workflow.State `json:"status"`
+	Since       string         `json:"since,omitempty"`
+	Note        string         `json:"note,omitempty"`
+	Meeting     *meetingJSON   `json:"meeting,omitempty"`
+	Decision    *decisionJSON  `json:"decision,omitempty"`
+	Comment     string         `json:"comment,omitempty"`
+	Conflict    bool           `json:"conflict,omitempty"`
+	Due         []dueJSON      `json:"due,omitempty"`
+	Overdue     bool           `json:"overdue"`
+}
+
+type meetingJSON struct {
+	Date      string `json:"date"`
+	Attendees int    `json:"attendees"`
+	Agreeing  int    `json:"agreeing"`
+}
+
+type decisionJSON struct {
+	Number string `json:"number"`
+	Date   string `json:"date"`
+	Seal   string `json:"seal"`
+	Intact *bool  `json:"intact,omitempty"`
+}
+
+type dueJSON struct {
+	What string `json:"what"`
+	By   string `json:"by,omitempty"`
+	Late bool   `json:"late,omitempty"`
+	Open bool   `json:"open,omitempty"`
+}
+
+func toJSON(r client.Review, due []workflow.Due) reviewJSON {
+	j := reviewJSON{ID: r.ID, HouseholdID: r.HouseholdID, VillageCode: r.VillageCode, Date: r.Date, Round: r.Round, Request: r.Request,
+		Status: r.Status, Note: r.Step.Note, Comment: r.Comment, Conflict: r.Conflict, Overdue: workflow.Overdue(due)}
+	if !r.Since.IsZero() {
+		j.Since = r.Since.UTC().Format(time.RFC3339)
+	}
+	if m := r.Step.Meeting; m != nil {
+		j.Meeting = &meetingJSON{m.Date, m.Attendees, m.Agreeing}
+	}
+	if d := r.Step.Decision; d != nil {
+		j.Decision = &decisionJSON{Number: d.Number, Date: d.Date, Seal: d.Seal}
+	}
+	for _, d := range due {
+		x := dueJSON{What: d.What, Late: d.Late, Open: d.Open}
+		if !d.By.IsZero() {
+			x.By = d.By.Format(time.DateOnly)
+		}
+		j.Due = append(j.Due, x)
+	}
+	return j
+}
+
+// dayFlag parses a YYYY-MM-DD flag value ("" is zero).
+func dayFlag(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return t, fmt.Errorf("--%s %q is not a date YYYY-MM-DD", name, s)
+	}
+	return t, nil
+}
+
+func runReviewShow(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	asJSON := fs.Bool("json", false, "")
+	todayS := fs.String("today", time.Now().Format(time.DateOnly), "")
+	pos, code, ok := v.parse(fs, args, 1, 1, "REVIEW_ID")
+	if !ok {
+		return code
+	}
+	today, err := dayFlag("today", *todayS)
+	if err != nil {
+		return v.usageError(err)
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	r, err := c.Review(ctx, pos[0])
+	if err != nil {
+		return v.fail(err)
+	}
+	j := toJSON(r, r.Deadlines(today, workflow.Plan{}))
+	if d := j.Decision; d != nil {
+		intact, _, _, err := c.Sealed(ctx, r.ID)
+		if err != nil {
+			return v.fail(err)
+		}
+		d.Intact = &intact
+	}
+	if *asJSON {
+		return writeJSONLine(v, j)
+	}
+	w := tabwriter.NewWriter(v.stdout, 0, 0, 2, ' ', 0)
+	row := func(k, val string) { fmt.Fprintf(w, "%s\t%s\n", k, val) }
+	row("review", r.ID)
+	row("household", r.HouseholdID+" (village "+r.VillageCode+")")
+	round := r.Round
+	if r.Request != "" {
+		round += ", request " + r.Request
+	}
+	row("round", round+", dated "+r.Date)
+	status := string(r.Status) + " (" + r.Status.Vietnamese() + ")"
+	if j.Since != "" {
+		status += " since " + j.Since
+	}
+	if r.Conflict {
+		status += "; moved at two places at once: the later stands"
+	}
+	row("status", status)
+	if r.Step.Note != "" {
+		row("note", r.Step.Note)
+	}
+	if m := r.Step.Meeting; m != nil {
+		row("meeting", fmt.Sprintf("%s: %d of %d attendees agreed", m.Date, m.Agreeing, m.Attendees))
+	}
+	if d := j.Decision; d != nil {
+		seal := "the household's answers are as decided"
+		if !*d.Intact {
+			seal = "the household CHANGED since the decision (its seal no longer matches)"
+		}
+		row("decision", fmt.Sprintf("%s of %s; %s", d.Number, d.Date, seal))
+	}
+	if r.Comment != "" {
+		row("comment", r.Comment)
+	}
+	for _, d := range j.Due {
+		row("due", dueText(d))
+	}
+	if err := w.Flush(); err != nil {
+		return v.fail(err)
+	}
+	return exitOK
+}
+
+func dueText(d dueJSON) string {
+	s := d.What
+	switch {
+	case d.By == "" && d.Open:
+		return s + ": open, period not set by the province"
+	case d.Late:
+		return s + ": LATE, due by " + d.By
+	case d.Open:
+		return s + ": open until " + d.By
+	}
+	return s + ": by " + d.By
+}
+
+func writeJSONLine(v *verb, x any) int {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return v.fail(err)
+	}
+	fmt.Fprintf(v.stdout, "%s\n", b)
+	return exitOK
+}
+
+func runReviewList(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	state := fs.String("state", "", "")
+	overdue := fs.Bool("overdue", false, "")
+	asJSON := fs.Bool("json", false, "")
+	todayS := fs.String("today", time.Now().Format(time.DateOnly), "")
+	meetingsBy := fs.String("meetings-by", "", "")
+	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
+		return code
+	}
+	today, err := dayFlag("today", *todayS)
+	if err != nil {
+		return v.usageError(err)
+	}
+	by, err := dayFlag("meetings-by", *meetingsBy)
+	if err != nil {
+		return v.usageError(err)
+	}
+	if *state != "" && !workflow.Known(workflow.State(*state)) {
+		return v.usageError(fmt.Errorf("--state %q is not a review status: want one of %s", *state, stateNames()))
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	w := tabwriter.NewWriter(v.stdout, 0, 0, 2, ' ', 0)
+	if !*asJSON {
+		fmt.Fprintln(w, "REVIEW\tHOUSEHOLD\tVILLAGE\tROUND\tDATE\tSTATUS\tDUE")
+	}
+	err = c.Reviews(ctx, workflow.State(*state), func(r client.Review) error {
+		due := r.Deadlines(today, workflow.Plan{MeetingsBy: by})
+		if *overdue && !workflow.Overdue(due) {
+			return nil
+		}
+		j := toJSON(r, due)
+		if *asJSON {
+			b, err := json.Marshal(j)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(v.stdout, "%s\n", b)
+			return err
+		}
+		var dues []string
+		for _, d := range j.Due {
+			dues = append(dues, dueText(d))
+		}
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.HouseholdID, r.VillageCode, r.Round, r.Date, r.Status, strings.Join(dues, "; "))
+		return err
+	})
+	if err != nil {
+		return v.fail(err)
+	}
+	if !*asJSON {
+		if err := w.Flush(); err != nil {
+			return v.fail(err)
+		}
+	}
+	return exitOK
+}
+
+func stateNames() string {
+	s := make([]string, len(workflow.States))
+	for i, x := range workflow.States {
+		s[i] = string(x)
+	}
+	return strings.Join(s, ", ")
 }

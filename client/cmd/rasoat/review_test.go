@@ -20,7 +20,7 @@ func TestReviewStartThenSubmitFollowsTheWorkflow(t *testing.T) {
 		t.Errorf("submit printed %q", out)
 	}
 	_, stderr, code := rasoat(t, "", "review", "submit", "--db", db, id)
-	if code != exitInvalid || !strings.Contains(stderr, `status is "submitted"`) {
+	if code != exitInvalid || !strings.Contains(stderr, `it is submitted, and cannot move to submitted`) {
 		t.Errorf("a second submit: exit code %d, stderr %s; want %d, not allowed", code, stderr, exitInvalid)
 	}
 	// Without --date the review is dated today.
@@ -60,8 +60,70 @@ func TestReviewRefusesWhatTheWorkflowDoesNot(t *testing.T) {
 		enrolExample(t, db)
 		id := strings.TrimSpace(ok(t, "", "review", "start", "--db", db, exampleID))
 		_, stderr, code := rasoat(t, "", "set", "--db", db, id, "status", `"approved"`)
-		if code != exitInvalid || !strings.Contains(stderr, "status: changes only through Submit") {
+		if code != exitInvalid || !strings.Contains(stderr, "status: changes only through the review workflow") {
 			t.Errorf("exit code %d, stderr %s", code, stderr)
 		}
 	})
+}
+
+// TestReviewStepsOnATablet runs the procedure's steps through the command
+// line on one file (the server checks who may take each; the tablet only
+// what the status allows).
+func TestReviewStepsOnATablet(t *testing.T) {
+	db := tabletFile(t)
+	enrolExample(t, db)
+	id := strings.TrimSpace(ok(t, "", "review", "start", "--db", db, "--date", "2026-10-05", exampleID))
+	ok(t, "", "review", "submit", "--db", db, id)
+	if out := ok(t, "", "review", "meeting", "--db", db, "--date", "2026-10-20", "--attendees", "40", "--agreeing", "16", id); !strings.Contains(out, id+": returned") {
+		t.Errorf("a meeting where 40 %% agree printed %q; want the review returned", out)
+	}
+	if out := ok(t, "", "review", "list", "--db", db, "--state", "returned"); !strings.Contains(out, id) {
+		t.Errorf("list --state returned does not list the review:\n%s", out)
+	}
+	if out := ok(t, "", "review", "list", "--db", db, "--state", "submitted"); strings.Contains(out, id) {
+		t.Errorf("list --state submitted lists a returned review:\n%s", out)
+	}
+	if out := ok(t, "", "review", "show", "--db", db, id); !strings.Contains(out, "16 of 40 attendees agreed") || !strings.Contains(out, "returned (trả lại, rà soát lại)") {
+		t.Errorf("show does not give the meeting's count and the status:\n%s", out)
+	}
+	ok(t, "", "review", "submit", "--db", db, id)
+	if out := ok(t, "", "review", "meeting", "--db", db, "--date", "2026-10-27", "--attendees", "40", "--agreeing", "24", id); !strings.Contains(out, id+": agreed") {
+		t.Errorf("a meeting where 60 %% agree printed %q; want agreed", out)
+	}
+	ok(t, "", "review", "post", "--db", db, id)
+	if _, stderr, code := rasoat(t, "", "review", "complaint", "--db", db, id); code != exitUsage || !strings.Contains(stderr, "--note is required") {
+		t.Errorf("a complaint without its note: exit %d, %s; want %d asking for --note", code, stderr, exitUsage)
+	}
+	ok(t, "", "review", "complaint", "--db", db, "--note", "Hộ khiếu nại diện tích nhà", id)
+	ok(t, "", "review", "recheck", "--db", db, "--note", "Giữ nguyên kết quả", id)
+	ok(t, "", "review", "pass", "--db", db, id)
+	if out := ok(t, "", "review", "decide", "--db", db, "--number", "125/QĐ-UBND", "--date", "2026-12-10", id); !strings.Contains(out, "decided in 125/QĐ-UBND, seal ") {
+		t.Errorf("decide printed %q", out)
+	}
+	if out := ok(t, "", "review", "show", "--db", db, id); !strings.Contains(out, "the household's answers are as decided") {
+		t.Errorf("show of a decided review does not check its seal:\n%s", out)
+	}
+	_, stderr, code := rasoat(t, "", "review", "submit", "--db", db, id)
+	if code != exitInvalid || !strings.Contains(stderr, "it is decided") {
+		t.Errorf("submitting a decided review: exit %d, %s; want %d", code, stderr, exitInvalid)
+	}
+}
+
+// TestReviewListOverdue: a regular review is decided within 15 days of the
+// monthly review it joined (the 15th): listed as late on day 16, not on
+// day 15.
+func TestReviewListOverdue(t *testing.T) {
+	db := tabletFile(t)
+	enrolExample(t, db)
+	id := strings.TrimSpace(ok(t, "", "review", "start", "--db", db, "--date", "2026-10-15", "--regular", "form01", exampleID))
+	if out := ok(t, "", "review", "list", "--db", db, "--overdue", "--today", "2026-10-30"); strings.Contains(out, id) {
+		t.Errorf("on day 15 the regular review is listed as overdue:\n%s", out)
+	}
+	out := ok(t, "", "review", "list", "--db", db, "--overdue", "--today", "2026-10-31")
+	if !strings.Contains(out, id) || !strings.Contains(out, "LATE, due by 2026-10-30") {
+		t.Errorf("on day 16 the regular review is not listed as late:\n%s", out)
+	}
+	if _, _, code := rasoat(t, "", "review", "start", "--db", db, "--regular", "form09", exampleID); code != exitInvalid {
+		t.Errorf("a regular review started by form09: exit %d; want %d", code, exitInvalid)
+	}
 }

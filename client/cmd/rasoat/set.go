@@ -29,7 +29,7 @@ integers as strings, null to clear a field that may be unset. For example:
 Writing a field that has an open conflict (rasoat conflicts) resolves it:
 the value written replaces every value this file holds for the field, and
 the next rasoat sync takes the resolution to the server. Set needs no
-network. A review's status changes only through rasoat review submit.
+network. A review's status changes only through rasoat review.
 
 Flags:
 
