@@ -9,7 +9,9 @@ import (
 	"github.com/rasoat/rasoat/survey/procedure"
 )
 
-func meetingStands(agreeing, attendees int) bool { return procedure.Default().MeetingStands(agreeing, attendees) }
+func meetingStands(agreeing, attendees int) bool {
+	return procedure.Default().MeetingStands(agreeing, attendees)
+}
 
 func TestCheck(t *testing.T) {
 	col := Actor{Person: "col", Roles: []Role{procedure.Collaborator}}
