@@ -226,6 +226,8 @@ func commonCases() []boundaryCase {
 		}, indicator: "HOUSING_QUALITY", deprived: true},
 		{name: "exactly 8 m² per person is not deprived", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(32) }, indicator: "HOUSING_AREA"},
 		{name: "just under 8 m² per person is deprived", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(31.9) }, indicator: "HOUSING_AREA", deprived: true},
+		{name: "7.998 m² per person is deprived and shows as 7,99, not 8", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(31.992) }, indicator: "HOUSING_AREA", deprived: true},
+		{name: "8.004 m² per person is not deprived and shows as 8", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(32.016) }, indicator: "HOUSING_AREA"},
 		{name: "a removed member does not count for the area", edit: func(h *rasoatv1.Household) {
 			h.Housing.FloorAreaM2 = proto.Float64(24)
 			h.Members[3].Removed = rasoatv1.Removal_REMOVAL_MOVED_OUT

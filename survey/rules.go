@@ -3,6 +3,7 @@ package survey
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -45,6 +46,20 @@ type Params struct {
 
 	accepted uint64 // bit set of enum numbers from Accepted or Statuses
 	required []int  // adult_education: per band, bit set of accepted levels
+	// limit is the threshold on the grid a reason shows it on: hundredths
+	// of a m² (housing_area), hundredths of a percent (dependants).
+	limit int32
+}
+
+// onGrid returns v×scale as an integer when v has no more decimals than
+// the grid holds, so that a reason can show a figure on the right side of
+// the threshold (see appendSided).
+func onGrid(v, scale float64) (int32, bool) {
+	k := math.Round(v * scale)
+	if math.Abs(k-v*scale) > 1e-6 || k <= 0 || k > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(k), true
 }
 
 // EducationBand says which diplomas are enough for an age band.
@@ -181,6 +196,10 @@ var rules = map[string]rule{
 			if p.MaxRatio <= 0 || p.MaxRatio >= 1 || p.ChildUnder <= 0 || p.ElderFrom <= 0 {
 				return errors.New("need childUnder > 0, elderFrom > 0 and 0 < maxRatio < 1")
 			}
+			var ok bool
+			if p.limit, ok = onGrid(p.MaxRatio, 10000); !ok {
+				return fmt.Errorf("maxRatio: at most four decimals (a percentage with two), got %v", p.MaxRatio)
+			}
 			return nil
 		},
 		check: noCheck,
@@ -193,8 +212,9 @@ var rules = map[string]rule{
 				}
 			}
 			n := len(c.members)
-			r.Deprived = float64(deps) > p.MaxRatio*float64(n)
-			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonDependants, Age: deps, Enum: int32(n)})
+			// In whole numbers, as the reason compares: deps/n > limit/10000.
+			r.Deprived = int64(deps)*10000 > int64(p.limit)*int64(n)
+			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonDependants, Age: deps, Enum: int32(n), Enum2: p.limit})
 		},
 	},
 	// nutrition (dinh dưỡng): a child under ChildUnder stunted or
@@ -453,12 +473,18 @@ var rules = map[string]rule{
 		},
 	},
 	// housing_area (diện tích nhà ở bình quân đầu người): floor area divided
-	// by the members counted, deprived under MinM2PerCapita ("nhỏ hơn"), so
-	// exactly 8 m² is not deprived.
+	// by the members counted, deprived under MinM2PerCapita ("nhỏ hơn", Decree
+	// 07/2021 Điều 3), so exactly 8 m² is not deprived. The reason shows the
+	// figure to two decimals on the side of 8 its verdict is on: 7.998 m² is
+	// "7,99", never "8" (see appendSided).
 	"housing_area": {
 		validate: func(p *Params) error {
 			if p.MinM2PerCapita <= 0 {
 				return errors.New("minM2PerCapita: must be positive")
+			}
+			var ok bool
+			if p.limit, ok = onGrid(p.MinM2PerCapita, 100); !ok {
+				return fmt.Errorf("minM2PerCapita: at most two decimals, got %v", p.MinM2PerCapita)
 			}
 			return nil
 		},
@@ -472,7 +498,7 @@ var rules = map[string]rule{
 			// Compare area with threshold×members, not area/members with the
 			// threshold, so that 32 m² for 4 people is exactly 8 m² each.
 			r.Deprived = c.floorArea < p.MinM2PerCapita*n
-			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonArea, Value: c.floorArea, Age: len(c.members)})
+			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonArea, Value: c.floorArea, Age: len(c.members), Enum: b2i(r.Deprived), Enum2: p.limit})
 		},
 	},
 	// water (nguồn nước sinh hoạt): the main source is not Accepted. The
