@@ -86,6 +86,12 @@ type rule struct {
 	validate func(p *Params) error
 	check    checkFunc
 	eval     evalFunc
+	// facts are the answers whose values decide the rule's deprivation
+	// (not those that only say who it looks at, such as ages). No two
+	// indicators of a standard may decide on the same fact: the household
+	// would be deprived twice for one missing thing and the count a
+	// classification rests on inflated (compile refuses such a standard).
+	facts []string
 }
 
 // RuleNames lists the rules a standard may use.
@@ -116,8 +122,9 @@ func has(bits uint64, n protoreflect.EnumNumber) bool {
 	return n > 0 && n < 64 && bits&(1<<uint(n)) != 0
 }
 
-func acceptedRule(ed protoreflect.EnumDescriptor, check checkFunc, eval evalFunc) rule {
+func acceptedRule(fact string, ed protoreflect.EnumDescriptor, check checkFunc, eval evalFunc) rule {
 	return rule{
+		facts: []string{fact},
 		validate: func(p *Params) error {
 			if len(p.Accepted) == 0 {
 				return errors.New("accepted: at least one value required")
@@ -156,6 +163,7 @@ var rules = map[string]rule{
 	// động" as wage work without a contract only: the self-employed and own-
 	// farm workers have no employer to sign one (Circular 07/2021/TT-BLĐTBXH).
 	"employment": {
+		facts: []string{"members.employment"},
 		validate: func(p *Params) error {
 			if len(p.Statuses) == 0 {
 				return errors.New("statuses: at least one value required")
@@ -192,6 +200,7 @@ var rules = map[string]rule{
 	// cao tuổi, Law on the Elderly 2009 Art. 2) and, with SevereDisability,
 	// members with a severe or especially severe disability.
 	"dependants": {
+		facts: []string{"members.dependant"}, // who counts: age, severe disability, benefits
 		validate: func(p *Params) error {
 			if p.MaxRatio <= 0 || p.MaxRatio >= 1 || p.ChildUnder <= 0 || p.ElderFrom <= 0 {
 				return errors.New("need childUnder > 0, elderFrom > 0 and 0 < maxRatio < 1")
@@ -221,6 +230,7 @@ var rules = map[string]rule{
 	// underweight, as the form records it from the health station's
 	// measurement.
 	"nutrition": {
+		facts: []string{"members.childStunted", "members.childUnderweight"},
 		validate: func(p *Params) error {
 			if p.ChildUnder <= 0 {
 				return errors.New("childUnder: must be positive")
@@ -252,6 +262,7 @@ var rules = map[string]rule{
 	// years) without a valid card. Children under 6 are insured by the State
 	// (Law on Health Insurance, Art. 12), hence the bound.
 	"health_insurance": {
+		facts:    []string{"members.hasHealthInsurance"},
 		validate: needAge,
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			for i := range c.members {
@@ -278,6 +289,7 @@ var rules = map[string]rule{
 	// seriously ill (bedridden or unable to work or study) who was not
 	// treated.
 	"health_access": {
+		facts:    []string{"members.illUntreated"},
 		validate: func(*Params) error { return nil },
 		check:    noCheck,
 		eval: func(c *hctx, p *Params, r *IndicatorResult) {
@@ -301,6 +313,7 @@ var rules = map[string]rule{
 	// a vocational certificate at 18–30. A vocational certificate counts as
 	// at least lower secondary for Decision 59/2015.
 	"adult_education": {
+		facts: []string{"members.highestEducation"},
 		validate: func(p *Params) error {
 			if len(p.Bands) == 0 {
 				return errors.New("bands: at least one required")
@@ -354,6 +367,7 @@ var rules = map[string]rule{
 	// school charters of Circulars 28/2020 and 32/2020/TT-BGDĐT), so the
 	// expected level is taken at school age minus that allowance.
 	"child_schooling": {
+		facts: []string{"members.inSchool", "members.schoolLevel"},
 		validate: func(p *Params) error {
 			if err := needAge(p); err != nil {
 				return err
@@ -432,6 +446,7 @@ var rules = map[string]rule{
 	// stone, steel or durable wood; roof of reinforced concrete, tile,
 	// corrugated metal or fibre-cement).
 	"housing_quality": {
+		facts: []string{"housing.wallDurable", "housing.frameDurable", "housing.roofDurable"},
 		validate: func(p *Params) error {
 			if p.MinNonDurable < 1 || p.MinNonDurable > 3 {
 				return errors.New("minNonDurable: must be 1, 2 or 3")
@@ -478,6 +493,7 @@ var rules = map[string]rule{
 	// figure to two decimals on the side of 8 its verdict is on: 7.998 m² is
 	// "7,99", never "8" (see appendSided).
 	"housing_area": {
+		facts: []string{"housing.floorAreaM2"},
 		validate: func(p *Params) error {
 			if p.MinM2PerCapita <= 0 {
 				return errors.New("minM2PerCapita: must be positive")
@@ -505,7 +521,7 @@ var rules = map[string]rule{
 	// standards accept piped water, tube wells, protected dug wells and
 	// springs, rainwater and purchased water (Ministry of Health guidance on
 	// hygienic water, as Circular 07/2021/TT-BLĐTBXH refers to it).
-	"water": acceptedRule(rasoatv1.WaterSource(0).Descriptor(),
+	"water": acceptedRule("waterSanitation.waterSource", rasoatv1.WaterSource(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetWaterSanitation().GetWaterSource() == rasoatv1.WaterSource_WATER_SOURCE_UNSPECIFIED {
 				v.add("waterSanitation.waterSource", "required")
@@ -519,7 +535,7 @@ var rules = map[string]rule{
 	// latrine (nhà tiêu hợp vệ sinh): the latrine is not Accepted. Hygienic
 	// types follow QCVN 01:2011/BYT: septic tank, pour-flush, double-vault
 	// and ventilated improved pit.
-	"latrine": acceptedRule(rasoatv1.Latrine(0).Descriptor(),
+	"latrine": acceptedRule("waterSanitation.latrine", rasoatv1.Latrine(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetWaterSanitation().GetLatrine() == rasoatv1.Latrine_LATRINE_UNSPECIFIED {
 				v.add("waterSanitation.latrine", "required")
@@ -533,6 +549,7 @@ var rules = map[string]rule{
 	// telecom (sử dụng dịch vụ viễn thông): no member uses a phone
 	// subscription or the internet.
 	"telecom": {
+		facts:    []string{"information.usesTelecom"},
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			if info := c.h.GetInformation(); info == nil || info.UsesTelecom == nil {
@@ -547,7 +564,7 @@ var rules = map[string]rule{
 	// info_devices (phương tiện phục vụ tiếp cận thông tin): none of the
 	// Accepted devices and, with Loudspeaker, not within hearing of the
 	// commune/village loudspeaker. A tablet counts as a computer.
-	"info_devices": acceptedRule(rasoatv1.InfoDevice(0).Descriptor(), noCheck,
+	"info_devices": acceptedRule("information.infoDevices", rasoatv1.InfoDevice(0).Descriptor(), noCheck,
 		func(c *hctx, p *Params, r *IndicatorResult) {
 			info := c.h.GetInformation()
 			for _, d := range info.GetInfoDevices() {
@@ -566,6 +583,7 @@ var rules = map[string]rule{
 	// digital_services (sử dụng dịch vụ số, Decree 351/2025): no member uses
 	// online public services or digital banking.
 	"digital_services": {
+		facts:    []string{"information.usesDigitalServices"},
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			if info := c.h.GetInformation(); info == nil || info.UsesDigitalServices == nil {
@@ -579,7 +597,7 @@ var rules = map[string]rule{
 	},
 	// waste (xử lý rác thải sinh hoạt, Decree 351/2025): household waste
 	// neither collected nor treated on site as Accepted lists.
-	"waste": acceptedRule(rasoatv1.WasteTreatment(0).Descriptor(),
+	"waste": acceptedRule("environment.wasteTreatment", rasoatv1.WasteTreatment(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetEnvironment().GetWasteTreatment() == rasoatv1.WasteTreatment_WASTE_TREATMENT_UNSPECIFIED {
 				v.add("environment.wasteTreatment", "required")

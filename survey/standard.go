@@ -234,6 +234,7 @@ func (s *Standard) compile() error {
 		bad("dimensions", "at least one required")
 	}
 	seen := map[string]bool{}
+	decidedBy := map[string]string{} // fact → the indicator that decides on it
 	s.indicators = s.indicators[:0]
 	for di, d := range s.Dimensions {
 		df := fmt.Sprintf("dimensions[%d]", di)
@@ -263,6 +264,12 @@ func (s *Standard) compile() error {
 			if err := r.validate(&ind.Params); err != nil {
 				bad(f+".params", "%v", err)
 				continue
+			}
+			for _, fact := range r.facts {
+				if other, dup := decidedBy[fact]; dup {
+					bad(f+".rule", "%q decides on %s as %q does: one answer would count as two deprivations", ind.ID, fact, other)
+				}
+				decidedBy[fact] = ind.ID
 			}
 			ind.dimension = d.ID
 			ind.eval = r.eval
