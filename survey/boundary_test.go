@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,7 +159,28 @@ type boundaryCase struct {
 	indicator string
 	deprived  bool
 	class     rasoatv1.Classification
+	// middle pins the middle-living-standard determination when set.
+	middle rasoatv1.MiddleStatus
 }
+
+const (
+	isMiddle     = rasoatv1.MiddleStatus_MIDDLE_STATUS_MIDDLE
+	notMiddle    = rasoatv1.MiddleStatus_MIDDLE_STATUS_NOT_MIDDLE
+	undetermined = rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED
+)
+
+// farming says the household works in agriculture, forestry, fishery or
+// salt-making and received assist đồng of state allowances and social
+// assistance over 12 months: the facts the middle living standard needs.
+func farming(assist int64) func(*rasoatv1.Household) {
+	return func(h *rasoatv1.Household) {
+		h.AgriForestryFisherySalt = proto.Bool(true)
+		h.Income.StateAssistanceAnnualVnd = proto.Int64(assist)
+	}
+}
+
+// notFarming says the household works in none of those sectors.
+func notFarming(h *rasoatv1.Household) { h.AgriForestryFisherySalt = proto.Bool(false) }
 
 const (
 	poor     = rasoatv1.Classification_CLASSIFICATION_POOR
@@ -340,9 +362,35 @@ var standardCases = map[string][]boundaryCase{
 		}, indicator: "HOUSING_QUALITY", deprived: true},
 	},
 	"2021-2025": append(commonCases(),
-		boundaryCase{name: "income over the line, at the middle line, is middle", edit: all(deprive(3), monthly(2_250_000)), class: middle},
+		// Middle living standard: Decree 07/2021 Điều 3 khoản 3 and Decision
+		// 24/2021 Điều 2 khoản 2 (see determineMiddle).
+		boundaryCase{name: "farming household over the line, at the middle line, is middle", edit: all(deprive(3), monthly(2_250_000), farming(0)), class: middle, middle: isMiddle},
+		boundaryCase{name: "farming household one đồng over the middle line is not middle", edit: all(monthly(2_250_001), farming(0)), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "farming household one đồng over the poverty line is middle", edit: all(monthly(1_500_001), farming(0)), class: middle, middle: isMiddle},
+		boundaryCase{name: "urban farming household at 3,000,000 is middle", edit: all(monthly(3_000_000), farming(0), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: middle, middle: isMiddle},
+		boundaryCase{name: "a household in none of those sectors is not middle in the band", edit: all(monthly(2_000_000), notFarming), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "an unknown sector in the band is undetermined, not middle", edit: all(monthly(2_000_000), func(h *rasoatv1.Household) {
+			h.Income.StateAssistanceAnnualVnd = proto.Int64(0)
+		}), class: notPoor, middle: undetermined},
+		boundaryCase{name: "an unknown sector over the band is not middle", edit: all(monthly(2_250_001), func(h *rasoatv1.Household) {
+			h.Income.StateAssistanceAnnualVnd = proto.Int64(0)
+		}), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "an unknown state assistance leaves a farming household undetermined", edit: all(monthly(2_000_000), func(h *rasoatv1.Household) {
+			h.AgriForestryFisherySalt = proto.Bool(true)
+		}), class: notPoor, middle: undetermined},
+		boundaryCase{name: "neither fact known is undetermined, and the note names both", edit: monthly(2_000_000), class: notPoor, middle: undetermined},
+		// 4 members × 12 months × 2,300,000 = 110,400,000; less 2,400,000 of
+		// assistance is 108,000,000 = 2,250,000 a person a month.
+		boundaryCase{name: "state assistance left out brings a farming household into the band", edit: all(monthly(2_300_000), farming(2_400_000)), class: middle, middle: isMiddle},
+		boundaryCase{name: "one đồng less assistance leaves it over the band", edit: all(monthly(2_300_000), farming(2_399_999)), class: notPoor, middle: notMiddle},
+		// 4 × 12 × 1,550,000 = 74,400,000; less 2,400,000 is 1,500,000 a month.
+		boundaryCase{name: "a farming household over the line only by its assistance is not poor and not middle", edit: all(monthly(1_550_000), farming(2_400_000)), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "annual income less assistance at the middle line is middle", edit: all(func(h *rasoatv1.Household) {
+			h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_Annual{Annual: &rasoatv1.AnnualIncome{FarmingVnd: 100_000_000, PensionsAllowancesVnd: 10_000_000}}}
+		}, farming(2_000_000)), class: middle, middle: isMiddle},
+		boundaryCase{name: "score A over the line leaves the middle undetermined: no score A band", edit: all(scoreA(141), farming(0)), class: notPoor, middle: undetermined},
+		boundaryCase{name: "a household known not farming is not middle even on score A", edit: all(scoreA(141), notFarming), class: notPoor, middle: notMiddle},
 		boundaryCase{name: "income over the middle line is not poor", edit: monthly(2_250_001), class: notPoor},
-		boundaryCase{name: "urban income at 3,000,000 is middle", edit: all(monthly(3_000_000), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: middle},
 		boundaryCase{name: "score A at 140 with 3 deprivations is poor", edit: all(deprive(3), scoreA(140)), class: poor},
 		boundaryCase{name: "score A at 140 with 2 deprivations is near-poor", edit: all(deprive(2), scoreA(140)), class: nearPoor},
 		boundaryCase{name: "score A at 141 is above the line", edit: all(deprive(3), scoreA(141)), class: notPoor},
@@ -358,7 +406,8 @@ var standardCases = map[string][]boundaryCase{
 	),
 	"2026-2030": append(commonCases(),
 		boundaryCase{name: "income at 2,200,000 with 3 deprivations is poor", edit: all(deprive(3), monthly(2_200_000)), class: poor},
-		boundaryCase{name: "income over 2,200,000 is not poor: no middle band is confirmed", edit: all(deprive(3), monthly(2_200_001)), class: notPoor},
+		boundaryCase{name: "income over 2,200,000 is not poor: no middle band is confirmed", edit: all(deprive(3), monthly(2_200_001), farming(0)), class: notPoor, middle: undetermined},
+		boundaryCase{name: "a household known not farming is not middle without a band", edit: all(monthly(2_200_001), notFarming), class: notPoor, middle: notMiddle},
 		boundaryCase{name: "urban income at 2,800,000 with 2 deprivations is near-poor", edit: all(deprive(2), monthly(2_800_000), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: nearPoor},
 		boundaryCase{name: "no member using digital services is deprived", edit: func(h *rasoatv1.Household) { h.Information.UsesDigitalServices = proto.Bool(false) }, indicator: "DIGITAL_SERVICES", deprived: true},
 		boundaryCase{name: "waste neither collected nor treated is deprived", edit: func(h *rasoatv1.Household) {
@@ -401,6 +450,17 @@ func TestBoundaries(t *testing.T) {
 						t.Errorf("%s: %s deprived = %v, want %v (%s)", tc.name, tc.indicator, r.Deprived, tc.deprived, texts(r, h))
 					}
 					fmt.Fprintf(&golden, "  %s: %s\n", tc.indicator, texts(r, h))
+				}
+				if tc.class == notPoor || tc.class == middle || tc.middle != 0 {
+					fmt.Fprintf(&golden, "  middle: %s\n", strings.TrimPrefix(a.Middle.String(), "MIDDLE_STATUS_"))
+					for _, n := range a.Notes() {
+						if !strings.HasPrefix(n, "provisional") && !slices.Contains(s.Notes, n) {
+							fmt.Fprintf(&golden, "  note: %s\n", n)
+						}
+					}
+				}
+				if tc.middle != 0 && a.Middle != tc.middle {
+					t.Errorf("%s: middle = %v, want %v (notes %q)", tc.name, a.Middle, tc.middle, a.Notes())
 				}
 				if tc.class != 0 && a.Classification != tc.class {
 					t.Errorf("%s: classification = %v, want %v (deprived %v)", tc.name, a.Classification, tc.class, a.Deprived())

@@ -317,6 +317,8 @@ func (a *Assessment) ProtoBasic(h *Household) *rasoatv1.Assessment {
 		MiddleLineVnd:      a.MiddleLine,
 		MemberCount:        int32(a.Members),
 		Notes:              a.Notes(),
+		Middle:             a.Middle,
+		DeclaredIncome:     a.DeclaredIncome,
 	}
 	if a.HasScoreA {
 		out.ScoreA = proto.Int32(a.ScoreA)
@@ -363,15 +365,40 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 	}
 }
 
+// middleNote says why the middle living standard is undetermined.
+func middleNote(m MiddleMissing) string {
+	switch {
+	case m&MiddleMissingBand != 0:
+		return "above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR"
+	case m == MiddleMissingSector:
+		return noteMiddleSector
+	case m == MiddleMissingAssistance:
+		return noteMiddleAssistance
+	case m == MiddleMissingSector|MiddleMissingAssistance:
+		return noteMiddleBoth
+	}
+	return ""
+}
+
+const (
+	noteMiddleHead       = "above the poverty line; the middle living standard (hộ làm nông, lâm, ngư, diêm nghiệp có mức sống trung bình) is undetermined: "
+	noteMiddleSectorPart = "not known whether the household works in agriculture, forestry, fishery or salt-making (agriForestryFisherySalt)"
+	noteMiddleAssistPart = "not known how much of its income over 12 months is state allowances or social assistance, which that standard leaves out (income.stateAssistanceAnnualVnd)"
+	noteMiddleSector     = noteMiddleHead + noteMiddleSectorPart
+	noteMiddleAssistance = noteMiddleHead + noteMiddleAssistPart
+	noteMiddleBoth       = noteMiddleHead + noteMiddleSectorPart + "; " + noteMiddleAssistPart
+)
+
 // Notes are the remarks a reviewer should read with this assessment.
 func (a *Assessment) Notes() []string { return slices.Collect(a.notes()) }
 
 // notes yields Notes without collecting them, for AppendProto.
 func (a *Assessment) notes() iter.Seq[string] {
 	return func(yield func(string) bool) {
-		if a.MiddleUnknown && a.Classification == rasoatv1.Classification_CLASSIFICATION_NOT_POOR &&
-			!yield("above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR") {
-			return
+		if a.Middle == rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED {
+			if n := middleNote(a.MiddleMissing); n != "" && !yield(n) {
+				return
+			}
 		}
 		if a.Provisional && !yield("provisional: this standard has figures not yet confirmed against the final legal text") {
 			return

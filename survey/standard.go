@@ -49,6 +49,13 @@ type Standard struct {
 		Rural Lines `json:"rural"`
 		Urban Lines `json:"urban"`
 	} `json:"scoreA,omitempty"`
+	// MiddleAgricultureOnly: the middle living standard is determined only
+	// for households working in agriculture, forestry, fishery or salt-making,
+	// on their income less state allowances and social assistance (Decision
+	// 24/2021/QĐ-TTg Điều 2 khoản 2, for the lists under Decree 07/2021; see
+	// determineMiddle). Without it, the band applies to every household's
+	// income as the standard's own text gives it (Decision 59/2015).
+	MiddleAgricultureOnly bool `json:"middleAgricultureOnly,omitempty"`
 	// DeprivationThreshold is the number of deprived indicators from which a
 	// household at or under the line is poor (3 in every standard so far).
 	DeprivationThreshold int `json:"deprivationThreshold"`
