@@ -150,6 +150,12 @@ var (
 		return func(m *rasoatv1.Member) { a(m); b(m) }
 	}
 	minority = func(m *rasoatv1.Member) { m.Ethnicity = "H'Mông" }
+	// allowance answers receivesMonthlySocialAllowance (trợ cấp xã hội hằng
+	// tháng), which the 2026–2030 dependants' count asks of the elderly and
+	// the disabled; earlier standards do not read it.
+	allowance = func(v bool) func(*rasoatv1.Member) {
+		return func(m *rasoatv1.Member) { m.ReceivesMonthlySocialAllowance = proto.Bool(v) }
+	}
 )
 
 type boundaryCase struct {
@@ -203,14 +209,14 @@ func commonCases() []boundaryCase {
 			m.Employment = rasoatv1.Employment_EMPLOYMENT_SELF_EMPLOYED
 		})), indicator: "EMPLOYMENT"},
 		{name: "unemployed woman aged 55 is of working age", edit: add(aged(55, 0, both(female, unemployed))), indicator: "EMPLOYMENT", deprived: true},
-		{name: "unemployed man aged 62 is past working age", edit: add(aged(62, 0, unemployed)), indicator: "EMPLOYMENT"},
+		{name: "unemployed man aged 62 is past working age", edit: add(aged(62, 0, both(unemployed, allowance(true)))), indicator: "EMPLOYMENT"},
 		// Dependants: the base has two children of four (50%).
 		{name: "dependants at exactly 50% are not deprived", edit: func(*rasoatv1.Household) {}, indicator: "DEPENDANTS"},
 		{name: "a child aged 15 is a dependant: 3 of 5 is over 50%", edit: add(aged(15, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS", deprived: true},
 		{name: "a member aged 16 is not a dependant: 2 of 5", edit: add(aged(16, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS"},
-		{name: "an elder aged 60 is a dependant", edit: add(aged(60, 0, nil)), indicator: "DEPENDANTS", deprived: true},
+		{name: "an elder aged 60 is a dependant", edit: add(aged(60, 0, allowance(true))), indicator: "DEPENDANTS", deprived: true},
 		{name: "a member aged 59 is not a dependant", edit: add(aged(59, 1, nil)), indicator: "DEPENDANTS"},
-		{name: "a member with a severe disability is a dependant", edit: add(aged(30, 0, func(m *rasoatv1.Member) { m.DisabilitySevere = true })), indicator: "DEPENDANTS", deprived: true},
+		{name: "a member with a severe disability is a dependant", edit: add(aged(30, 0, both(allowance(true), func(m *rasoatv1.Member) { m.DisabilitySevere = true }))), indicator: "DEPENDANTS", deprived: true},
 		// Nutrition.
 		{name: "stunted child aged 15 is deprived", edit: add(aged(15, 0, func(m *rasoatv1.Member) {
 			m.ChildStunted = true
@@ -391,6 +397,8 @@ var standardCases = map[string][]boundaryCase{
 		boundaryCase{name: "score A over the line leaves the middle undetermined: no score A band", edit: all(scoreA(141), farming(0)), class: notPoor, middle: undetermined},
 		boundaryCase{name: "a household known not farming is not middle even on score A", edit: all(scoreA(141), notFarming), class: notPoor, middle: notMiddle},
 		boundaryCase{name: "income over the middle line is not poor", edit: monthly(2_250_001), class: notPoor},
+		boundaryCase{name: "an elder without a monthly social allowance is still a dependant here", edit: add(aged(60, 0, allowance(false))), indicator: "DEPENDANTS", deprived: true},
+		boundaryCase{name: "an elder whose allowance is not answered is a dependant here: the answer is not asked", edit: add(aged(60, 0, nil)), indicator: "DEPENDANTS", deprived: true},
 		boundaryCase{name: "score A at 140 with 3 deprivations is poor", edit: all(deprive(3), scoreA(140)), class: poor},
 		boundaryCase{name: "score A at 140 with 2 deprivations is near-poor", edit: all(deprive(2), scoreA(140)), class: nearPoor},
 		boundaryCase{name: "score A at 141 is above the line", edit: all(deprive(3), scoreA(141)), class: notPoor},
@@ -416,6 +424,12 @@ var standardCases = map[string][]boundaryCase{
 		boundaryCase{name: "waste treated on site is not deprived", edit: func(h *rasoatv1.Household) {
 			h.Environment.WasteTreatment = rasoatv1.WasteTreatment_WASTE_TREATMENT_TREATED_ON_SITE
 		}, indicator: "WASTE"},
+		// Dependants as the published draft of Decree 351/2025 counts them
+		// (provisional): the elderly and the disabled only with a monthly
+		// social allowance.
+		boundaryCase{name: "an elder aged 60 without a monthly social allowance is not a dependant", edit: add(aged(60, 0, allowance(false))), indicator: "DEPENDANTS"},
+		boundaryCase{name: "a severely disabled member without a monthly social allowance is not a dependant", edit: add(aged(30, 0, both(allowance(false), func(m *rasoatv1.Member) { m.DisabilitySevere = true }))), indicator: "DEPENDANTS"},
+		boundaryCase{name: "a child aged 15 is a dependant without any allowance", edit: add(aged(15, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS", deprived: true},
 		boundaryCase{name: "owning no device is no longer an indicator", edit: func(h *rasoatv1.Household) { h.Information.InfoDevices = nil }, class: notPoor},
 	),
 }

@@ -26,6 +26,11 @@ type Params struct {
 	ElderFrom        int     `json:"elderFrom,omitempty"`
 	SevereDisability bool    `json:"severeDisability,omitempty"`
 	MaxRatio         float64 `json:"maxRatio,omitempty"`
+	// OnlyWithMonthlyAllowance: an elder or a member with a severe
+	// disability counts as a dependant only when receiving a monthly social
+	// allowance (Member.receives_monthly_social_allowance), as the published
+	// draft of Decree 351/2025 words it; children count regardless.
+	OnlyWithMonthlyAllowance bool `json:"onlyWithMonthlyAllowance,omitempty"`
 	// MinNonDurable of the three main structures (housing_quality).
 	MinNonDurable int `json:"minNonDurable,omitempty"`
 	// MinM2PerCapita: deprived under it, not at it (housing_area).
@@ -194,11 +199,18 @@ var rules = map[string]rule{
 		},
 	},
 	// dependants (người phụ thuộc): the share of dependants among the
-	// members counted exceeds MaxRatio. Decree 07/2021 does not list who is
-	// a dependant; we count, after the guidance of Circular 07/2021/TT-
-	// BLĐTBXH, children under ChildUnder, the elderly from ElderFrom (người
-	// cao tuổi, Law on the Elderly 2009 Art. 2) and, with SevereDisability,
-	// members with a severe or especially severe disability.
+	// members counted exceeds MaxRatio ("lớn hơn 50%", Decree 07/2021 Điều 3).
+	// Decree 07/2021 does not list who is a dependant. We count children
+	// under ChildUnder, the elderly from ElderFrom (người cao tuổi, Law on the
+	// Elderly 2009 Art. 2) and, with SevereDisability, members with a severe
+	// or especially severe disability: our reading, attributed to the form's
+	// guidance in Circular 07/2021/TT-BLĐTBXH, whose wording on dependants
+	// could not be read here (interpretation, to be checked against it).
+	// With OnlyWithMonthlyAllowance (the 2026–2030 standard, provisional: the
+	// final text of Decree 351/2025 on this point was not found, the draft
+	// as issue 9 reports it is followed), the elderly and the disabled count
+	// only when they receive a monthly social allowance; that answer is then
+	// required for them, since unknown is not "no".
 	"dependants": {
 		facts: []string{"members.dependant"}, // who counts: age, severe disability, benefits
 		validate: func(p *Params) error {
@@ -211,12 +223,26 @@ var rules = map[string]rule{
 			}
 			return nil
 		},
-		check: noCheck,
+		check: func(c *hctx, ind *Indicator, v *violations) {
+			p := &ind.Params
+			if !p.OnlyWithMonthlyAllowance {
+				return
+			}
+			for i := range c.members {
+				m := &c.members[i]
+				if m.age >= p.ChildUnder && elderOrDisabled(m, p) && m.m.ReceivesMonthlySocialAllowance == nil {
+					v.add(path(c, m, "receivesMonthlySocialAllowance"), fmt.Sprintf("required for a member aged %d or more or with a severe disability: under this standard they are dependants only with a monthly social allowance", p.ElderFrom))
+				}
+			}
+		},
 		eval: func(c *hctx, p *Params, r *IndicatorResult) {
 			deps := 0
 			for i := range c.members {
 				m := &c.members[i]
-				if m.age < p.ChildUnder || m.age >= p.ElderFrom || (p.SevereDisability && m.m.GetDisabilitySevere()) {
+				switch {
+				case m.age < p.ChildUnder:
+					deps++
+				case elderOrDisabled(m, p) && (!p.OnlyWithMonthlyAllowance || m.m.GetReceivesMonthlySocialAllowance()):
 					deps++
 				}
 			}
@@ -615,6 +641,13 @@ func b2i(b bool) int32 {
 		return 1
 	}
 	return 0
+}
+
+// elderOrDisabled: aged ElderFrom or more, or (with SevereDisability)
+// severely disabled: the members the dependants rule may count besides
+// children.
+func elderOrDisabled(m *memberCtx, p *Params) bool {
+	return m.age >= p.ElderFrom || (p.SevereDisability && m.m.GetDisabilitySevere())
 }
 
 // workingAge: from MinAge (whole years) to under the retirement age of the
