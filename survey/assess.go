@@ -37,9 +37,14 @@ type Assessment struct {
 	// Members is the number of members counted (removed ones excluded).
 	Members     int
 	Provisional bool
-	// MiddleUnknown is set when the household is above the line but the
-	// standard (or score A) gives no middle band to tell MIDDLE apart.
-	MiddleUnknown bool
+	// Middle says whether the middle living standard was determined (see
+	// determineMiddle); MiddleMissing, when it is UNDETERMINED, what for.
+	Middle        rasoatv1.MiddleStatus
+	MiddleMissing MiddleMissing
+	// DeclaredIncome is set when the verdict rests on a money income the
+	// household declared, not on the form's score A (điểm A of phiếu B),
+	// the official income measure of Circular 07/2021/TT-BLĐTBXH.
+	DeclaredIncome bool
 
 	ctx  hctx
 	viol violations
@@ -86,7 +91,7 @@ func (s *Standard) AssessInto(h *Household, a *Assessment) error {
 			ind.check(c, ind, &a.viol)
 		}
 	}
-	s.checkIncome(h, &a.viol)
+	s.checkIncome(h, len(c.members), &a.viol)
 	if len(a.viol) > 0 {
 		return &ValidationError{Violations: append([]Violation(nil), a.viol...)}
 	}
@@ -148,7 +153,8 @@ func (s *Standard) classify(h *Household, a *Assessment) {
 		a.Provisional = true
 	}
 	a.PovertyLine, a.NearPovertyLine, a.MiddleLine = lines.Poverty, lines.NearPoverty, lines.Middle
-	a.MiddleUnknown = false
+	a.DeclaredIncome = !a.HasScoreA
+	a.Middle, a.MiddleMissing = rasoatv1.MiddleStatus_MIDDLE_STATUS_UNSPECIFIED, 0
 	manyDeprivations := a.Deprivations >= s.DeprivationThreshold
 	switch {
 	case lines.NearPoverty > 0 && atOrUnder(lines.Poverty):
@@ -159,12 +165,104 @@ func (s *Standard) classify(h *Household, a *Assessment) {
 		} else {
 			a.Classification = rasoatv1.Classification_CLASSIFICATION_NEAR_POOR
 		}
-	case lines.Middle > 0 && atOrUnder(lines.Middle):
-		a.Classification = rasoatv1.Classification_CLASSIFICATION_MIDDLE
 	default:
-		a.Classification = rasoatv1.Classification_CLASSIFICATION_NOT_POOR
-		a.MiddleUnknown = lines.Middle == 0
+		a.Middle, a.MiddleMissing = determineMiddle(h, lines, a.Members, s.MiddleAgricultureOnly)
+		if a.Middle == rasoatv1.MiddleStatus_MIDDLE_STATUS_MIDDLE {
+			a.Classification = rasoatv1.Classification_CLASSIFICATION_MIDDLE
+		} else {
+			a.Classification = rasoatv1.Classification_CLASSIFICATION_NOT_POOR
+		}
 	}
+}
+
+// MiddleMissing says what kept the middle living standard undetermined: a
+// bit set, as more than one fact may be missing.
+type MiddleMissing uint8
+
+const (
+	// MiddleMissingBand: the standard gives no middle band for this income
+	// basis (Decree 351/2025 as far as confirmed; score A under Decree
+	// 07/2021, which gives score A cut-offs for the poverty line only).
+	MiddleMissingBand MiddleMissing = 1 << iota
+	// MiddleMissingSector: whether the household works in agriculture,
+	// forestry, fishery or salt-making is not known.
+	MiddleMissingSector
+	// MiddleMissingAssistance: how much of the income is state allowances
+	// or social assistance is not known.
+	MiddleMissingAssistance
+)
+
+// determineMiddle decides the middle living standard (mức sống trung bình)
+// of a household above the deprivation line. Decree 07/2021/NĐ-CP Điều 3
+// khoản 3 sets the band (rural over 1,500,000 to 2,250,000, urban over
+// 2,000,000 to 3,000,000 VND a person a month), and the standard is
+// determined only for households working in agriculture, forestry, fishery
+// or salt-making (hộ làm nông nghiệp, lâm nghiệp, ngư nghiệp và diêm
+// nghiệp), "on the household's income over the 12 months before the review,
+// not counting allowances or social assistance from the state budget"
+// (Decision 24/2021/QĐ-TTg Điều 2 khoản 2, via thuvienphapluat.vn). So:
+//
+//   - a household known not to be in those sectors is NOT_MIDDLE, whatever
+//     its income: it is not poor, not near-poor, not middle;
+//   - the band is applied to the income less Income.state_assistance_annual_vnd
+//     (the monthly per-capita figure is taken as that income over 12 months:
+//     our reading); the band's lower end applies to that income too, so a
+//     household that the assistance alone lifts over the line is above the
+//     line (not poor) but not middle (our reading of "trên 1.500.000 đồng");
+//   - a sector or an assistance that is unknown and could change the answer
+//     leaves it UNDETERMINED, never MIDDLE or NOT_MIDDLE in silence. Since
+//     leaving assistance out can only lower an income, an unknown assistance
+//     can always bring a household into the band, or under it: it always
+//     matters for a household that may be in those sectors.
+//
+// A standard without MiddleAgricultureOnly (Decision 59/2015) applies its
+// band to the household's income as given, whatever its sector.
+func determineMiddle(h *Household, lines Lines, members int, agricultureOnly bool) (rasoatv1.MiddleStatus, MiddleMissing) {
+	var missing MiddleMissing
+	if agricultureOnly {
+		if agri := h.AgriForestryFisherySalt; agri != nil && !*agri {
+			return rasoatv1.MiddleStatus_MIDDLE_STATUS_NOT_MIDDLE, 0
+		}
+		if h.AgriForestryFisherySalt == nil {
+			missing |= MiddleMissingSector
+		}
+	}
+	if lines.Middle == 0 {
+		// Nothing to determine against; the sector would not help.
+		return rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED, MiddleMissingBand
+	}
+	inc := h.GetIncome()
+	var in bool
+	switch b := inc.GetBasis().(type) {
+	case *rasoatv1.Income_ScoreA:
+		// A province's score-A band: no money figure to take assistance from.
+		in = int64(b.ScoreA) > lines.deprivationLine() && int64(b.ScoreA) <= lines.Middle
+	default:
+		if agricultureOnly && (inc == nil || inc.StateAssistanceAnnualVnd == nil) {
+			return rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED, missing | MiddleMissingAssistance
+		}
+		// Compare totals over 12 months in whole đồng: no rounding moves a
+		// household across an end of the band.
+		div := int64(12 * members)
+		var total int64
+		if a, ok := b.(*rasoatv1.Income_Annual); ok {
+			total = annualTotal(a.Annual)
+		} else {
+			total = inc.GetMonthlyPerCapitaVnd() * div
+		}
+		own := total
+		if agricultureOnly {
+			own -= inc.GetStateAssistanceAnnualVnd()
+		}
+		in = own > lines.deprivationLine()*div && own <= lines.Middle*div
+	}
+	switch {
+	case !in:
+		return rasoatv1.MiddleStatus_MIDDLE_STATUS_NOT_MIDDLE, 0
+	case missing != 0:
+		return rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED, missing
+	}
+	return rasoatv1.MiddleStatus_MIDDLE_STATUS_MIDDLE, 0
 }
 
 // maxVND bounds any money figure so that sums and products cannot overflow:
@@ -176,8 +274,22 @@ func annualTotal(a *rasoatv1.AnnualIncome) int64 {
 		a.GetBusinessVnd() + a.GetPensionsAllowancesVnd() + a.GetOtherVnd()
 }
 
-func (s *Standard) checkIncome(h *Household, v *violations) {
+func (s *Standard) checkIncome(h *Household, members int, v *violations) {
 	inc := h.GetIncome()
+	if x := inc.GetStateAssistanceAnnualVnd(); inc != nil && inc.StateAssistanceAnnualVnd != nil {
+		var most int64 = maxVND
+		switch b := inc.GetBasis().(type) {
+		case *rasoatv1.Income_Annual:
+			most = annualTotal(b.Annual)
+		case *rasoatv1.Income_MonthlyPerCapitaVnd:
+			if members > 0 && b.MonthlyPerCapitaVnd >= 0 && b.MonthlyPerCapitaVnd <= maxVND {
+				most = b.MonthlyPerCapitaVnd * int64(12*members)
+			}
+		}
+		if x < 0 || x > most {
+			v.add("income.stateAssistanceAnnualVnd", fmt.Sprintf("must be between 0 and the income it is part of (%d đồng over 12 months), got %d", most, x))
+		}
+	}
 	switch b := inc.GetBasis().(type) {
 	case nil:
 		v.add("income", "required: one of monthlyPerCapitaVnd, annual or scoreA")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,12 @@ var (
 		return func(m *rasoatv1.Member) { a(m); b(m) }
 	}
 	minority = func(m *rasoatv1.Member) { m.Ethnicity = "H'Mông" }
+	// allowance answers receivesMonthlySocialAllowance (trợ cấp xã hội hằng
+	// tháng), which the 2026–2030 dependants' count asks of the elderly and
+	// the disabled; earlier standards do not read it.
+	allowance = func(v bool) func(*rasoatv1.Member) {
+		return func(m *rasoatv1.Member) { m.ReceivesMonthlySocialAllowance = proto.Bool(v) }
+	}
 )
 
 type boundaryCase struct {
@@ -158,7 +165,28 @@ type boundaryCase struct {
 	indicator string
 	deprived  bool
 	class     rasoatv1.Classification
+	// middle pins the middle-living-standard determination when set.
+	middle rasoatv1.MiddleStatus
 }
+
+const (
+	isMiddle     = rasoatv1.MiddleStatus_MIDDLE_STATUS_MIDDLE
+	notMiddle    = rasoatv1.MiddleStatus_MIDDLE_STATUS_NOT_MIDDLE
+	undetermined = rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED
+)
+
+// farming says the household works in agriculture, forestry, fishery or
+// salt-making and received assist đồng of state allowances and social
+// assistance over 12 months: the facts the middle living standard needs.
+func farming(assist int64) func(*rasoatv1.Household) {
+	return func(h *rasoatv1.Household) {
+		h.AgriForestryFisherySalt = proto.Bool(true)
+		h.Income.StateAssistanceAnnualVnd = proto.Int64(assist)
+	}
+}
+
+// notFarming says the household works in none of those sectors.
+func notFarming(h *rasoatv1.Household) { h.AgriForestryFisherySalt = proto.Bool(false) }
 
 const (
 	poor     = rasoatv1.Classification_CLASSIFICATION_POOR
@@ -181,14 +209,14 @@ func commonCases() []boundaryCase {
 			m.Employment = rasoatv1.Employment_EMPLOYMENT_SELF_EMPLOYED
 		})), indicator: "EMPLOYMENT"},
 		{name: "unemployed woman aged 55 is of working age", edit: add(aged(55, 0, both(female, unemployed))), indicator: "EMPLOYMENT", deprived: true},
-		{name: "unemployed man aged 62 is past working age", edit: add(aged(62, 0, unemployed)), indicator: "EMPLOYMENT"},
+		{name: "unemployed man aged 62 is past working age", edit: add(aged(62, 0, both(unemployed, allowance(true)))), indicator: "EMPLOYMENT"},
 		// Dependants: the base has two children of four (50%).
 		{name: "dependants at exactly 50% are not deprived", edit: func(*rasoatv1.Household) {}, indicator: "DEPENDANTS"},
 		{name: "a child aged 15 is a dependant: 3 of 5 is over 50%", edit: add(aged(15, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS", deprived: true},
 		{name: "a member aged 16 is not a dependant: 2 of 5", edit: add(aged(16, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS"},
-		{name: "an elder aged 60 is a dependant", edit: add(aged(60, 0, nil)), indicator: "DEPENDANTS", deprived: true},
+		{name: "an elder aged 60 is a dependant", edit: add(aged(60, 0, allowance(true))), indicator: "DEPENDANTS", deprived: true},
 		{name: "a member aged 59 is not a dependant", edit: add(aged(59, 1, nil)), indicator: "DEPENDANTS"},
-		{name: "a member with a severe disability is a dependant", edit: add(aged(30, 0, func(m *rasoatv1.Member) { m.DisabilitySevere = true })), indicator: "DEPENDANTS", deprived: true},
+		{name: "a member with a severe disability is a dependant", edit: add(aged(30, 0, both(allowance(true), func(m *rasoatv1.Member) { m.DisabilitySevere = true }))), indicator: "DEPENDANTS", deprived: true},
 		// Nutrition.
 		{name: "stunted child aged 15 is deprived", edit: add(aged(15, 0, func(m *rasoatv1.Member) {
 			m.ChildStunted = true
@@ -226,6 +254,8 @@ func commonCases() []boundaryCase {
 		}, indicator: "HOUSING_QUALITY", deprived: true},
 		{name: "exactly 8 m² per person is not deprived", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(32) }, indicator: "HOUSING_AREA"},
 		{name: "just under 8 m² per person is deprived", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(31.9) }, indicator: "HOUSING_AREA", deprived: true},
+		{name: "7.998 m² per person is deprived and shows as 7,99, not 8", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(31.992) }, indicator: "HOUSING_AREA", deprived: true},
+		{name: "8.004 m² per person is not deprived and shows as 8", edit: func(h *rasoatv1.Household) { h.Housing.FloorAreaM2 = proto.Float64(32.016) }, indicator: "HOUSING_AREA"},
 		{name: "a removed member does not count for the area", edit: func(h *rasoatv1.Household) {
 			h.Housing.FloorAreaM2 = proto.Float64(24)
 			h.Members[3].Removed = rasoatv1.Removal_REMOVAL_MOVED_OUT
@@ -338,9 +368,37 @@ var standardCases = map[string][]boundaryCase{
 		}, indicator: "HOUSING_QUALITY", deprived: true},
 	},
 	"2021-2025": append(commonCases(),
-		boundaryCase{name: "income over the line, at the middle line, is middle", edit: all(deprive(3), monthly(2_250_000)), class: middle},
+		// Middle living standard: Decree 07/2021 Điều 3 khoản 3 and Decision
+		// 24/2021 Điều 2 khoản 2 (see determineMiddle).
+		boundaryCase{name: "farming household over the line, at the middle line, is middle", edit: all(deprive(3), monthly(2_250_000), farming(0)), class: middle, middle: isMiddle},
+		boundaryCase{name: "farming household one đồng over the middle line is not middle", edit: all(monthly(2_250_001), farming(0)), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "farming household one đồng over the poverty line is middle", edit: all(monthly(1_500_001), farming(0)), class: middle, middle: isMiddle},
+		boundaryCase{name: "urban farming household at 3,000,000 is middle", edit: all(monthly(3_000_000), farming(0), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: middle, middle: isMiddle},
+		boundaryCase{name: "a household in none of those sectors is not middle in the band", edit: all(monthly(2_000_000), notFarming), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "an unknown sector in the band is undetermined, not middle", edit: all(monthly(2_000_000), func(h *rasoatv1.Household) {
+			h.Income.StateAssistanceAnnualVnd = proto.Int64(0)
+		}), class: notPoor, middle: undetermined},
+		boundaryCase{name: "an unknown sector over the band is not middle", edit: all(monthly(2_250_001), func(h *rasoatv1.Household) {
+			h.Income.StateAssistanceAnnualVnd = proto.Int64(0)
+		}), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "an unknown state assistance leaves a farming household undetermined", edit: all(monthly(2_000_000), func(h *rasoatv1.Household) {
+			h.AgriForestryFisherySalt = proto.Bool(true)
+		}), class: notPoor, middle: undetermined},
+		boundaryCase{name: "neither fact known is undetermined, and the note names both", edit: monthly(2_000_000), class: notPoor, middle: undetermined},
+		// 4 members × 12 months × 2,300,000 = 110,400,000; less 2,400,000 of
+		// assistance is 108,000,000 = 2,250,000 a person a month.
+		boundaryCase{name: "state assistance left out brings a farming household into the band", edit: all(monthly(2_300_000), farming(2_400_000)), class: middle, middle: isMiddle},
+		boundaryCase{name: "one đồng less assistance leaves it over the band", edit: all(monthly(2_300_000), farming(2_399_999)), class: notPoor, middle: notMiddle},
+		// 4 × 12 × 1,550,000 = 74,400,000; less 2,400,000 is 1,500,000 a month.
+		boundaryCase{name: "a farming household over the line only by its assistance is not poor and not middle", edit: all(monthly(1_550_000), farming(2_400_000)), class: notPoor, middle: notMiddle},
+		boundaryCase{name: "annual income less assistance at the middle line is middle", edit: all(func(h *rasoatv1.Household) {
+			h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_Annual{Annual: &rasoatv1.AnnualIncome{FarmingVnd: 100_000_000, PensionsAllowancesVnd: 10_000_000}}}
+		}, farming(2_000_000)), class: middle, middle: isMiddle},
+		boundaryCase{name: "score A over the line leaves the middle undetermined: no score A band", edit: all(scoreA(141), farming(0)), class: notPoor, middle: undetermined},
+		boundaryCase{name: "a household known not farming is not middle even on score A", edit: all(scoreA(141), notFarming), class: notPoor, middle: notMiddle},
 		boundaryCase{name: "income over the middle line is not poor", edit: monthly(2_250_001), class: notPoor},
-		boundaryCase{name: "urban income at 3,000,000 is middle", edit: all(monthly(3_000_000), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: middle},
+		boundaryCase{name: "an elder without a monthly social allowance is still a dependant here", edit: add(aged(60, 0, allowance(false))), indicator: "DEPENDANTS", deprived: true},
+		boundaryCase{name: "an elder whose allowance is not answered is a dependant here: the answer is not asked", edit: add(aged(60, 0, nil)), indicator: "DEPENDANTS", deprived: true},
 		boundaryCase{name: "score A at 140 with 3 deprivations is poor", edit: all(deprive(3), scoreA(140)), class: poor},
 		boundaryCase{name: "score A at 140 with 2 deprivations is near-poor", edit: all(deprive(2), scoreA(140)), class: nearPoor},
 		boundaryCase{name: "score A at 141 is above the line", edit: all(deprive(3), scoreA(141)), class: notPoor},
@@ -356,7 +414,8 @@ var standardCases = map[string][]boundaryCase{
 	),
 	"2026-2030": append(commonCases(),
 		boundaryCase{name: "income at 2,200,000 with 3 deprivations is poor", edit: all(deprive(3), monthly(2_200_000)), class: poor},
-		boundaryCase{name: "income over 2,200,000 is not poor: no middle band is confirmed", edit: all(deprive(3), monthly(2_200_001)), class: notPoor},
+		boundaryCase{name: "income over 2,200,000 is not poor: no middle band is confirmed", edit: all(deprive(3), monthly(2_200_001), farming(0)), class: notPoor, middle: undetermined},
+		boundaryCase{name: "a household known not farming is not middle without a band", edit: all(monthly(2_200_001), notFarming), class: notPoor, middle: notMiddle},
 		boundaryCase{name: "urban income at 2,800,000 with 2 deprivations is near-poor", edit: all(deprive(2), monthly(2_800_000), func(h *rasoatv1.Household) { h.Area = rasoatv1.Area_AREA_URBAN }), class: nearPoor},
 		boundaryCase{name: "no member using digital services is deprived", edit: func(h *rasoatv1.Household) { h.Information.UsesDigitalServices = proto.Bool(false) }, indicator: "DIGITAL_SERVICES", deprived: true},
 		boundaryCase{name: "waste neither collected nor treated is deprived", edit: func(h *rasoatv1.Household) {
@@ -365,6 +424,12 @@ var standardCases = map[string][]boundaryCase{
 		boundaryCase{name: "waste treated on site is not deprived", edit: func(h *rasoatv1.Household) {
 			h.Environment.WasteTreatment = rasoatv1.WasteTreatment_WASTE_TREATMENT_TREATED_ON_SITE
 		}, indicator: "WASTE"},
+		// Dependants as the published draft of Decree 351/2025 counts them
+		// (provisional): the elderly and the disabled only with a monthly
+		// social allowance.
+		boundaryCase{name: "an elder aged 60 without a monthly social allowance is not a dependant", edit: add(aged(60, 0, allowance(false))), indicator: "DEPENDANTS"},
+		boundaryCase{name: "a severely disabled member without a monthly social allowance is not a dependant", edit: add(aged(30, 0, both(allowance(false), func(m *rasoatv1.Member) { m.DisabilitySevere = true }))), indicator: "DEPENDANTS"},
+		boundaryCase{name: "a child aged 15 is a dependant without any allowance", edit: add(aged(15, 0, inSchool(rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY))), indicator: "DEPENDANTS", deprived: true},
 		boundaryCase{name: "owning no device is no longer an indicator", edit: func(h *rasoatv1.Household) { h.Information.InfoDevices = nil }, class: notPoor},
 	),
 }
@@ -399,6 +464,17 @@ func TestBoundaries(t *testing.T) {
 						t.Errorf("%s: %s deprived = %v, want %v (%s)", tc.name, tc.indicator, r.Deprived, tc.deprived, texts(r, h))
 					}
 					fmt.Fprintf(&golden, "  %s: %s\n", tc.indicator, texts(r, h))
+				}
+				if tc.class == notPoor || tc.class == middle || tc.middle != 0 {
+					fmt.Fprintf(&golden, "  middle: %s\n", strings.TrimPrefix(a.Middle.String(), "MIDDLE_STATUS_"))
+					for _, n := range a.Notes() {
+						if !strings.HasPrefix(n, "provisional") && !slices.Contains(s.Notes, n) {
+							fmt.Fprintf(&golden, "  note: %s\n", n)
+						}
+					}
+				}
+				if tc.middle != 0 && a.Middle != tc.middle {
+					t.Errorf("%s: middle = %v, want %v (notes %q)", tc.name, a.Middle, tc.middle, a.Notes())
 				}
 				if tc.class != 0 && a.Classification != tc.class {
 					t.Errorf("%s: classification = %v, want %v (deprived %v)", tc.name, a.Classification, tc.class, a.Deprived())

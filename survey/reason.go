@@ -3,6 +3,7 @@ package survey
 import (
 	"bytes"
 	"iter"
+	"math"
 	"slices"
 	"strconv"
 
@@ -75,6 +76,12 @@ func (r Reason) appendText(b []byte, h *Household) []byte {
 		b = append(b, '/')
 		b = strconv.AppendInt(b, int64(r.Enum), 10)
 		b = append(b, " nhân khẩu là người phụ thuộc ("...)
+		if r.Enum2 > 0 && r.Enum > 0 {
+			// Deprived above the limit ("lớn hơn 50%"), as the rule compares.
+			deprived := int64(r.Age)*10000 > int64(r.Enum2)*int64(r.Enum)
+			b = appendSided(b, 100*float64(r.Age)/float64(r.Enum), r.Enum2, deprived, false)
+			return append(b, "%)"...)
+		}
 		return append(appendPercent(b, r.Age, int(r.Enum)), ')')
 	case reasonStunted:
 		return append(r.appendWho(b, h), "suy dinh dưỡng chiều cao theo tuổi (thấp còi)"...)
@@ -118,7 +125,12 @@ func (r Reason) appendText(b []byte, h *Household) []byte {
 		if r.Age > 0 {
 			per = r.Value / float64(r.Age)
 		}
-		b = appendNum(append(b, "diện tích bình quân "...), per)
+		b = append(b, "diện tích bình quân "...)
+		if r.Enum2 > 0 {
+			b = appendSided(b, per, r.Enum2, r.Enum == 1, true)
+		} else {
+			b = appendNum(b, per)
+		}
 		b = appendNum(append(b, " m²/người ("...), r.Value)
 		b = strconv.AppendInt(append(b, " m², "...), int64(r.Age), 10)
 		return append(b, " người)"...)
@@ -179,6 +191,31 @@ func appendNum(b []byte, f float64) []byte {
 		b[start+i] = ','
 	}
 	return b
+}
+
+// appendSided writes v as appendNum does, to two decimals, but never on
+// the wrong side of the threshold limit (in hundredths): a rounded figure
+// must not say the opposite of the verdict it explains. 7.998 m² a person
+// is deprived under 8 m² and shows as "7,99", not "8"; 50.004 % of
+// dependants (deprived above 50 %) would show as "50,01", not "50". With
+// below, deprived means v < limit; otherwise v > limit.
+func appendSided(b []byte, v float64, limit int32, deprived, below bool) []byte {
+	k := math.Round(v * 100)
+	if math.IsNaN(k) || math.IsInf(k, 0) {
+		return appendNum(b, v)
+	}
+	l := float64(limit)
+	switch {
+	case below && deprived && k >= l:
+		k = l - 1
+	case below && !deprived && k < l:
+		k = l
+	case !below && deprived && k <= l:
+		k = l + 1
+	case !below && !deprived && k > l:
+		k = l
+	}
+	return appendNum(b, k/100)
 }
 
 func appendLabel(b []byte, m map[int32]string, v int32) []byte {
@@ -280,6 +317,8 @@ func (a *Assessment) ProtoBasic(h *Household) *rasoatv1.Assessment {
 		MiddleLineVnd:      a.MiddleLine,
 		MemberCount:        int32(a.Members),
 		Notes:              a.Notes(),
+		Middle:             a.Middle,
+		DeclaredIncome:     a.DeclaredIncome,
 	}
 	if a.HasScoreA {
 		out.ScoreA = proto.Int32(a.ScoreA)
@@ -326,15 +365,40 @@ func (a *Assessment) addIndicators(out *rasoatv1.Assessment, h *Household) {
 	}
 }
 
+// middleNote says why the middle living standard is undetermined.
+func middleNote(m MiddleMissing) string {
+	switch {
+	case m&MiddleMissingBand != 0:
+		return "above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR"
+	case m == MiddleMissingSector:
+		return noteMiddleSector
+	case m == MiddleMissingAssistance:
+		return noteMiddleAssistance
+	case m == MiddleMissingSector|MiddleMissingAssistance:
+		return noteMiddleBoth
+	}
+	return ""
+}
+
+const (
+	noteMiddleHead       = "above the poverty line; the middle living standard (hộ làm nông, lâm, ngư, diêm nghiệp có mức sống trung bình) is undetermined: "
+	noteMiddleSectorPart = "not known whether the household works in agriculture, forestry, fishery or salt-making (agriForestryFisherySalt)"
+	noteMiddleAssistPart = "not known how much of its income over 12 months is state allowances or social assistance, which that standard leaves out (income.stateAssistanceAnnualVnd)"
+	noteMiddleSector     = noteMiddleHead + noteMiddleSectorPart
+	noteMiddleAssistance = noteMiddleHead + noteMiddleAssistPart
+	noteMiddleBoth       = noteMiddleHead + noteMiddleSectorPart + "; " + noteMiddleAssistPart
+)
+
 // Notes are the remarks a reviewer should read with this assessment.
 func (a *Assessment) Notes() []string { return slices.Collect(a.notes()) }
 
 // notes yields Notes without collecting them, for AppendProto.
 func (a *Assessment) notes() iter.Seq[string] {
 	return func(yield func(string) bool) {
-		if a.MiddleUnknown && a.Classification == rasoatv1.Classification_CLASSIFICATION_NOT_POOR &&
-			!yield("above the poverty line, but no middle-living-standard cut-off is known for this income basis under this standard: MIDDLE cannot be told apart from NOT_POOR") {
-			return
+		if a.Middle == rasoatv1.MiddleStatus_MIDDLE_STATUS_UNDETERMINED {
+			if n := middleNote(a.MiddleMissing); n != "" && !yield(n) {
+				return
+			}
 		}
 		if a.Provisional && !yield("provisional: this standard has figures not yet confirmed against the final legal text") {
 			return

@@ -3,6 +3,7 @@ package survey
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -25,6 +26,11 @@ type Params struct {
 	ElderFrom        int     `json:"elderFrom,omitempty"`
 	SevereDisability bool    `json:"severeDisability,omitempty"`
 	MaxRatio         float64 `json:"maxRatio,omitempty"`
+	// OnlyWithMonthlyAllowance: an elder or a member with a severe
+	// disability counts as a dependant only when receiving a monthly social
+	// allowance (Member.receives_monthly_social_allowance), as the published
+	// draft of Decree 351/2025 words it; children count regardless.
+	OnlyWithMonthlyAllowance bool `json:"onlyWithMonthlyAllowance,omitempty"`
 	// MinNonDurable of the three main structures (housing_quality).
 	MinNonDurable int `json:"minNonDurable,omitempty"`
 	// MinM2PerCapita: deprived under it, not at it (housing_area).
@@ -45,6 +51,20 @@ type Params struct {
 
 	accepted uint64 // bit set of enum numbers from Accepted or Statuses
 	required []int  // adult_education: per band, bit set of accepted levels
+	// limit is the threshold on the grid a reason shows it on: hundredths
+	// of a m² (housing_area), hundredths of a percent (dependants).
+	limit int32
+}
+
+// onGrid returns v×scale as an integer when v has no more decimals than
+// the grid holds, so that a reason can show a figure on the right side of
+// the threshold (see appendSided).
+func onGrid(v, scale float64) (int32, bool) {
+	k := math.Round(v * scale)
+	if math.Abs(k-v*scale) > 1e-6 || k <= 0 || k > math.MaxInt32 {
+		return 0, false
+	}
+	return int32(k), true
 }
 
 // EducationBand says which diplomas are enough for an age band.
@@ -71,6 +91,12 @@ type rule struct {
 	validate func(p *Params) error
 	check    checkFunc
 	eval     evalFunc
+	// facts are the answers whose values decide the rule's deprivation
+	// (not those that only say who it looks at, such as ages). No two
+	// indicators of a standard may decide on the same fact: the household
+	// would be deprived twice for one missing thing and the count a
+	// classification rests on inflated (compile refuses such a standard).
+	facts []string
 }
 
 // RuleNames lists the rules a standard may use.
@@ -101,8 +127,9 @@ func has(bits uint64, n protoreflect.EnumNumber) bool {
 	return n > 0 && n < 64 && bits&(1<<uint(n)) != 0
 }
 
-func acceptedRule(ed protoreflect.EnumDescriptor, check checkFunc, eval evalFunc) rule {
+func acceptedRule(fact string, ed protoreflect.EnumDescriptor, check checkFunc, eval evalFunc) rule {
 	return rule{
+		facts: []string{fact},
 		validate: func(p *Params) error {
 			if len(p.Accepted) == 0 {
 				return errors.New("accepted: at least one value required")
@@ -141,6 +168,7 @@ var rules = map[string]rule{
 	// động" as wage work without a contract only: the self-employed and own-
 	// farm workers have no employer to sign one (Circular 07/2021/TT-BLĐTBXH).
 	"employment": {
+		facts: []string{"members.employment"},
 		validate: func(p *Params) error {
 			if len(p.Statuses) == 0 {
 				return errors.New("statuses: at least one value required")
@@ -171,36 +199,64 @@ var rules = map[string]rule{
 		},
 	},
 	// dependants (người phụ thuộc): the share of dependants among the
-	// members counted exceeds MaxRatio. Decree 07/2021 does not list who is
-	// a dependant; we count, after the guidance of Circular 07/2021/TT-
-	// BLĐTBXH, children under ChildUnder, the elderly from ElderFrom (người
-	// cao tuổi, Law on the Elderly 2009 Art. 2) and, with SevereDisability,
-	// members with a severe or especially severe disability.
+	// members counted exceeds MaxRatio ("lớn hơn 50%", Decree 07/2021 Điều 3).
+	// Decree 07/2021 does not list who is a dependant. We count children
+	// under ChildUnder, the elderly from ElderFrom (người cao tuổi, Law on the
+	// Elderly 2009 Art. 2) and, with SevereDisability, members with a severe
+	// or especially severe disability: our reading, attributed to the form's
+	// guidance in Circular 07/2021/TT-BLĐTBXH, whose wording on dependants
+	// could not be read here (interpretation, to be checked against it).
+	// With OnlyWithMonthlyAllowance (the 2026–2030 standard, provisional: the
+	// final text of Decree 351/2025 on this point was not found, the draft
+	// as issue 9 reports it is followed), the elderly and the disabled count
+	// only when they receive a monthly social allowance; that answer is then
+	// required for them, since unknown is not "no".
 	"dependants": {
+		facts: []string{"members.dependant"}, // who counts: age, severe disability, benefits
 		validate: func(p *Params) error {
 			if p.MaxRatio <= 0 || p.MaxRatio >= 1 || p.ChildUnder <= 0 || p.ElderFrom <= 0 {
 				return errors.New("need childUnder > 0, elderFrom > 0 and 0 < maxRatio < 1")
 			}
+			var ok bool
+			if p.limit, ok = onGrid(p.MaxRatio, 10000); !ok {
+				return fmt.Errorf("maxRatio: at most four decimals (a percentage with two), got %v", p.MaxRatio)
+			}
 			return nil
 		},
-		check: noCheck,
+		check: func(c *hctx, ind *Indicator, v *violations) {
+			p := &ind.Params
+			if !p.OnlyWithMonthlyAllowance {
+				return
+			}
+			for i := range c.members {
+				m := &c.members[i]
+				if m.age >= p.ChildUnder && elderOrDisabled(m, p) && m.m.ReceivesMonthlySocialAllowance == nil {
+					v.add(path(c, m, "receivesMonthlySocialAllowance"), fmt.Sprintf("required for a member aged %d or more or with a severe disability: under this standard they are dependants only with a monthly social allowance", p.ElderFrom))
+				}
+			}
+		},
 		eval: func(c *hctx, p *Params, r *IndicatorResult) {
 			deps := 0
 			for i := range c.members {
 				m := &c.members[i]
-				if m.age < p.ChildUnder || m.age >= p.ElderFrom || (p.SevereDisability && m.m.GetDisabilitySevere()) {
+				switch {
+				case m.age < p.ChildUnder:
+					deps++
+				case elderOrDisabled(m, p) && (!p.OnlyWithMonthlyAllowance || m.m.GetReceivesMonthlySocialAllowance()):
 					deps++
 				}
 			}
 			n := len(c.members)
-			r.Deprived = float64(deps) > p.MaxRatio*float64(n)
-			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonDependants, Age: deps, Enum: int32(n)})
+			// In whole numbers, as the reason compares: deps/n > limit/10000.
+			r.Deprived = int64(deps)*10000 > int64(p.limit)*int64(n)
+			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonDependants, Age: deps, Enum: int32(n), Enum2: p.limit})
 		},
 	},
 	// nutrition (dinh dưỡng): a child under ChildUnder stunted or
 	// underweight, as the form records it from the health station's
 	// measurement.
 	"nutrition": {
+		facts: []string{"members.childStunted", "members.childUnderweight"},
 		validate: func(p *Params) error {
 			if p.ChildUnder <= 0 {
 				return errors.New("childUnder: must be positive")
@@ -232,6 +288,7 @@ var rules = map[string]rule{
 	// years) without a valid card. Children under 6 are insured by the State
 	// (Law on Health Insurance, Art. 12), hence the bound.
 	"health_insurance": {
+		facts:    []string{"members.hasHealthInsurance"},
 		validate: needAge,
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			for i := range c.members {
@@ -258,6 +315,7 @@ var rules = map[string]rule{
 	// seriously ill (bedridden or unable to work or study) who was not
 	// treated.
 	"health_access": {
+		facts:    []string{"members.illUntreated"},
 		validate: func(*Params) error { return nil },
 		check:    noCheck,
 		eval: func(c *hctx, p *Params, r *IndicatorResult) {
@@ -281,6 +339,7 @@ var rules = map[string]rule{
 	// a vocational certificate at 18–30. A vocational certificate counts as
 	// at least lower secondary for Decision 59/2015.
 	"adult_education": {
+		facts: []string{"members.highestEducation"},
 		validate: func(p *Params) error {
 			if len(p.Bands) == 0 {
 				return errors.New("bands: at least one required")
@@ -334,6 +393,7 @@ var rules = map[string]rule{
 	// school charters of Circulars 28/2020 and 32/2020/TT-BGDĐT), so the
 	// expected level is taken at school age minus that allowance.
 	"child_schooling": {
+		facts: []string{"members.inSchool", "members.schoolLevel"},
 		validate: func(p *Params) error {
 			if err := needAge(p); err != nil {
 				return err
@@ -412,6 +472,7 @@ var rules = map[string]rule{
 	// stone, steel or durable wood; roof of reinforced concrete, tile,
 	// corrugated metal or fibre-cement).
 	"housing_quality": {
+		facts: []string{"housing.wallDurable", "housing.frameDurable", "housing.roofDurable"},
 		validate: func(p *Params) error {
 			if p.MinNonDurable < 1 || p.MinNonDurable > 3 {
 				return errors.New("minNonDurable: must be 1, 2 or 3")
@@ -453,12 +514,19 @@ var rules = map[string]rule{
 		},
 	},
 	// housing_area (diện tích nhà ở bình quân đầu người): floor area divided
-	// by the members counted, deprived under MinM2PerCapita ("nhỏ hơn"), so
-	// exactly 8 m² is not deprived.
+	// by the members counted, deprived under MinM2PerCapita ("nhỏ hơn", Decree
+	// 07/2021 Điều 3), so exactly 8 m² is not deprived. The reason shows the
+	// figure to two decimals on the side of 8 its verdict is on: 7.998 m² is
+	// "7,99", never "8" (see appendSided).
 	"housing_area": {
+		facts: []string{"housing.floorAreaM2"},
 		validate: func(p *Params) error {
 			if p.MinM2PerCapita <= 0 {
 				return errors.New("minM2PerCapita: must be positive")
+			}
+			var ok bool
+			if p.limit, ok = onGrid(p.MinM2PerCapita, 100); !ok {
+				return fmt.Errorf("minM2PerCapita: at most two decimals, got %v", p.MinM2PerCapita)
 			}
 			return nil
 		},
@@ -472,14 +540,14 @@ var rules = map[string]rule{
 			// Compare area with threshold×members, not area/members with the
 			// threshold, so that 32 m² for 4 people is exactly 8 m² each.
 			r.Deprived = c.floorArea < p.MinM2PerCapita*n
-			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonArea, Value: c.floorArea, Age: len(c.members)})
+			r.Reasons = append(r.Reasons, Reason{Member: -1, Code: reasonArea, Value: c.floorArea, Age: len(c.members), Enum: b2i(r.Deprived), Enum2: p.limit})
 		},
 	},
 	// water (nguồn nước sinh hoạt): the main source is not Accepted. The
 	// standards accept piped water, tube wells, protected dug wells and
 	// springs, rainwater and purchased water (Ministry of Health guidance on
 	// hygienic water, as Circular 07/2021/TT-BLĐTBXH refers to it).
-	"water": acceptedRule(rasoatv1.WaterSource(0).Descriptor(),
+	"water": acceptedRule("waterSanitation.waterSource", rasoatv1.WaterSource(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetWaterSanitation().GetWaterSource() == rasoatv1.WaterSource_WATER_SOURCE_UNSPECIFIED {
 				v.add("waterSanitation.waterSource", "required")
@@ -493,7 +561,7 @@ var rules = map[string]rule{
 	// latrine (nhà tiêu hợp vệ sinh): the latrine is not Accepted. Hygienic
 	// types follow QCVN 01:2011/BYT: septic tank, pour-flush, double-vault
 	// and ventilated improved pit.
-	"latrine": acceptedRule(rasoatv1.Latrine(0).Descriptor(),
+	"latrine": acceptedRule("waterSanitation.latrine", rasoatv1.Latrine(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetWaterSanitation().GetLatrine() == rasoatv1.Latrine_LATRINE_UNSPECIFIED {
 				v.add("waterSanitation.latrine", "required")
@@ -507,6 +575,7 @@ var rules = map[string]rule{
 	// telecom (sử dụng dịch vụ viễn thông): no member uses a phone
 	// subscription or the internet.
 	"telecom": {
+		facts:    []string{"information.usesTelecom"},
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			if info := c.h.GetInformation(); info == nil || info.UsesTelecom == nil {
@@ -521,7 +590,7 @@ var rules = map[string]rule{
 	// info_devices (phương tiện phục vụ tiếp cận thông tin): none of the
 	// Accepted devices and, with Loudspeaker, not within hearing of the
 	// commune/village loudspeaker. A tablet counts as a computer.
-	"info_devices": acceptedRule(rasoatv1.InfoDevice(0).Descriptor(), noCheck,
+	"info_devices": acceptedRule("information.infoDevices", rasoatv1.InfoDevice(0).Descriptor(), noCheck,
 		func(c *hctx, p *Params, r *IndicatorResult) {
 			info := c.h.GetInformation()
 			for _, d := range info.GetInfoDevices() {
@@ -540,6 +609,7 @@ var rules = map[string]rule{
 	// digital_services (sử dụng dịch vụ số, Decree 351/2025): no member uses
 	// online public services or digital banking.
 	"digital_services": {
+		facts:    []string{"information.usesDigitalServices"},
 		validate: func(*Params) error { return nil },
 		check: func(c *hctx, ind *Indicator, v *violations) {
 			if info := c.h.GetInformation(); info == nil || info.UsesDigitalServices == nil {
@@ -553,7 +623,7 @@ var rules = map[string]rule{
 	},
 	// waste (xử lý rác thải sinh hoạt, Decree 351/2025): household waste
 	// neither collected nor treated on site as Accepted lists.
-	"waste": acceptedRule(rasoatv1.WasteTreatment(0).Descriptor(),
+	"waste": acceptedRule("environment.wasteTreatment", rasoatv1.WasteTreatment(0).Descriptor(),
 		func(c *hctx, ind *Indicator, v *violations) {
 			if c.h.GetEnvironment().GetWasteTreatment() == rasoatv1.WasteTreatment_WASTE_TREATMENT_UNSPECIFIED {
 				v.add("environment.wasteTreatment", "required")
@@ -571,6 +641,13 @@ func b2i(b bool) int32 {
 		return 1
 	}
 	return 0
+}
+
+// elderOrDisabled: aged ElderFrom or more, or (with SevereDisability)
+// severely disabled: the members the dependants rule may count besides
+// children.
+func elderOrDisabled(m *memberCtx, p *Params) bool {
+	return m.age >= p.ElderFrom || (p.SevereDisability && m.m.GetDisabilitySevere())
 }
 
 // workingAge: from MinAge (whole years) to under the retirement age of the

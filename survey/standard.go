@@ -49,6 +49,13 @@ type Standard struct {
 		Rural Lines `json:"rural"`
 		Urban Lines `json:"urban"`
 	} `json:"scoreA,omitempty"`
+	// MiddleAgricultureOnly: the middle living standard is determined only
+	// for households working in agriculture, forestry, fishery or salt-making,
+	// on their income less state allowances and social assistance (Decision
+	// 24/2021/QĐ-TTg Điều 2 khoản 2, for the lists under Decree 07/2021; see
+	// determineMiddle). Without it, the band applies to every household's
+	// income as the standard's own text gives it (Decision 59/2015).
+	MiddleAgricultureOnly bool `json:"middleAgricultureOnly,omitempty"`
 	// DeprivationThreshold is the number of deprived indicators from which a
 	// household at or under the line is poor (3 in every standard so far).
 	DeprivationThreshold int `json:"deprivationThreshold"`
@@ -234,6 +241,7 @@ func (s *Standard) compile() error {
 		bad("dimensions", "at least one required")
 	}
 	seen := map[string]bool{}
+	decidedBy := map[string]string{} // fact → the indicator that decides on it
 	s.indicators = s.indicators[:0]
 	for di, d := range s.Dimensions {
 		df := fmt.Sprintf("dimensions[%d]", di)
@@ -263,6 +271,12 @@ func (s *Standard) compile() error {
 			if err := r.validate(&ind.Params); err != nil {
 				bad(f+".params", "%v", err)
 				continue
+			}
+			for _, fact := range r.facts {
+				if other, dup := decidedBy[fact]; dup {
+					bad(f+".rule", "%q decides on %s as %q does: one answer would count as two deprivations", ind.ID, fact, other)
+				}
+				decidedBy[fact] = ind.ID
 			}
 			ind.dimension = d.ID
 			ind.eval = r.eval

@@ -21,6 +21,8 @@ const (
 	asNotes            = 14
 	asMemberCount      = 15
 	asNearPovertyLine  = 16
+	asMiddle           = 17
+	asDeclaredIncome   = 18
 
 	irIndicator   = 1
 	irDimension   = 2
@@ -83,7 +85,9 @@ func (a *Assessment) appendProto(b []byte, h *Household, indicators bool) []byte
 		b = protowire.AppendString(b, n)
 	}
 	b = appendInt(b, asMemberCount, int64(int32(a.Members)))
-	return appendInt(b, asNearPovertyLine, a.NearPovertyLine)
+	b = appendInt(b, asNearPovertyLine, a.NearPovertyLine)
+	b = appendInt(b, asMiddle, int64(a.Middle))
+	return appendBool(b, asDeclaredIncome, a.DeclaredIncome)
 }
 
 func (r *IndicatorResult) appendProto(b []byte, h *Household) []byte {

@@ -838,9 +838,16 @@ type Household struct {
 	// Môi trường (rác thải sinh hoạt).
 	Environment *Environment `protobuf:"bytes,13,opt,name=environment,proto3" json:"environment,omitempty"`
 	// Thu nhập.
-	Income        *Income `protobuf:"bytes,14,opt,name=income,proto3" json:"income,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Income *Income `protobuf:"bytes,14,opt,name=income,proto3" json:"income,omitempty"`
+	// Hộ làm nông nghiệp, lâm nghiệp, ngư nghiệp, diêm nghiệp: whether the
+	// household works in agriculture, forestry, fishery or salt-making. Only
+	// such households are determined to have a middle living standard (mức
+	// sống trung bình, Decree 07/2021/NĐ-CP Điều 3; Decision 24/2021/QĐ-TTg
+	// Điều 2 khoản 2). Absent means unknown, never "no": a household above the
+	// line whose sector is unknown gets MIDDLE_STATUS_UNDETERMINED.
+	AgriForestryFisherySalt *bool `protobuf:"varint,15,opt,name=agri_forestry_fishery_salt,json=agriForestryFisherySalt,proto3,oneof" json:"agri_forestry_fishery_salt,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *Household) Reset() {
@@ -971,6 +978,13 @@ func (x *Household) GetIncome() *Income {
 	return nil
 }
 
+func (x *Household) GetAgriForestryFisherySalt() bool {
+	if x != nil && x.AgriForestryFisherySalt != nil {
+		return *x.AgriForestryFisherySalt
+	}
+	return false
+}
+
 // Member (thành viên, nhân khẩu) is one person on the roster.
 type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1007,9 +1021,14 @@ type Member struct {
 	IllUntreated bool `protobuf:"varint,15,opt,name=ill_untreated,json=illUntreated,proto3" json:"ill_untreated,omitempty"`
 	// Left the household; a removed member no longer counts (REMOVAL_UNSPECIFIED
 	// means present).
-	Removed       Removal `protobuf:"varint,16,opt,name=removed,proto3,enum=rasoat.v1.Removal" json:"removed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Removed Removal `protobuf:"varint,16,opt,name=removed,proto3,enum=rasoat.v1.Removal" json:"removed,omitempty"`
+	// Hưởng trợ cấp xã hội hằng tháng: receives a monthly social allowance.
+	// Under a standard that counts elderly or disabled members as dependants
+	// only when they receive one (the 2026–2030 standard, provisional), the
+	// answer is required for them; absent means unknown, never "no".
+	ReceivesMonthlySocialAllowance *bool `protobuf:"varint,17,opt,name=receives_monthly_social_allowance,json=receivesMonthlySocialAllowance,proto3,oneof" json:"receives_monthly_social_allowance,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -1152,6 +1171,13 @@ func (x *Member) GetRemoved() Removal {
 		return x.Removed
 	}
 	return Removal_REMOVAL_UNSPECIFIED
+}
+
+func (x *Member) GetReceivesMonthlySocialAllowance() bool {
+	if x != nil && x.ReceivesMonthlySocialAllowance != nil {
+		return *x.ReceivesMonthlySocialAllowance
+	}
+	return false
 }
 
 // Housing is nhà ở.
@@ -1409,9 +1435,17 @@ type Income struct {
 	//	*Income_MonthlyPerCapitaVnd
 	//	*Income_Annual
 	//	*Income_ScoreA
-	Basis         isIncome_Basis `protobuf_oneof:"basis"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Basis isIncome_Basis `protobuf_oneof:"basis"`
+	// Of the money income above, what the household received over the last
+	// 12 months as allowances or social assistance from the state budget
+	// (trợ cấp, trợ giúp xã hội từ ngân sách nhà nước), VND. Counted for the
+	// poverty line; left out when determining the middle living standard
+	// (Decision 24/2021/QĐ-TTg Điều 2 khoản 2). Absent means unknown: a
+	// household it could move out of the middle band gets
+	// MIDDLE_STATUS_UNDETERMINED.
+	StateAssistanceAnnualVnd *int64 `protobuf:"varint,4,opt,name=state_assistance_annual_vnd,json=stateAssistanceAnnualVnd,proto3,oneof" json:"state_assistance_annual_vnd,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *Income) Reset() {
@@ -1474,6 +1508,13 @@ func (x *Income) GetScoreA() int32 {
 		if x, ok := x.Basis.(*Income_ScoreA); ok {
 			return x.ScoreA
 		}
+	}
+	return 0
+}
+
+func (x *Income) GetStateAssistanceAnnualVnd() int64 {
+	if x != nil && x.StateAssistanceAnnualVnd != nil {
+		return *x.StateAssistanceAnnualVnd
 	}
 	return 0
 }
@@ -1609,7 +1650,7 @@ var File_rasoat_v1_household_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_household_proto_rawDesc = "" +
 	"\n" +
-	"\x19rasoat/v1/household.proto\x12\trasoat.v1\"\xdd\x04\n" +
+	"\x19rasoat/v1/household.proto\x12\trasoat.v1\"\xbe\x05\n" +
 	"\tHousehold\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fvillage_code\x18\x02 \x01(\tR\vvillageCode\x12#\n" +
@@ -1626,7 +1667,9 @@ const file_rasoat_v1_household_proto_rawDesc = "" +
 	"\x10water_sanitation\x18\v \x01(\v2\x1a.rasoat.v1.WaterSanitationR\x0fwaterSanitation\x128\n" +
 	"\vinformation\x18\f \x01(\v2\x16.rasoat.v1.InformationR\vinformation\x128\n" +
 	"\venvironment\x18\r \x01(\v2\x16.rasoat.v1.EnvironmentR\venvironment\x12)\n" +
-	"\x06income\x18\x0e \x01(\v2\x11.rasoat.v1.IncomeR\x06income\"\xd1\x05\n" +
+	"\x06income\x18\x0e \x01(\v2\x11.rasoat.v1.IncomeR\x06income\x12@\n" +
+	"\x1aagri_forestry_fishery_salt\x18\x0f \x01(\bH\x00R\x17agriForestryFisherySalt\x88\x01\x01B\x1d\n" +
+	"\x1b_agri_forestry_fishery_salt\"\xc7\x06\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tfull_name\x18\x02 \x01(\tR\bfullName\x12 \n" +
@@ -1647,10 +1690,12 @@ const file_rasoat_v1_household_proto_rawDesc = "" +
 	"\rchild_stunted\x18\r \x01(\bR\fchildStunted\x12+\n" +
 	"\x11child_underweight\x18\x0e \x01(\bR\x10childUnderweight\x12#\n" +
 	"\rill_untreated\x18\x0f \x01(\bR\fillUntreated\x12,\n" +
-	"\aremoved\x18\x10 \x01(\x0e2\x12.rasoat.v1.RemovalR\aremovedB\f\n" +
+	"\aremoved\x18\x10 \x01(\x0e2\x12.rasoat.v1.RemovalR\aremoved\x12N\n" +
+	"!receives_monthly_social_allowance\x18\x11 \x01(\bH\x02R\x1ereceivesMonthlySocialAllowance\x88\x01\x01B\f\n" +
 	"\n" +
 	"_in_schoolB\x17\n" +
-	"\x15_has_health_insurance\"\xf2\x01\n" +
+	"\x15_has_health_insuranceB$\n" +
+	"\"_receives_monthly_social_allowance\"\xf2\x01\n" +
 	"\aHousing\x12&\n" +
 	"\fwall_durable\x18\x01 \x01(\bH\x00R\vwallDurable\x88\x01\x01\x12(\n" +
 	"\rframe_durable\x18\x02 \x01(\bH\x01R\fframeDurable\x88\x01\x01\x12&\n" +
@@ -1671,12 +1716,14 @@ const file_rasoat_v1_household_proto_rawDesc = "" +
 	"\r_uses_telecomB\x18\n" +
 	"\x16_uses_digital_services\"Q\n" +
 	"\vEnvironment\x12B\n" +
-	"\x0fwaste_treatment\x18\x01 \x01(\x0e2\x19.rasoat.v1.WasteTreatmentR\x0ewasteTreatment\"\x96\x01\n" +
+	"\x0fwaste_treatment\x18\x01 \x01(\x0e2\x19.rasoat.v1.WasteTreatmentR\x0ewasteTreatment\"\xfa\x01\n" +
 	"\x06Income\x125\n" +
 	"\x16monthly_per_capita_vnd\x18\x01 \x01(\x03H\x00R\x13monthlyPerCapitaVnd\x121\n" +
 	"\x06annual\x18\x02 \x01(\v2\x17.rasoat.v1.AnnualIncomeH\x00R\x06annual\x12\x19\n" +
-	"\ascore_a\x18\x03 \x01(\x05H\x00R\x06scoreAB\a\n" +
-	"\x05basis\"\x88\x02\n" +
+	"\ascore_a\x18\x03 \x01(\x05H\x00R\x06scoreA\x12B\n" +
+	"\x1bstate_assistance_annual_vnd\x18\x04 \x01(\x03H\x01R\x18stateAssistanceAnnualVnd\x88\x01\x01B\a\n" +
+	"\x05basisB\x1e\n" +
+	"\x1c_state_assistance_annual_vnd\"\x88\x02\n" +
 	"\fAnnualIncome\x12\x1b\n" +
 	"\twages_vnd\x18\x01 \x01(\x03R\bwagesVnd\x12\x1f\n" +
 	"\vfarming_vnd\x18\x02 \x01(\x03R\n" +
@@ -1851,6 +1898,7 @@ func file_rasoat_v1_household_proto_init() {
 	if File_rasoat_v1_household_proto != nil {
 		return
 	}
+	file_rasoat_v1_household_proto_msgTypes[0].OneofWrappers = []any{}
 	file_rasoat_v1_household_proto_msgTypes[1].OneofWrappers = []any{}
 	file_rasoat_v1_household_proto_msgTypes[2].OneofWrappers = []any{}
 	file_rasoat_v1_household_proto_msgTypes[4].OneofWrappers = []any{}

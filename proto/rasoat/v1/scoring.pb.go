@@ -193,6 +193,67 @@ func (IncomeBasis) EnumDescriptor() ([]byte, []int) {
 	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{2}
 }
 
+// MiddleStatus is the determination of the middle living standard (hộ làm
+// nông nghiệp, lâm nghiệp, ngư nghiệp, diêm nghiệp có mức sống trung bình).
+type MiddleStatus int32
+
+const (
+	// Not determined because not asked: the household is at or under the
+	// poverty line (poor or near-poor).
+	MiddleStatus_MIDDLE_STATUS_UNSPECIFIED MiddleStatus = 0
+	// Middle living standard: classification MIDDLE.
+	MiddleStatus_MIDDLE_STATUS_MIDDLE MiddleStatus = 1
+	// Determined not middle: not in those sectors, or outside the band.
+	MiddleStatus_MIDDLE_STATUS_NOT_MIDDLE MiddleStatus = 2
+	// Above the line, but a fact that decides it is unknown (the sector, the
+	// state assistance in the income) or no band is known for this standard
+	// and income basis. Classified NOT_POOR; the notes say what is missing.
+	MiddleStatus_MIDDLE_STATUS_UNDETERMINED MiddleStatus = 3
+)
+
+// Enum value maps for MiddleStatus.
+var (
+	MiddleStatus_name = map[int32]string{
+		0: "MIDDLE_STATUS_UNSPECIFIED",
+		1: "MIDDLE_STATUS_MIDDLE",
+		2: "MIDDLE_STATUS_NOT_MIDDLE",
+		3: "MIDDLE_STATUS_UNDETERMINED",
+	}
+	MiddleStatus_value = map[string]int32{
+		"MIDDLE_STATUS_UNSPECIFIED":  0,
+		"MIDDLE_STATUS_MIDDLE":       1,
+		"MIDDLE_STATUS_NOT_MIDDLE":   2,
+		"MIDDLE_STATUS_UNDETERMINED": 3,
+	}
+)
+
+func (x MiddleStatus) Enum() *MiddleStatus {
+	p := new(MiddleStatus)
+	*p = x
+	return p
+}
+
+func (x MiddleStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MiddleStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_scoring_proto_enumTypes[3].Descriptor()
+}
+
+func (MiddleStatus) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_scoring_proto_enumTypes[3]
+}
+
+func (x MiddleStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MiddleStatus.Descriptor instead.
+func (MiddleStatus) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{3}
+}
+
 type AssessRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Household *Household             `protobuf:"bytes,1,opt,name=household,proto3" json:"household,omitempty"`
@@ -625,9 +686,20 @@ type Assessment struct {
 	// Remarks a reviewer should read (e.g. which parts were provisional).
 	Notes []string `protobuf:"bytes,14,rep,name=notes,proto3" json:"notes,omitempty"`
 	// Members counted (nhân khẩu): the roster without removed members.
-	MemberCount   int32 `protobuf:"varint,15,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MemberCount int32 `protobuf:"varint,15,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	// Whether the household has a middle living standard, determined only
+	// for households above the line that work in agriculture, forestry,
+	// fishery or salt-making; UNDETERMINED says a deciding fact is unknown
+	// (the notes say which), never MIDDLE nor NOT_MIDDLE in silence.
+	Middle MiddleStatus `protobuf:"varint,17,opt,name=middle,proto3,enum=rasoat.v1.MiddleStatus" json:"middle,omitempty"`
+	// True when the verdict rests on a money income the household declared
+	// (income_basis MONTHLY_PER_CAPITA or ANNUAL), not on the review form's
+	// score A, the official income measure (Circular 07/2021/TT-BLĐTBXH:
+	// phiếu B's scores estimate income and classify). Such a verdict is the
+	// engine's estimate, and says so.
+	DeclaredIncome bool `protobuf:"varint,18,opt,name=declared_income,json=declaredIncome,proto3" json:"declared_income,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Assessment) Reset() {
@@ -770,6 +842,20 @@ func (x *Assessment) GetMemberCount() int32 {
 		return x.MemberCount
 	}
 	return 0
+}
+
+func (x *Assessment) GetMiddle() MiddleStatus {
+	if x != nil {
+		return x.Middle
+	}
+	return MiddleStatus_MIDDLE_STATUS_UNSPECIFIED
+}
+
+func (x *Assessment) GetDeclaredIncome() bool {
+	if x != nil {
+		return x.DeclaredIncome
+	}
+	return false
 }
 
 // IndicatorResult is one deprivation indicator for one household.
@@ -1128,7 +1214,7 @@ const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"violations\"H\n" +
 	"\x0eFieldViolation\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xa4\x05\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"\xfe\x05\n" +
 	"\n" +
 	"Assessment\x12!\n" +
 	"\fhousehold_id\x18\x01 \x01(\tR\vhouseholdId\x12\x1a\n" +
@@ -1149,7 +1235,9 @@ const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"indicators\x18\r \x03(\v2\x1a.rasoat.v1.IndicatorResultR\n" +
 	"indicators\x12\x14\n" +
 	"\x05notes\x18\x0e \x03(\tR\x05notes\x12!\n" +
-	"\fmember_count\x18\x0f \x01(\x05R\vmemberCountB\n" +
+	"\fmember_count\x18\x0f \x01(\x05R\vmemberCount\x12/\n" +
+	"\x06middle\x18\x11 \x01(\x0e2\x17.rasoat.v1.MiddleStatusR\x06middle\x12'\n" +
+	"\x0fdeclared_income\x18\x12 \x01(\bR\x0edeclaredIncomeB\n" +
 	"\n" +
 	"\b_score_a\"\xcc\x01\n" +
 	"\x0fIndicatorResult\x12\x1c\n" +
@@ -1190,7 +1278,12 @@ const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"\x18INCOME_BASIS_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fINCOME_BASIS_MONTHLY_PER_CAPITA\x10\x01\x12\x17\n" +
 	"\x13INCOME_BASIS_ANNUAL\x10\x02\x12\x18\n" +
-	"\x14INCOME_BASIS_SCORE_A\x10\x032\xf8\x01\n" +
+	"\x14INCOME_BASIS_SCORE_A\x10\x03*\x85\x01\n" +
+	"\fMiddleStatus\x12\x1d\n" +
+	"\x19MIDDLE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14MIDDLE_STATUS_MIDDLE\x10\x01\x12\x1c\n" +
+	"\x18MIDDLE_STATUS_NOT_MIDDLE\x10\x02\x12\x1e\n" +
+	"\x1aMIDDLE_STATUS_UNDETERMINED\x10\x032\xf8\x01\n" +
 	"\x0eScoringService\x12=\n" +
 	"\x06Assess\x12\x18.rasoat.v1.AssessRequest\x1a\x19.rasoat.v1.AssessResponse\x12S\n" +
 	"\fAssessStream\x12\x1e.rasoat.v1.AssessStreamRequest\x1a\x1f.rasoat.v1.AssessStreamResponse(\x010\x01\x12R\n" +
@@ -1208,53 +1301,55 @@ func file_rasoat_v1_scoring_proto_rawDescGZIP() []byte {
 	return file_rasoat_v1_scoring_proto_rawDescData
 }
 
-var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_rasoat_v1_scoring_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rasoat_v1_scoring_proto_goTypes = []any{
 	(AssessmentView)(0),           // 0: rasoat.v1.AssessmentView
 	(Classification)(0),           // 1: rasoat.v1.Classification
 	(IncomeBasis)(0),              // 2: rasoat.v1.IncomeBasis
-	(*AssessRequest)(nil),         // 3: rasoat.v1.AssessRequest
-	(*AssessResponse)(nil),        // 4: rasoat.v1.AssessResponse
-	(*AssessStreamRequest)(nil),   // 5: rasoat.v1.AssessStreamRequest
-	(*AssessStreamResponse)(nil),  // 6: rasoat.v1.AssessStreamResponse
-	(*AssessResult)(nil),          // 7: rasoat.v1.AssessResult
-	(*Violations)(nil),            // 8: rasoat.v1.Violations
-	(*FieldViolation)(nil),        // 9: rasoat.v1.FieldViolation
-	(*Assessment)(nil),            // 10: rasoat.v1.Assessment
-	(*IndicatorResult)(nil),       // 11: rasoat.v1.IndicatorResult
-	(*Reason)(nil),                // 12: rasoat.v1.Reason
-	(*ListStandardsRequest)(nil),  // 13: rasoat.v1.ListStandardsRequest
-	(*ListStandardsResponse)(nil), // 14: rasoat.v1.ListStandardsResponse
-	(*StandardInfo)(nil),          // 15: rasoat.v1.StandardInfo
-	(*Household)(nil),             // 16: rasoat.v1.Household
+	(MiddleStatus)(0),             // 3: rasoat.v1.MiddleStatus
+	(*AssessRequest)(nil),         // 4: rasoat.v1.AssessRequest
+	(*AssessResponse)(nil),        // 5: rasoat.v1.AssessResponse
+	(*AssessStreamRequest)(nil),   // 6: rasoat.v1.AssessStreamRequest
+	(*AssessStreamResponse)(nil),  // 7: rasoat.v1.AssessStreamResponse
+	(*AssessResult)(nil),          // 8: rasoat.v1.AssessResult
+	(*Violations)(nil),            // 9: rasoat.v1.Violations
+	(*FieldViolation)(nil),        // 10: rasoat.v1.FieldViolation
+	(*Assessment)(nil),            // 11: rasoat.v1.Assessment
+	(*IndicatorResult)(nil),       // 12: rasoat.v1.IndicatorResult
+	(*Reason)(nil),                // 13: rasoat.v1.Reason
+	(*ListStandardsRequest)(nil),  // 14: rasoat.v1.ListStandardsRequest
+	(*ListStandardsResponse)(nil), // 15: rasoat.v1.ListStandardsResponse
+	(*StandardInfo)(nil),          // 16: rasoat.v1.StandardInfo
+	(*Household)(nil),             // 17: rasoat.v1.Household
 }
 var file_rasoat_v1_scoring_proto_depIdxs = []int32{
-	16, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
+	17, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
 	0,  // 1: rasoat.v1.AssessRequest.view:type_name -> rasoat.v1.AssessmentView
-	10, // 2: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
-	16, // 3: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
+	11, // 2: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
+	17, // 3: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
 	0,  // 4: rasoat.v1.AssessStreamRequest.view:type_name -> rasoat.v1.AssessmentView
-	7,  // 5: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
-	10, // 6: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
-	8,  // 7: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
-	9,  // 8: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
+	8,  // 5: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
+	11, // 6: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
+	9,  // 7: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
+	10, // 8: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
 	1,  // 9: rasoat.v1.Assessment.classification:type_name -> rasoat.v1.Classification
 	2,  // 10: rasoat.v1.Assessment.income_basis:type_name -> rasoat.v1.IncomeBasis
-	11, // 11: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
-	12, // 12: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
-	15, // 13: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
-	3,  // 14: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
-	5,  // 15: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
-	13, // 16: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
-	4,  // 17: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
-	6,  // 18: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
-	14, // 19: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 11: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
+	3,  // 12: rasoat.v1.Assessment.middle:type_name -> rasoat.v1.MiddleStatus
+	13, // 13: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
+	16, // 14: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
+	4,  // 15: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
+	6,  // 16: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
+	14, // 17: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
+	5,  // 18: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
+	7,  // 19: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
+	15, // 20: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_scoring_proto_init() }
@@ -1273,7 +1368,7 @@ func file_rasoat_v1_scoring_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_scoring_proto_rawDesc), len(file_rasoat_v1_scoring_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
