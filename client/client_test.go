@@ -472,12 +472,35 @@ func TestANewReviewRoundDatesTheAssessment(t *testing.T) {
 	if _, err := c.StartReview(ctx, id, "2026-10-20"); err != nil {
 		t.Fatal(err)
 	}
-	a, h, err := c.Assess(ctx, id)
+	// 2026-2030 counts an elderly member as a dependant only with a
+	// monthly social allowance: the household needs the answer.
+	h, err := c.Household(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range h.GetMembers() {
+		if err := c.SetField(ctx, m.GetId(), "receivesMonthlySocialAllowance", []byte("false")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, h, err = c.Assess(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h.GetReviewDate() != "2026-10-20" || a.Standard.ID != "2026-2030" {
-		t.Fatalf("after starting the 2026 round: review date %s, standard %s; want 2026-10-20 under 2026-2030", h.GetReviewDate(), a.Standard.ID)
+		t.Fatalf("after starting the 2026 periodic round: review date %s, standard %s; want 2026-10-20 under 2026-2030", h.GetReviewDate(), a.Standard.ID)
+	}
+	// A regular review a day later changes the 2026 list, under Decree
+	// 07/2021's standard, which Decree 351/2025 keeps through 2026: the
+	// round's kind, not the calendar, chooses.
+	if _, err := c.StartRound(ctx, id, Round{Date: "2026-10-21", Regular: true, Request: "form04"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _, err = c.Assess(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if a.Standard.ID != "2021-2025" {
+		t.Fatalf("a regular review of 2026-10-21 scored under %s; want 2021-2025", a.Standard.ID)
 	}
 }
 

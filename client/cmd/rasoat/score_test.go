@@ -408,7 +408,7 @@ func TestScoreStandardChangesTheResult(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := sampleHousehold(t)
-			h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_MonthlyPerCapitaVnd{MonthlyPerCapitaVnd: tt.income}}
+			h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_MonthlyPerCapitaVnd{MonthlyPerCapitaVnd: tt.income}, StateAssistanceAnnualVnd: proto.Int64(0)}
 			if tt.repair {
 				noDeprivation(h)
 			}

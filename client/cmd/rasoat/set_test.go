@@ -18,8 +18,13 @@ func TestSetThenShowReflectsTheChangeAndTheNewClassification(t *testing.T) {
 		deprived []string
 	}{
 		{
-			name:     "income above the poverty line and under the middle line makes the household MIDDLE",
-			sets:     [][3]string{{exampleID, "income", `{"monthlyPerCapitaVnd":"1800000"}`}},
+			// Middle applies to a farming (forestry, fishery, salt) household,
+			// on its income without state assistance (QĐ 24/2021, Điều 2 khoản 2).
+			name: "income above the poverty line and under the middle line makes a farming household MIDDLE",
+			sets: [][3]string{
+				{exampleID, "agriForestryFisherySalt", "true"},
+				{exampleID, "income", `{"monthlyPerCapitaVnd":"1800000","stateAssistanceAnnualVnd":"0"}`},
+			},
 			check:    func(h *rasoatv1.Household) bool { return h.GetIncome().GetMonthlyPerCapitaVnd() == 1800000 },
 			class:    rasoatv1.Classification_CLASSIFICATION_MIDDLE,
 			deprived: exampleDeprived,
