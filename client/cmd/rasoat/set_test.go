@@ -105,12 +105,13 @@ func TestSetInvalidNamesTheFieldAndLeavesTheFileUnchanged(t *testing.T) {
 		{"an unknown field lists the fields", []string{exampleID, "housing.floorArea", "14"}, []string{"housing.floorArea: is not a field of a household", "housing.floorAreaM2"}},
 		{"a value of the wrong type", []string{exampleID, "housing.floorAreaM2", `"big"`}, []string{"housing.floorAreaM2: not a valid value"}},
 		{"text without JSON quotes says how to quote it", []string{exampleID, "headName", "Hoàng Văn Sáng"}, []string{"headName:", "not valid JSON", `'"Hoàng Văn Sáng"'`}},
-		{"an enum name the contract does not know", []string{exampleID, "waterSanitation.latrine", `"LATRINE_GOLD"`}, []string{"waterSanitation.latrine"}},
-		{"an enum number the contract does not know", []string{exampleID, "area", "9"}, []string{"area: 9 is not a known value"}},
+		{"an unknown enum name lists the valid names", []string{exampleID, "waterSanitation.latrine", `"LATRINE_GOLD"`}, []string{`waterSanitation.latrine: unknown value "LATRINE_GOLD"; valid: LATRINE_UNSPECIFIED, LATRINE_FLUSH_SEPTIC,`}},
+		{"an unknown enum number lists the valid names", []string{exampleID, "area", "9"}, []string{"area: unknown value 9; valid: AREA_UNSPECIFIED, AREA_RURAL, AREA_URBAN"}},
+		{"an unknown name in an enum list lists the valid names", []string{exampleID, "information.infoDevices", `["INFO_DEVICE_TV","PHONE"]`}, []string{`information.infoDevices: unknown value "PHONE"; valid: INFO_DEVICE_UNSPECIFIED,`}},
 		{"a member's field on the household", []string{exampleID, "birthDate", `"2001-01-01"`}, []string{"birthDate: is not a field of a household"}},
 		{"a household field on a member", []string{exampleChild, "headName", `"X"`}, []string{"headName: is not a field of a member"}},
 		{"an unknown entity", []string{"0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9dff", "headName", `"X"`}, []string{"0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9dff", "not found"}},
-		{"a member removal must be a known reason", []string{exampleChild, "removed", `"REMOVAL_ELOPED"`}, []string{"removed"}},
+		{"a member removal must be a known reason", []string{exampleChild, "removed", `"REMOVAL_ELOPED"`}, []string{`removed: unknown value "REMOVAL_ELOPED"; valid: REMOVAL_UNSPECIFIED, REMOVAL_DIED`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
