@@ -41,6 +41,8 @@ type writeTx struct {
 	clock *hlc.Clock
 	ents  map[string]*ent
 	order []string
+	wr    written  // answers written, checked by the engine before commit
+	hhs   []string // households wr touches, in order
 }
 
 // write runs fn in one transaction and commits what it wrote; an error from
@@ -55,8 +57,15 @@ func (c *Client) write(ctx context.Context, op string, fn func(w *writeTx) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	w := &writeTx{c: c, ctx: ctx, tx: tx, m: m, clock: c.clock.Load(), ents: map[string]*ent{}}
-	if err := fn(w); err != nil {
+	w := &writeTx{c: c, ctx: ctx, tx: tx, m: m, clock: c.clock.Load(), ents: map[string]*ent{}, wr: written{}}
+	err = fn(w)
+	for _, hh := range w.hhs {
+		if err != nil {
+			break
+		}
+		err = w.checkAnswers(hh, w.wr)
+	}
+	if err != nil {
 		var fe *entity.FieldError
 		if errors.As(err, &fe) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrWorkflow) {
 			return err // already names what is wrong
@@ -146,6 +155,7 @@ func (w *writeTx) set(e *ent, path string, value []byte, name string) error {
 		return renamed(name, err)
 	}
 	e.dirty = true
+	w.wrote(e, path, value, name)
 	payload, err := marshalChange.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode change: %w", err)

@@ -32,9 +32,11 @@ Flags:
                   to enrol the household in; may be left out when the JSON's
                   villageCode names it, and must agree with it otherwise
   --strict        refuse a household the poverty standard cannot score yet
-                  (answers missing or invalid); without it such a household
-                  is enrolled as a draft and what is missing is listed on
-                  standard error
+                  (answers missing); without it such a household is
+                  enrolled as a draft and what is missing is listed on
+                  standard error. An answer given that the standard
+                  refuses (a floor area of -3 m², a birth date after the
+                  review date) is refused either way
 
 Exit status: 0 when enrolled; 1 when the input is invalid (the error names
 the field, e.g. "members[1].sex", and nothing is written); 2 for bad usage

@@ -26,6 +26,12 @@ integers as strings, null to clear a field that may be unset. For example:
   rasoat set 0193… income '{"monthlyPerCapitaVnd":"1800000"}'
   rasoat set 0193… waterSanitation.latrine '"LATRINE_FLUSH_SEPTIC"'
 
+A value the scoring engine would refuse is refused here, before anything
+is written, with the engine's rule: a floor area of -3 m² ("must be between
+0 and 1000000 m²"), a birth date after the review date, an unknown enum
+name (the error lists the names the field takes). Clearing a field (null)
+is always taken; what is still missing is for rasoat show to list.
+
 Writing a field that has an open conflict (rasoat conflicts) resolves it:
 the value written replaces every value this file holds for the field, and
 the next rasoat sync takes the resolution to the server. Set needs no
