@@ -90,11 +90,18 @@ func (v *verb) fail(err error) int {
 		return exitInvalid
 	}
 	fmt.Fprintf(v.stderr, "rasoat %s: %v\n", v.name, err)
+	if errors.Is(err, client.ErrNotFound) {
+		fmt.Fprintf(v.stderr, "rasoat %s: %s\n", v.name, notFoundHint)
+	}
 	if invalidInput(err) {
 		return exitInvalid
 	}
 	return exitUsage
 }
+
+// notFoundHint says what to do about an id this file does not hold.
+const notFoundHint = "rasoat list shows this file's households and their ids, rasoat show HOUSEHOLD_ID a household's members; " +
+	"a household enrolled on another tablet arrives here with rasoat sync"
 
 // invalidInput reports whether err is about the input rather than the
 // file or the network.
@@ -103,7 +110,7 @@ func invalidInput(err error) bool {
 	var ie *inputError
 	var ve *survey.ValidationError
 	return errors.As(err, &fe) || errors.As(err, &ie) || errors.As(err, &ve) ||
-		errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrExists) ||
+		errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrExists) || errors.Is(err, client.ErrAmbiguous) ||
 		errors.Is(err, client.ErrWorkflow) || errors.Is(err, survey.ErrNoStandard)
 }
 
