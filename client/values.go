@@ -27,7 +27,7 @@ func renamed(field string, err error) error {
 		if fe.Field != "value" && !strings.HasSuffix(field, fe.Field) {
 			desc = fe.Field + ": " + desc
 		}
-		return &entity.FieldError{Field: field, Desc: desc}
+		return &entity.FieldError{Field: field, Desc: desc, OverLimit: fe.OverLimit, Reason: fe.Reason}
 	}
 	return fmt.Errorf("%s: %w", field, err)
 }
@@ -138,28 +138,26 @@ func (w *writeTx) materialise(hh string) (*rasoatv1.Household, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := w.tx.QueryContext(w.ctx, "SELECT id FROM entities WHERE household_id = ? AND kind = ?", hh, int64(rasoatv1.EntityKind_ENTITY_KIND_MEMBER))
-	if err != nil {
-		return nil, fmt.Errorf("read members of %s: %w", hh, err)
-	}
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+	if !w.made[hh] { // a household made in w has no stored members to read
+		rows, err := w.tx.QueryContext(w.ctx, "SELECT id FROM entities WHERE household_id = ? AND kind = ?", hh, int64(rasoatv1.EntityKind_ENTITY_KIND_MEMBER))
+		if err != nil {
 			return nil, fmt.Errorf("read members of %s: %w", hh, err)
 		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read members of %s: %w", hh, err)
-	}
-	for _, id := range w.order { // members created in w, not stored yet
-		if e := w.ents[id]; e.kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER && e.hh == hh && !slices.Contains(ids, id) {
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read members of %s: %w", hh, err)
+			}
 			ids = append(ids, id)
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read members of %s: %w", hh, err)
+		}
 	}
+	ids = append(ids, w.newMs[hh]...) // members made in w, not stored yet
 	members := make([]entity.State, 0, len(ids))
 	for _, id := range ids {
 		e, err := w.load(id)

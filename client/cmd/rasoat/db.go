@@ -208,8 +208,14 @@ func openDB(ctx context.Context, path string, create bool, opts ...client.Option
 // maxDocBytes bounds one JSON document read by add and member add.
 const maxDocBytes = maxLineBytes
 
-// readInput reads the whole of name, or of stdin when name is "" or "-".
+// readInput reads the whole of name, or of stdin when name is "" or "-",
+// up to maxDocBytes.
 func readInput(stdin io.Reader, name string) ([]byte, error) {
+	return readInputMax(stdin, name, maxDocBytes)
+}
+
+// readInputMax is readInput up to limit bytes.
+func readInputMax(stdin io.Reader, name string, limit int) ([]byte, error) {
 	in := stdin
 	if name != "" && name != "-" {
 		f, err := os.Open(name)
@@ -221,12 +227,12 @@ func readInput(stdin io.Reader, name string) ([]byte, error) {
 	} else {
 		name = "standard input"
 	}
-	b, err := io.ReadAll(io.LimitReader(in, maxDocBytes+1))
+	b, err := io.ReadAll(io.LimitReader(in, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(b) > maxDocBytes {
-		return nil, fmt.Errorf("read %s: longer than %d bytes (4 MiB)", name, maxDocBytes)
+	if len(b) > limit {
+		return nil, fmt.Errorf("read %s: longer than %d bytes (%d MiB), the limit", name, limit, limit>>20)
 	}
 	return b, nil
 }
