@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
@@ -175,4 +176,122 @@ func (c *Client) Conflicts(ctx context.Context, fn func(Conflict) error) error {
 		return fmt.Errorf("list conflicts: %w", err)
 	}
 	return nil
+}
+
+// Bounds on ResolveID.
+const (
+	// MinIDPrefix is the shortest prefix ResolveID looks up, as git's
+	// shortest abbreviation: shorter ones match most of a file.
+	MinIDPrefix = 4
+	// MaxIDCandidates bounds the ids an ambiguous prefix's error lists: a
+	// screen's worth to choose from, not a dump of the file.
+	MaxIDCandidates = 10
+	// uuidLen is the length of an id, a UUID in canonical form.
+	uuidLen = 36
+)
+
+// ErrAmbiguous is wrapped by ResolveID's error (an *AmbiguousError) for a
+// prefix that more than one entity's id begins with.
+var ErrAmbiguous = errors.New("ambiguous id prefix")
+
+// IDCandidate is one entity an id prefix matches.
+type IDCandidate struct {
+	ID          string
+	Kind        string // "household", "member", "review"
+	HouseholdID string
+}
+
+// AmbiguousError is ResolveID's error for a prefix that matches more than
+// one entity: the first of them in id order.
+type AmbiguousError struct {
+	Prefix     string
+	Candidates []IDCandidate // at most MaxIDCandidates
+	More       bool          // more entities match than Candidates lists
+}
+
+func (e *AmbiguousError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "id prefix %q matches more than one entity:", e.Prefix)
+	for _, c := range e.Candidates {
+		fmt.Fprintf(&b, " %s (%s),", c.ID, c.Kind)
+	}
+	s := strings.TrimSuffix(b.String(), ",")
+	if e.More {
+		s += " and more"
+	}
+	return s + "; type more of the id"
+}
+
+// Unwrap returns ErrAmbiguous.
+func (e *AmbiguousError) Unwrap() error { return ErrAmbiguous }
+
+// ResolveID returns the id of the one entity (of one of kinds, any kind
+// if none) whose id begins with typed, so that a person need not type a
+// whole UUID: typed is a whole id (returned as it is, without a lookup:
+// the operation says if it is unknown), or at least MinIDPrefix of its
+// first characters, in either case. A prefix no entity matches returns an
+// error wrapping ErrNotFound; one several match, an *AmbiguousError.
+func (c *Client) ResolveID(ctx context.Context, typed string, kinds ...rasoatv1.EntityKind) (string, error) {
+	if entity.ValidID(typed) {
+		return typed, nil
+	}
+	p := strings.ToLower(typed)
+	if entity.ValidID(p) {
+		return p, nil
+	}
+	switch {
+	case len(p) < MinIDPrefix:
+		return "", fieldError("id", "%q is too short: give at least %d characters of the id", typed, MinIDPrefix)
+	case len(p) >= uuidLen:
+		return "", fieldError("id", "%q is not an id: an id is a UUID in canonical form", typed)
+	}
+	for i := 0; i < len(p); i++ {
+		if ch := p[i]; !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || ch == '-') {
+			return "", fieldError("id", "%q is not an id or the start of one: an id has only hexadecimal digits and -", typed)
+		}
+	}
+	// Ids are lower-case hex and '-', all below '~': the prefix's ids are
+	// the key range [p, p+"~"), read from the primary key's index.
+	q := "SELECT id, kind, household_id FROM entities WHERE id >= ? AND id < ?"
+	args := []any{p, p + "~"}
+	if len(kinds) > 0 {
+		q += " AND kind IN (" + strings.TrimSuffix(strings.Repeat("?,", len(kinds)), ",") + ")"
+		for _, k := range kinds {
+			args = append(args, int64(k))
+		}
+	}
+	q += fmt.Sprintf(" ORDER BY id LIMIT %d", MaxIDCandidates+1)
+	rows, err := c.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return "", fmt.Errorf("look up id prefix %q: %w", typed, err)
+	}
+	defer rows.Close()
+	var found []IDCandidate
+	for rows.Next() {
+		var cand IDCandidate
+		var kind int64
+		if err := rows.Scan(&cand.ID, &kind, &cand.HouseholdID); err != nil {
+			return "", fmt.Errorf("look up id prefix %q: %w", typed, err)
+		}
+		cand.Kind = entity.KindName(rasoatv1.EntityKind(kind))
+		found = append(found, cand)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("look up id prefix %q: %w", typed, err)
+	}
+	switch len(found) {
+	case 0:
+		what := "entity"
+		if len(kinds) == 1 {
+			what = entity.KindName(kinds[0])
+		}
+		return "", fmt.Errorf("%w: no %s id in this file begins with %q", ErrNotFound, what, typed)
+	case 1:
+		return found[0].ID, nil
+	}
+	e := &AmbiguousError{Prefix: typed, Candidates: found, More: len(found) > MaxIDCandidates}
+	if e.More {
+		e.Candidates = found[:MaxIDCandidates]
+	}
+	return "", e
 }

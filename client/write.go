@@ -42,6 +42,10 @@ type writeTx struct {
 	clock *hlc.Clock
 	ents  map[string]*ent
 	order []string
+	wr    written             // answers written, checked by the engine before commit
+	hhs   []string            // households wr touches, in order
+	made  map[string]bool     // entities created here
+	newMs map[string][]string // members created here, by household
 }
 
 // write runs fn in one transaction and commits what it wrote; an error from
@@ -56,8 +60,15 @@ func (c *Client) write(ctx context.Context, op string, fn func(w *writeTx) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	w := &writeTx{c: c, ctx: ctx, tx: tx, m: m, clock: c.clock.Load(), ents: map[string]*ent{}}
-	if err := fn(w); err != nil {
+	w := &writeTx{c: c, ctx: ctx, tx: tx, m: m, clock: c.clock.Load(), ents: map[string]*ent{}, wr: written{}}
+	err = fn(w)
+	for _, hh := range w.hhs {
+		if err != nil {
+			break
+		}
+		err = w.checkAnswers(hh, w.wr)
+	}
+	if err != nil {
 		var fe *entity.FieldError
 		if errors.As(err, &fe) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrWorkflow) {
 			return err // already names what is wrong
@@ -106,6 +117,13 @@ func (w *writeTx) create(id string, kind rasoatv1.EntityKind, household, village
 	e := &ent{id: id, kind: kind, hh: household, vill: village}
 	w.ents[id] = e
 	w.order = append(w.order, id)
+	if w.made == nil {
+		w.made, w.newMs = map[string]bool{}, map[string][]string{}
+	}
+	w.made[id] = true
+	if kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER {
+		w.newMs[household] = append(w.newMs[household], id)
+	}
 	return e, nil
 }
 
@@ -147,6 +165,7 @@ func (w *writeTx) set(e *ent, path string, value []byte, name string) error {
 		return renamed(name, err)
 	}
 	e.dirty = true
+	w.wrote(e, path, value, name)
 	payload, err := marshalChange.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode change: %w", err)
@@ -226,25 +245,111 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // Bad input returns a *entity.FieldError naming the field
 // ("members[1].birthDate") and writes nothing.
 func (c *Client) CreateHousehold(ctx context.Context, villageCode string, h *rasoatv1.Household) (string, error) {
+	nh, err := newHousehold(villageCode, h)
+	if err != nil {
+		return "", err
+	}
+	if err := c.write(ctx, "create household", nh.write); err != nil {
+		return "", err
+	}
+	return nh.id, nil
+}
+
+// MaxHouseholdsPerCall bounds CreateHouseholds: a village's households
+// (a few hundred; the largest a little over a thousand) in one call, while
+// the one transaction that holds them, some 40 changes each, stays a few
+// seconds of a tablet's write lock.
+const MaxHouseholdsPerCall = 2000
+
+// HouseholdError is CreateHouseholds' error for one of its households:
+// Index is its place in the slice given, Err what CreateHousehold would
+// have said of it (a *entity.FieldError naming the field, ErrExists, ...).
+type HouseholdError struct {
+	Index int
+	Err   error
+}
+
+func (e *HouseholdError) Error() string { return fmt.Sprintf("households[%d]: %v", e.Index, e.Err) }
+
+// Unwrap returns Err.
+func (e *HouseholdError) Unwrap() error { return e.Err }
+
+// CreateHouseholds enrols many households in one transaction, as
+// CreateHousehold does each: all of them, or, on the first refused, none
+// (a *HouseholdError saying which and why). villageCode, when not empty, is
+// the village of every household (each one's own villageCode must then be
+// empty or agree); when empty, each household names its own. It returns
+// the ids in the order of hs.
+func (c *Client) CreateHouseholds(ctx context.Context, villageCode string, hs []*rasoatv1.Household) ([]string, error) {
+	if len(hs) > MaxHouseholdsPerCall {
+		return nil, &entity.FieldError{Field: "households", OverLimit: true,
+			Desc: fmt.Sprintf("%d households, over the limit of %d in one call: split them", len(hs), MaxHouseholdsPerCall)}
+	}
+	nhs := make([]*newHH, len(hs))
+	for i, h := range hs {
+		v := villageCode
+		if v == "" {
+			v = h.GetVillageCode()
+		}
+		nh, err := newHousehold(v, h)
+		if err != nil {
+			return nil, &HouseholdError{Index: i, Err: err}
+		}
+		nhs[i] = nh
+	}
+	err := c.write(ctx, "create households", func(w *writeTx) error {
+		for i, nh := range nhs {
+			err := nh.write(w)
+			if err == nil {
+				// Checked here to name the household; write then skips it.
+				err = w.checkAnswers(nh.id, w.wr)
+				w.hhs = slices.DeleteFunc(w.hhs, func(id string) bool { return id == nh.id })
+			}
+			if err != nil {
+				return &HouseholdError{Index: i, Err: err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(nhs))
+	for i, nh := range nhs {
+		ids[i] = nh.id
+	}
+	return ids, nil
+}
+
+// newHH is a household checked and ready to write: its id, its answers
+// and its members with their ids.
+type newHH struct {
+	id, village string
+	values      map[string][]byte
+	members     []*rasoatv1.Member
+}
+
+// newHousehold checks h for enrolment in villageCode and makes its ids.
+func newHousehold(villageCode string, h *rasoatv1.Household) (*newHH, error) {
 	switch {
 	case villageCode == "":
-		return "", fieldError("villageCode", "is empty")
+		return nil, fieldError("villageCode", "is empty")
 	case h.GetVillageCode() != "" && h.GetVillageCode() != villageCode:
-		return "", fieldError("villageCode", "%q differs from the village %q it is enrolled in", h.GetVillageCode(), villageCode)
+		return nil, fieldError("villageCode", "%q differs from the village %q it is enrolled in", h.GetVillageCode(), villageCode)
 	case h.GetHeadName() == "":
-		return "", fieldError("headName", "is required")
+		return nil, fieldError("headName", "is required")
 	}
 	id := h.GetId()
 	if id == "" {
 		id = newID()
 	} else if !entity.ValidID(id) {
-		return "", fieldError("id", "%q is not a UUID in canonical form", id)
+		return nil, fieldError("id", "%q is not a UUID in canonical form", id)
 	}
 	hh := proto.Clone(h).(*rasoatv1.Household)
 	hh.Id, hh.VillageCode, hh.Members = "", "", nil
 	values, err := entity.Leaves(hh, entity.Paths(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD))
 	if err != nil {
-		return "", fmt.Errorf("create household: %w", err)
+		return nil, fmt.Errorf("create household: %w", err)
 	}
 	members := make([]*rasoatv1.Member, len(h.GetMembers()))
 	seen := map[string]bool{id: true}
@@ -253,33 +358,32 @@ func (c *Client) CreateHousehold(ctx context.Context, villageCode string, h *ras
 		if m.Id == "" {
 			m.Id = newID()
 		} else if !entity.ValidID(m.Id) {
-			return "", fieldError(fmt.Sprintf("members[%d].id", i), "%q is not a UUID in canonical form", m.Id)
+			return nil, fieldError(fmt.Sprintf("members[%d].id", i), "%q is not a UUID in canonical form", m.Id)
 		}
 		if seen[m.Id] {
-			return "", fieldError(fmt.Sprintf("members[%d].id", i), "%s is used twice", m.Id)
+			return nil, fieldError(fmt.Sprintf("members[%d].id", i), "%s is used twice", m.Id)
 		}
 		seen[m.Id] = true
 		members[i] = m
 	}
-	err = c.write(ctx, "create household", func(w *writeTx) error {
-		e, err := w.create(id, rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, id, villageCode)
-		if err != nil {
-			return err
-		}
-		if err := w.setAll(e, values, ""); err != nil {
-			return err
-		}
-		for i, m := range members {
-			if err := w.addMember(e, m, fmt.Sprintf("members[%d].", i)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return &newHH{id: id, village: villageCode, values: values, members: members}, nil
+}
+
+// write enrols nh in w.
+func (nh *newHH) write(w *writeTx) error {
+	e, err := w.create(nh.id, rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, nh.id, nh.village)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return id, nil
+	if err := w.setAll(e, nh.values, ""); err != nil {
+		return err
+	}
+	for i, m := range nh.members {
+		if err := w.addMember(e, m, fmt.Sprintf("members[%d].", i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // setAll writes values in path order; prefix names the entity in errors.

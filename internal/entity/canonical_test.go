@@ -3,6 +3,7 @@ package entity
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -155,6 +156,48 @@ func TestCanonicalText(t *testing.T) {
 			}
 			if !json.Valid(got) {
 				t.Fatalf("%s is not JSON", got)
+			}
+		})
+	}
+}
+
+func TestAnUnknownEnumValueIsNamedWithTheValidNames(t *testing.T) {
+	const latrines = "valid: LATRINE_UNSPECIFIED, LATRINE_FLUSH_SEPTIC, LATRINE_POUR_FLUSH, LATRINE_DOUBLE_VAULT, LATRINE_VENTILATED_PIT, LATRINE_SIMPLE_PIT, LATRINE_HANGING, LATRINE_NONE, LATRINE_OTHER"
+	tests := []struct {
+		name  string
+		kind  rasoatv1.EntityKind
+		path  string
+		value string
+		want  string // the whole error
+	}{
+		{"a misspelt name lists every name the field takes", rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, "waterSanitation.latrine", `"LATRINE_GOLD"`,
+			`waterSanitation.latrine: unknown value "LATRINE_GOLD"; ` + latrines},
+		{"a name with spaces around the JSON is still read as a name", rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, "waterSanitation.latrine", ` "GOLD" `,
+			`waterSanitation.latrine: unknown value "GOLD"; ` + latrines},
+		{"a number the contract does not define lists the names too", rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, "area", `9`,
+			"area: unknown value 9; valid: AREA_UNSPECIFIED, AREA_RURAL, AREA_URBAN"},
+		{"a bad name in a list names the list's field", rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD, "policyFlags", `["POLICY_X"]`,
+			`policyFlags: unknown value "POLICY_X"; valid: `},
+		{"a member's enum", rasoatv1.EntityKind_ENTITY_KIND_MEMBER, "sex", `"SEX_F"`,
+			`sex: unknown value "SEX_F"; valid: SEX_UNSPECIFIED, SEX_MALE, SEX_FEMALE`},
+		{"a long string is shown cut", rasoatv1.EntityKind_ENTITY_KIND_MEMBER, "sex", `"` + strings.Repeat("X", 5000) + `"`,
+			`sex: unknown value "` + strings.Repeat("X", 64) + `…"; valid: SEX_UNSPECIFIED`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Canonical(tt.kind, tt.path, []byte(tt.value))
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.path {
+				t.Fatalf("error %v; want a FieldError naming %s", err, tt.path)
+			}
+			if !errors.Is(err, ErrUnknownValue) || !errors.Is(err, ErrInvalid) {
+				t.Errorf("error %v is not ErrUnknownValue and ErrInvalid", err)
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error\n%v\nwant it to begin\n%s", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "proto:") {
+				t.Errorf("error %v shows protojson's words", err)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -101,12 +102,81 @@ type FieldError struct {
 	// length over one of this package's bounds (the caller may split or
 	// shorten), rather than for its content.
 	OverLimit bool
+	// Reason, when set, is a sentinel error saying why, for a caller to
+	// branch on with errors.Is (ErrUnknownValue); Desc is for people and
+	// its wording may change.
+	Reason error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Desc }
 
-// Unwrap returns ErrInvalid.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrInvalid, and Reason when set.
+func (e *FieldError) Unwrap() []error {
+	if e.Reason != nil {
+		return []error{ErrInvalid, e.Reason}
+	}
+	return []error{ErrInvalid}
+}
+
+// ErrUnknownValue is the Reason of a FieldError for an enum value the
+// contract does not define (a misspelt name, a number from a newer
+// contract); its Desc lists the names the field takes.
+var ErrUnknownValue = errors.New("unknown enum value")
+
+// unknownEnum is the error for v (a name or a number, as given) that is
+// not a value of the enum e: it lists every name e takes, which is what
+// someone typing the value needs, and is never protojson's own wording.
+func unknownEnum(e protoreflect.EnumDescriptor, v string) error {
+	vals := e.Values()
+	names := make([]string, vals.Len())
+	for i := range names {
+		names[i] = string(vals.Get(i).Name())
+	}
+	return enumError("unknown value " + v + "; valid: " + strings.Join(names, ", "))
+}
+
+// enumError is unknownEnum's error: its text, and errors.Is(ErrUnknownValue).
+type enumError string
+
+func (e enumError) Error() string        { return string(e) }
+func (e enumError) Is(target error) bool { return target == ErrUnknownValue }
+
+// enumNames refuses, before protojson sees it, a name in v (a JSON string,
+// or a list holding strings) that the enum leaf fd does not define. It
+// leaves everything else to protojson.
+func enumNames(fd protoreflect.FieldDescriptor, v []byte) error {
+	if fd.Kind() != protoreflect.EnumKind {
+		return nil
+	}
+	check := func(raw json.RawMessage) error {
+		var s string
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+			return nil // not a string: protojson decides
+		}
+		if fd.Enum().Values().ByName(protoreflect.Name(s)) == nil {
+			q, _ := json.Marshal(s)
+			if len(s) > 64 { // an enum name is short; a long string is shown cut
+				q, _ = json.Marshal(string([]rune(s)[:min(len([]rune(s)), 64)]) + "…")
+			}
+			return unknownEnum(fd.Enum(), string(q))
+		}
+		return nil
+	}
+	if !fd.IsList() {
+		return check(v)
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(v, &list) != nil {
+		return nil
+	}
+	for _, raw := range list {
+		if err := check(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Desc: fmt.Sprintf(format, args...)}
@@ -217,6 +287,9 @@ func protoSchema(msg proto.Message, skip ...string) *schema {
 				if isCanonical(leaf, v) {
 					return v, nil // already in its one form: nothing to decode
 				}
+				if err := enumNames(leaf, v); err != nil {
+					return nil, err
+				}
 				m := msg.ProtoReflect().New()
 				if err := protojson.Unmarshal(wrap(path, v), m.Interface()); err != nil {
 					return nil, err
@@ -241,7 +314,7 @@ func knownEnums(m protoreflect.Message) error {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		check := func(n protoreflect.EnumNumber) bool {
 			if fd.Enum().Values().ByNumber(n) == nil {
-				err = fmt.Errorf("%s: %d is not a known value of %s", fd.JSONName(), n, fd.Enum().FullName())
+				err = unknownEnum(fd.Enum(), strconv.Itoa(int(n)))
 				return false
 			}
 			return true

@@ -3,6 +3,7 @@ package entity
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -30,6 +31,9 @@ func Canonical(k rasoatv1.EntityKind, path string, v []byte) ([]byte, error) {
 		return nil, invalid(path, "%q is not valid JSON", v)
 	}
 	out, err := canon(v)
+	if errors.Is(err, ErrUnknownValue) {
+		return nil, &FieldError{Field: path, Desc: err.Error(), Reason: ErrUnknownValue}
+	}
 	if err != nil {
 		return nil, invalid(path, "not a valid value: %v", err)
 	}

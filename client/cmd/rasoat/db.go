@@ -90,11 +90,18 @@ func (v *verb) fail(err error) int {
 		return exitInvalid
 	}
 	fmt.Fprintf(v.stderr, "rasoat %s: %v\n", v.name, err)
+	if errors.Is(err, client.ErrNotFound) {
+		fmt.Fprintf(v.stderr, "rasoat %s: %s\n", v.name, notFoundHint)
+	}
 	if invalidInput(err) {
 		return exitInvalid
 	}
 	return exitUsage
 }
+
+// notFoundHint says what to do about an id this file does not hold.
+const notFoundHint = "rasoat list shows this file's households and their ids, rasoat show HOUSEHOLD_ID a household's members; " +
+	"a household enrolled on another tablet arrives here with rasoat sync"
 
 // invalidInput reports whether err is about the input rather than the
 // file or the network.
@@ -103,7 +110,7 @@ func invalidInput(err error) bool {
 	var ie *inputError
 	var ve *survey.ValidationError
 	return errors.As(err, &fe) || errors.As(err, &ie) || errors.As(err, &ve) ||
-		errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrExists) ||
+		errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrExists) || errors.Is(err, client.ErrAmbiguous) ||
 		errors.Is(err, client.ErrWorkflow) || errors.Is(err, survey.ErrNoStandard)
 }
 
@@ -201,8 +208,14 @@ func openDB(ctx context.Context, path string, create bool, opts ...client.Option
 // maxDocBytes bounds one JSON document read by add and member add.
 const maxDocBytes = maxLineBytes
 
-// readInput reads the whole of name, or of stdin when name is "" or "-".
+// readInput reads the whole of name, or of stdin when name is "" or "-",
+// up to maxDocBytes.
 func readInput(stdin io.Reader, name string) ([]byte, error) {
+	return readInputMax(stdin, name, maxDocBytes)
+}
+
+// readInputMax is readInput up to limit bytes.
+func readInputMax(stdin io.Reader, name string, limit int) ([]byte, error) {
 	in := stdin
 	if name != "" && name != "-" {
 		f, err := os.Open(name)
@@ -214,12 +227,12 @@ func readInput(stdin io.Reader, name string) ([]byte, error) {
 	} else {
 		name = "standard input"
 	}
-	b, err := io.ReadAll(io.LimitReader(in, maxDocBytes+1))
+	b, err := io.ReadAll(io.LimitReader(in, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(b) > maxDocBytes {
-		return nil, fmt.Errorf("read %s: longer than %d bytes (4 MiB)", name, maxDocBytes)
+	if len(b) > limit {
+		return nil, fmt.Errorf("read %s: longer than %d bytes (%d MiB), the limit", name, limit, limit>>20)
 	}
 	return b, nil
 }

@@ -243,3 +243,58 @@ func TestTabletVerbsBadUsageExitsTwo(t *testing.T) {
 		})
 	}
 }
+
+func TestIDsMayBeTypedAsAUniquePrefix(t *testing.T) {
+	const head, child = "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d02", "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d03"
+	tests := []struct {
+		name      string
+		args      []string // after the verb's --db
+		code      int
+		stdoutHas string
+		stderrHas []string
+	}{
+		{"set takes a unique prefix", []string{"set", exampleID[:35] + "1", "headName", `"Hoàng Văn Sáng"`}, exitOK, exampleID + ": headName", nil},
+		{"show takes a prefix unique among households", []string{"show", "0193a1f2"}, exitOK, "Household (hộ) " + exampleID, nil},
+		{"member remove takes a prefix unique among members", []string{"member", "remove", "--reason", "moved-out", child[:35] + "3"}, exitOK, child + ": removed", nil},
+		{"an ambiguous prefix lists the candidates", []string{"set", "0193a1f2", "headName", `"X"`}, exitInvalid, "",
+			[]string{`id prefix "0193a1f2" matches more than one entity`, exampleID + " (household)", head + " (member)", child + " (member)", "type more of the id"}},
+		{"a prefix of no id says what to do", []string{"set", "0193b", "headName", `"X"`}, exitInvalid, "",
+			[]string{`no entity id in this file begins with "0193b"`, "rasoat list shows this file's households and their ids", "rasoat sync"}},
+		{"a prefix too short is refused", []string{"set", "019", "headName", `"X"`}, exitInvalid, "", []string{"at least 4 characters"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tabletFile(t)
+			enrolExample(t, db)
+			args := append([]string{tt.args[0], "--db", db}, tt.args[1:]...)
+			stdout, stderr, code := rasoat(t, "", args...)
+			if code != tt.code || !strings.Contains(stdout, tt.stdoutHas) {
+				t.Errorf("exit code %d, stdout %q; want %d and %q\nstderr: %s", code, stdout, tt.code, tt.stdoutHas, stderr)
+			}
+			for _, s := range tt.stderrHas {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr does not contain %q: %s", s, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestAnUnknownIDSaysWhatToDo(t *testing.T) {
+	const unknown = "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9dff"
+	for _, args := range [][]string{
+		{"set", unknown, "headName", `"X"`},
+		{"show", unknown},
+		{"member", "remove", "--reason", "died", unknown},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			db := tabletFile(t)
+			enrolExample(t, db)
+			_, stderr, code := rasoat(t, "", append([]string{args[0], "--db", db}, args[1:]...)...)
+			if code != exitInvalid || !strings.Contains(stderr, unknown) || !strings.Contains(stderr, "not found") ||
+				!strings.Contains(stderr, "rasoat list shows this file's households and their ids") || !strings.Contains(stderr, "arrives here with rasoat sync") {
+				t.Errorf("exit code %d, stderr %s", code, stderr)
+			}
+		})
+	}
+}

@@ -20,7 +20,8 @@ one household, member or review, in the order it stored them: for each,
 when it was written (the writer's clock) and received, who wrote it (the
 person the writing device was enrolled for), who sent it and from which
 device (for a change relayed by a commune server, that server), the field
-and the value. Only what is in your villages can be asked for.
+and the value. Only what is in your villages can be asked for. ENTITY_ID
+may be the first characters (at least 4) of an id this file holds.
 
 Flags:
 
@@ -92,6 +93,12 @@ func runHistory(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return code
 	}
 	defer cl.close()
+	// A prefix is completed from the ids this file holds; a whole id goes
+	// to the server as it is, held here or not.
+	id, err := cl.c.ResolveID(ctx, pos[0])
+	if err != nil {
+		return v.fail(err)
+	}
 	actx, err := cl.authed()
 	if err != nil {
 		return v.fail(err)
@@ -100,7 +107,7 @@ func runHistory(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	n := 0
 	for after := uint64(0); ; {
-		res, err := api.EntityHistory(actx, &rasoatv1.EntityHistoryRequest{EntityId: pos[0], AfterSeq: after, Limit: historyPage})
+		res, err := api.EntityHistory(actx, &rasoatv1.EntityHistoryRequest{EntityId: id, AfterSeq: after, Limit: historyPage})
 		if err != nil {
 			tw.Flush()
 			return cl.fail(err, func(f string) string {
@@ -134,7 +141,7 @@ func runHistory(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return v.fail(err)
 	}
 	if n == 0 && !*asJSON {
-		fmt.Fprintf(stderr, "rasoat history: no change to %s on the server\n", pos[0])
+		fmt.Fprintf(stderr, "rasoat history: no change to %s on the server\n", id)
 	}
 	return exitOK
 }

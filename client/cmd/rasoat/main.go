@@ -45,7 +45,7 @@ type command struct {
 // commands is the verb table, in the order the usage lists them.
 var commands = []command{
 	{"score", "classify households (JSON Lines) under a poverty standard", runScore},
-	{"add", "enrol a household (JSON) in the tablet file", runAdd},
+	{"add", "enrol households (JSON, JSON Lines or a JSON array) in the tablet file", runAdd},
 	{"set", "set one field of a household, member or review; resolves a conflict there", runSet},
 	{"member", "add a member to a household, or remove one", runMember},
 	{"show", "show a household and its local assessment", runShow},

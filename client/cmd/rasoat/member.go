@@ -26,6 +26,8 @@ household and prints the member's id.
 chuyển đi (moved-out) or another reason (other: entered by mistake, a
 duplicate). The member stays in the history and no longer counts; removal
 merges like any other answer. Rasoat show lists the members with their ids.
+Either id may be typed as its first characters (at least 4) when no other
+household, or member, of this file has an id beginning with them.
 
 Neither needs a network: the next rasoat sync sends the change.
 
@@ -82,7 +84,11 @@ func runMemberAdd(ctx context.Context, v *verb, args []string, stdin io.Reader) 
 		return v.fail(err)
 	}
 	defer c.Close()
-	id, err := c.AddMember(ctx, pos[0], m)
+	hh, err := c.ResolveID(ctx, pos[0], rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD)
+	if err != nil {
+		return v.fail(err)
+	}
+	id, err := c.AddMember(ctx, hh, m)
 	if err != nil {
 		return v.fail(err)
 	}
@@ -116,9 +122,13 @@ func runMemberRemove(ctx context.Context, v *verb, args []string) int {
 		return v.fail(err)
 	}
 	defer c.Close()
-	if err := c.RemoveMember(ctx, pos[0], why); err != nil {
+	id, err := c.ResolveID(ctx, pos[0], rasoatv1.EntityKind_ENTITY_KIND_MEMBER)
+	if err != nil {
 		return v.fail(err)
 	}
-	fmt.Fprintf(v.stdout, "%s: removed (%s)\n", pos[0], strings.ToLower(*reason))
+	if err := c.RemoveMember(ctx, id, why); err != nil {
+		return v.fail(err)
+	}
+	fmt.Fprintf(v.stdout, "%s: removed (%s)\n", id, strings.ToLower(*reason))
 	return exitOK
 }

@@ -19,12 +19,21 @@ becomes JSON_VALUE. FIELD is the field's path in the entity's JSON form, as
 rasoat show lists it: "headName", "housing.floorAreaM2", "income", a
 member's "birthDate" or "hasHealthInsurance", a review's "comment".
 JSON_VALUE is its protojson value: text in JSON quotes, enum names, 64-bit
-integers as strings, null to clear a field that may be unset. For example:
+integers as strings, null to clear a field that may be unset. ENTITY_ID
+may be typed whole or as its first characters (at least 4) when no other
+id of this file begins with them; an ambiguous beginning lists the ids it
+matches. For example:
 
   rasoat set 0193… housing.floorAreaM2 14.5
   rasoat set 0193… headName '"Hoàng Văn Sáng"'
   rasoat set 0193… income '{"monthlyPerCapitaVnd":"1800000"}'
   rasoat set 0193… waterSanitation.latrine '"LATRINE_FLUSH_SEPTIC"'
+
+A value the scoring engine would refuse is refused here, before anything
+is written, with the engine's rule: a floor area of -3 m² ("must be between
+0 and 1000000 m²"), a birth date after the review date, an unknown enum
+name (the error lists the names the field takes). Clearing a field (null)
+is always taken; what is still missing is for rasoat show to list.
 
 Writing a field that has an open conflict (rasoat conflicts) resolves it:
 the value written replaces every value this file holds for the field, and
@@ -54,6 +63,9 @@ func runSet(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return v.fail(err)
 	}
 	defer c.Close()
+	if id, err = c.ResolveID(ctx, id); err != nil {
+		return v.fail(err)
+	}
 	conflict, err := fieldConflict(ctx, c, id, field)
 	if err != nil {
 		return v.fail(err)

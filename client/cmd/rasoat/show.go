@@ -32,6 +32,7 @@ after review may differ if other answers arrive by sync.
 
 The answers are listed as FIELD and JSON_VALUE, exactly as rasoat set takes
 them; a field with an open conflict is marked (see rasoat conflicts).
+HOUSEHOLD_ID may be the first characters (at least 4) of one household's id.
 
 Flags:
 
@@ -62,6 +63,9 @@ func runShow(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return v.fail(err)
 	}
 	defer c.Close()
+	if id, err = c.ResolveID(ctx, id, rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD); err != nil {
+		return v.fail(err)
+	}
 	a, h, err := c.Assess(ctx, id)
 	if h == nil {
 		return v.fail(err)

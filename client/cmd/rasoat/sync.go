@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -18,10 +19,15 @@ network besides enrol, whoami, admin and history. It pushes this file's
 changes not yet acknowledged, in batches (a batch leaves the file only
 once the server has stored it), then pulls the changes others made in
 your villages since the last sync; the first sync of a file takes the
-server's households whole. While it runs, one progress line on standard
-error is updated in place:
+server's households whole. While it runs, progress goes to standard
+error: on a terminal, one line updated in place,
 
   push 1200 sent · pull 5400 received
+
+and otherwise (a log file, a pipe) the same words as plain lines, with no
+carriage return: one after the first batch, one as each phase (push,
+snapshot, pull) ends, one every 10 seconds during a long phase, and the
+last state at the end.
 
 and at the end one summary line goes to standard output: changes pushed,
 duplicates (already on the server: a resend), restamped (a clock that was
@@ -77,15 +83,9 @@ func runSync(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	defer cl.close()
 	c := cl.c
 
-	shown := false
-	progress := func(p client.Progress) {
-		fmt.Fprintf(stderr, "\rpush %d sent · pull %d received", p.Sent, p.Received)
-		shown = true
-	}
-	st, err := c.Sync(cl.ctx, cl.conn, client.WithProgress(progress))
-	if shown {
-		fmt.Fprintln(stderr)
-	}
+	pp := &progressPrinter{w: stderr, tty: terminal(stderr), now: time.Now}
+	st, err := c.Sync(cl.ctx, cl.conn, client.WithProgress(pp.update))
+	pp.end()
 	if err != nil {
 		why, _ := cl.explain(err, nil)
 		fmt.Fprintf(stderr, "rasoat sync: %s\n", why)
@@ -120,4 +120,71 @@ func syncSummary(st client.SyncStats) string {
 		s += fmt.Sprintf(" · refused by the server and set aside %d (see rasoat refused)", st.Refused)
 	}
 	return s
+}
+
+// terminal reports whether w is a terminal, where a line may be rewritten
+// in place with a carriage return: a character device, as os.File.Stat
+// tells without cgo on every platform the client builds for. A log file,
+// a pipe or a buffer is not one.
+func terminal(w io.Writer) bool {
+	f, ok := w.(interface{ Stat() (fs.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&fs.ModeCharDevice != 0
+}
+
+// progressEvery is how often a long phase of a sync shows it is still
+// going where progress cannot be rewritten in place (a log).
+const progressEvery = 10 * time.Second
+
+// progressPrinter shows a sync's progress on w: one line rewritten in
+// place on a terminal; elsewhere plain lines, one after the first batch,
+// one as each phase ends, one every progressEvery, and the last state at
+// the end, so a log holds a few readable lines and no carriage return.
+type progressPrinter struct {
+	w       io.Writer
+	tty     bool
+	now     func() time.Time
+	last    client.Progress // the latest state reported
+	has     bool            // last is set
+	printed bool            // last has been written as a plain line
+	at      time.Time       // when the last plain line was written
+}
+
+func progressText(p client.Progress) string {
+	return fmt.Sprintf("push %d sent · pull %d received", p.Sent, p.Received)
+}
+
+func (pp *progressPrinter) update(p client.Progress) {
+	if pp.tty {
+		fmt.Fprintf(pp.w, "\r%s", progressText(p))
+		pp.last, pp.has = p, true
+		return
+	}
+	if pp.has && !pp.printed && p.Phase != pp.last.Phase {
+		pp.line(pp.last) // the phase before ended
+	}
+	pp.last, pp.has, pp.printed = p, true, false
+	if pp.at.IsZero() || pp.now().Sub(pp.at) >= progressEvery {
+		pp.line(p) // the first batch: the sync is moving
+	}
+}
+
+func (pp *progressPrinter) line(p client.Progress) {
+	fmt.Fprintln(pp.w, progressText(p))
+	pp.printed, pp.at = true, pp.now()
+}
+
+// end finishes the progress: the line in place ends, or the last state is
+// written if it was not.
+func (pp *progressPrinter) end() {
+	switch {
+	case !pp.has:
+	case pp.tty:
+		fmt.Fprintln(pp.w)
+	case !pp.printed:
+		pp.line(pp.last)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +36,9 @@ func pending(t *testing.T, db string) int {
 }
 
 var (
+	// progressLines is sync's progress where stderr is not a terminal.
+	progressLines = regexp.MustCompile(`^(push \d+ sent · pull \d+ received\n)+$`)
+	// progressLine is sync's progress on a terminal, rewritten in place.
 	progressLine = regexp.MustCompile(`^(\rpush \d+ sent · pull \d+ received)+\n$`)
 	summaryLine  = regexp.MustCompile(`^synced with (\S+): pushed (\d+) · duplicates (\d+) · restamped (\d+) · snapshot states (\d+) · pulled (\d+) · cursor (\d+) · open conflicts (\d+)\n$`)
 )
@@ -57,9 +61,12 @@ func parseSummary(t *testing.T, addr, stdout string) syncResult {
 	return syncResult{n[0], n[1], n[2], n[3], n[4], n[5], n[6]}
 }
 
-// lastProgress is the last state of the progress line.
+// lastProgress is the last state of the progress, in lines or in place.
 func lastProgress(stderr string) string {
-	parts := strings.Split(strings.TrimSuffix(stderr, "\n"), "\r")
+	parts := strings.FieldsFunc(stderr, func(r rune) bool { return r == '\r' || r == '\n' })
+	if len(parts) == 0 {
+		return ""
+	}
 	return parts[len(parts)-1]
 }
 
@@ -107,8 +114,8 @@ func TestSyncPrintsProgressAndASummary(t *testing.T) {
 			if code != exitOK {
 				t.Fatalf("exit code %d; stderr: %s", code, stderr)
 			}
-			if !progressLine.MatchString(stderr) {
-				t.Errorf("stderr is not one updating progress line: %q", stderr)
+			if !progressLines.MatchString(stderr) {
+				t.Errorf("stderr (not a terminal) is not plain progress lines: %q", stderr)
 			}
 			want, progress := st.want()
 			if got := lastProgress(stderr); got != progress {
@@ -310,8 +317,8 @@ func TestTabletBinary(t *testing.T) {
 	t.Run("sync sends the household and the other tablet shows it", func(t *testing.T) {
 		r := runIn(tabletA, "sync", "--server", addr)
 		want(r, exitOK, "synced with "+addr+": pushed ")
-		if !progressLine.MatchString(r.stderr) {
-			t.Errorf("stderr is not one progress line: %q", r.stderr)
+		if !progressLines.MatchString(r.stderr) {
+			t.Errorf("stderr (a pipe) is not plain progress lines: %q", r.stderr)
 		}
 		want(runIn(tabletB, "sync", "--server", addr), exitOK, "snapshot states 3")
 		want(runIn(tabletB, "show", exampleID), exitOK, "classification POOR (hộ nghèo)", "HEALTH_INSURANCE (Bảo hiểm y tế): Vi Thị Mai, 12 tuổi, không có bảo hiểm y tế")
@@ -337,4 +344,104 @@ func TestTabletBinary(t *testing.T) {
 		want(runIn(tabletA, "sync", "--server", addr), exitOK, "pulled 1 ")
 		want(runIn(tabletA, "show", exampleID), exitOK, "housing.floorAreaM2 40", "3 of 12 indicators")
 	})
+}
+
+// charDevice is a writer that says it is a terminal, as an *os.File on a
+// tty does.
+type charDevice struct{ bytes.Buffer }
+
+func (*charDevice) Stat() (os.FileInfo, error) { return charDeviceInfo{}, nil }
+
+type charDeviceInfo struct{ os.FileInfo }
+
+func (charDeviceInfo) Mode() os.FileMode { return os.ModeDevice | os.ModeCharDevice | 0o620 }
+
+func TestSyncProgressIsRewrittenInPlaceOnlyOnATerminal(t *testing.T) {
+	addr := startServer(t)
+	logFile := func(t *testing.T) (io.Writer, func() string) {
+		f, err := os.Create(filepath.Join(t.TempDir(), "sync.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f, func() string {
+			b, err := os.ReadFile(f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+	}
+	tests := []struct {
+		name   string
+		stderr func(t *testing.T) (io.Writer, func() string)
+		want   *regexp.Regexp
+	}{
+		{"a terminal gets one line rewritten in place", func(*testing.T) (io.Writer, func() string) {
+			w := &charDevice{}
+			return w, w.String
+		}, progressLine},
+		{"a log file gets plain lines and no carriage return", logFile, progressLines},
+		{"a buffer (a pipe) gets plain lines", func(*testing.T) (io.Writer, func() string) {
+			w := &bytes.Buffer{}
+			return w, w.String
+		}, progressLines},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := tabletFile(t)
+			enrolExample(t, db)
+			changes := pending(t, db)
+			w, read := tt.stderr(t)
+			var stdout bytes.Buffer
+			if code := run(context.Background(), []string{"sync", "--db", db, "--server", addr}, strings.NewReader(""), &stdout, w); code != exitOK {
+				t.Fatalf("exit code %d: %s", code, read())
+			}
+			got := read()
+			if !tt.want.MatchString(got) {
+				t.Errorf("progress %q does not match %s", got, tt.want)
+			}
+			// Another tablet's household is in the snapshot too after the first run.
+			if last := lastProgress(got); !strings.HasPrefix(last, fmt.Sprintf("push %d sent · pull ", changes)) {
+				t.Errorf("last progress %q", last)
+			}
+		})
+	}
+}
+
+func TestProgressInALogIsTheFirstBatchThenALinePerPhaseAndEveryTenSeconds(t *testing.T) {
+	p := func(phase string, sent, received int) client.Progress {
+		return client.Progress{Phase: phase, Sent: sent, Received: received}
+	}
+	tests := []struct {
+		name    string
+		updates []client.Progress
+		gaps    []time.Duration // before each update
+		want    string
+	}{
+		{"the first batch, then one line as each phase ends, none for the batches within it",
+			[]client.Progress{p(client.PhasePush, 5000, 0), p(client.PhasePush, 7000, 0), p(client.PhaseSnapshot, 7000, 1000), p(client.PhaseSnapshot, 7000, 3000), p(client.PhasePull, 7000, 3010)},
+			[]time.Duration{0, time.Second, time.Second, time.Second, time.Second},
+			"push 5000 sent · pull 0 received\npush 7000 sent · pull 0 received\npush 7000 sent · pull 3000 received\npush 7000 sent · pull 3010 received\n"},
+		{"a long phase shows it is still going every ten seconds",
+			[]client.Progress{p(client.PhasePull, 0, 5000), p(client.PhasePull, 0, 10000), p(client.PhasePull, 0, 15000), p(client.PhasePull, 0, 20000)},
+			[]time.Duration{0, 6 * time.Second, 6 * time.Second, time.Second},
+			"push 0 sent · pull 5000 received\npush 0 sent · pull 15000 received\npush 0 sent · pull 20000 received\n"},
+		{"nothing reported writes nothing", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			now := time.Date(2025, 10, 20, 8, 0, 0, 0, time.UTC)
+			pp := &progressPrinter{w: &out, now: func() time.Time { return now }}
+			for i, u := range tt.updates {
+				now = now.Add(tt.gaps[i])
+				pp.update(u)
+			}
+			pp.end()
+			if out.String() != tt.want {
+				t.Errorf("wrote\n%q\nwant\n%q", out.String(), tt.want)
+			}
+		})
+	}
 }
