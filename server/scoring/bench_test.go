@@ -2,6 +2,8 @@ package scoring_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -36,7 +39,77 @@ func BenchmarkAssessStreamBasic(b *testing.B) {
 }
 
 func benchStream(b *testing.B, view rasoatv1.AssessmentView) {
-	c := tcpClient(b)
+	streamTo(b, tcpClient(b), view)
+}
+
+// BenchmarkAssessStreamCeiling is BenchmarkAssessStream against a server
+// that does no work: it answers every batch with the bytes rasoatd
+// answered the first one with. Its rate is the most any server could give
+// that client on this machine, whose CPU the two share; run with
+// BenchmarkAssessStream, the ratio of the two rates is the server's cost
+// measured against a peer of the same run, which a shared machine's speed
+// does not move.
+func BenchmarkAssessStreamCeiling(b *testing.B) {
+	resp, err := proto.Marshal(firstResponse(b, rasoatv1.AssessmentView_ASSESSMENT_VIEW_FULL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: rasoatv1.ScoringService_ServiceDesc.ServiceName,
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{
+			StreamName:    "AssessStream",
+			ClientStreams: true,
+			ServerStreams: true,
+			Handler: func(_ any, stream grpc.ServerStream) error {
+				var req rawMsg
+				for {
+					if err := stream.RecvMsg(&req); err != nil {
+						if errors.Is(err, io.EOF) {
+							return nil
+						}
+						return err
+					}
+					if err := stream.SendMsg(rawMsg(resp)); err != nil {
+						return err
+					}
+				}
+			},
+		}},
+	}, struct{}{})
+	go srv.Serve(lis)
+	b.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	streamTo(b, rasoatv1.NewScoringServiceClient(conn), rasoatv1.AssessmentView_ASSESSMENT_VIEW_FULL)
+}
+
+// firstResponse is rasoatd's answer to the benchmarks' batch.
+func firstResponse(b *testing.B, view rasoatv1.AssessmentView) *rasoatv1.AssessStreamResponse {
+	stream, err := tcpClient(b).AssessStream(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := stream.Send(&rasoatv1.AssessStreamRequest{Households: benchHouseholds(1000), View: view}); err != nil {
+		b.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp
+}
+
+// streamTo runs the pipelined stream of BenchmarkAssessStream against c.
+func streamTo(b *testing.B, c rasoatv1.ScoringServiceClient, view rasoatv1.AssessmentView) {
 	req := &rasoatv1.AssessStreamRequest{Households: benchHouseholds(1000), View: view}
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
