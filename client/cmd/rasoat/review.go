@@ -12,6 +12,7 @@ import (
 
 	"github.com/rasoat/rasoat/client"
 	"github.com/rasoat/rasoat/internal/workflow"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey/procedure"
 )
 
@@ -119,7 +120,11 @@ func runReviewStart(ctx context.Context, v *verb, args []string) int {
 		return v.fail(err)
 	}
 	defer c.Close()
-	id, err := c.StartRound(ctx, pos[0], client.Round{Date: *date, Regular: *regular != "", Request: *regular})
+	hh, err := c.ResolveID(ctx, pos[0], rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD)
+	if err != nil {
+		return v.fail(err)
+	}
+	id, err := c.StartRound(ctx, hh, client.Round{Date: *date, Regular: *regular != "", Request: *regular})
 	if err != nil {
 		return v.fail(err)
 	}
@@ -186,10 +191,14 @@ func runReviewStep(ctx context.Context, v *verb, sub string, args []string) int 
 		return v.fail(err)
 	}
 	defer c.Close()
-	if err := c.Move(ctx, pos[0], t); err != nil {
+	id, err := c.ResolveID(ctx, pos[0], review)
+	if err != nil {
 		return v.fail(err)
 	}
-	fmt.Fprintf(v.stdout, "%s: %s\n", pos[0], t.State)
+	if err := c.Move(ctx, id, t); err != nil {
+		return v.fail(err)
+	}
+	fmt.Fprintf(v.stdout, "%s: %s\n", id, t.State)
 	return exitOK
 }
 
@@ -209,7 +218,11 @@ func runReviewDecide(ctx context.Context, v *verb, args []string) int {
 		return v.fail(err)
 	}
 	defer c.Close()
-	for _, id := range pos {
+	for _, typed := range pos {
+		id, err := c.ResolveID(ctx, typed, review)
+		if err != nil {
+			return v.fail(err)
+		}
 		if err := c.Decide(ctx, id, *number, *date); err != nil {
 			return v.fail(err)
 		}
@@ -221,6 +234,8 @@ func runReviewDecide(ctx context.Context, v *verb, args []string) int {
 	}
 	return exitOK
 }
+
+const review = rasoatv1.EntityKind_ENTITY_KIND_REVIEW
 
 // maxDecided bounds the reviews one decide call names: a commune's
 // decision lists a few hundred households at most, and a village's list
@@ -320,7 +335,11 @@ func runReviewShow(ctx context.Context, v *verb, args []string) int {
 		return v.fail(err)
 	}
 	defer c.Close()
-	r, err := c.Review(ctx, pos[0])
+	id, err := c.ResolveID(ctx, pos[0], review)
+	if err != nil {
+		return v.fail(err)
+	}
+	r, err := c.Review(ctx, id)
 	if err != nil {
 		return v.fail(err)
 	}

@@ -90,7 +90,7 @@ func TestReviewStepsOnATablet(t *testing.T) {
 	if out := ok(t, "", "review", "meeting", "--db", db, "--date", "2026-10-27", "--attendees", "40", "--agreeing", "24", id); !strings.Contains(out, id+": agreed") {
 		t.Errorf("a meeting where 60 %% agree printed %q; want agreed", out)
 	}
-	ok(t, "", "review", "post", "--db", db, id)
+	ok(t, "", "review", "post", "--db", db, id[:13]) // a unique prefix names it
 	if _, stderr, code := rasoat(t, "", "review", "complaint", "--db", db, id); code != exitUsage || !strings.Contains(stderr, "--note is required") {
 		t.Errorf("a complaint without its note: exit %d, %s; want %d asking for --note", code, stderr, exitUsage)
 	}
