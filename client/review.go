@@ -1,10 +1,13 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
@@ -263,14 +266,26 @@ func (c *Client) Seal(ctx context.Context, reviewID string) (string, error) {
 }
 
 // Decide records the chair's recognition decision (form 02) for a
-// review: its number and date, and the seal of the household as this
-// tablet holds it, which the server checks against its own copy.
+// review: its number and date, the household's result as this tablet
+// scores it, and the seal of its answers, both of which the server checks
+// against its own copy. A household that cannot be scored (answers
+// missing or invalid) cannot be decided: the error says what is wrong.
 func (c *Client) Decide(ctx context.Context, reviewID, number, date string) error {
+	r, err := c.Review(ctx, reviewID)
+	if err != nil {
+		return err
+	}
 	s, err := c.Seal(ctx, reviewID)
 	if err != nil {
 		return err
 	}
-	return c.Move(ctx, reviewID, workflow.Transition{State: workflow.Decided, Decision: &workflow.Decision{Number: number, Date: date, Seal: s}})
+	a, _, err := c.Assess(ctx, r.HouseholdID)
+	if err != nil {
+		return fmt.Errorf("decide review %s: %w", reviewID, err)
+	}
+	d := &workflow.Decision{Number: number, Date: date, Seal: s}
+	d.Standard, d.Result, d.Deprived = workflow.Result(a)
+	return c.Move(ctx, reviewID, workflow.Transition{State: workflow.Decided, Decision: d})
 }
 
 // Sealed reports whether a decided review's household still has the
@@ -292,48 +307,142 @@ func (c *Client) Sealed(ctx context.Context, reviewID string) (ok bool, decided,
 }
 
 // standardFor returns the standard a household is scored under: the one
-// its latest review's round decides (procedure.Rules.Standard), or, with
-// no review, the one its review date chooses.
+// its latest review's round chooses (workflow.Standard).
 func (c *Client) standardFor(ctx context.Context, h *rasoatv1.Household) (*survey.Standard, error) {
 	latest, err := c.latestReview(ctx, h.GetId())
 	if err != nil {
 		return nil, err
 	}
-	if latest == nil || !latest.Regular() || h.GetReviewDate() == "" {
-		return c.reg.Choose("", h.GetReviewDate())
-	}
-	on, err := time.Parse(time.DateOnly, h.GetReviewDate())
-	if err != nil {
-		return c.reg.Choose("", h.GetReviewDate()) // names the bad date
-	}
-	return procedure.Default().Standard(c.reg, procedure.Regular, on)
+	return workflow.Standard(c.reg, latest != nil && latest.Regular(), h.GetReviewDate())
 }
 
 // latestReview returns a household's latest review (greatest date, then
 // id), nil if none.
 func (c *Client) latestReview(ctx context.Context, householdID string) (*Review, error) {
-	rows, err := c.r.QueryContext(ctx, "SELECT state FROM entities WHERE household_id = ? AND kind = ?", householdID, int64(rasoatv1.EntityKind_ENTITY_KIND_REVIEW))
-	if err != nil {
-		return nil, fmt.Errorf("read reviews of %s: %w", householdID, err)
-	}
-	defer rows.Close()
 	var best *Review
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return nil, fmt.Errorf("read reviews of %s: %w", householdID, err)
-		}
-		var s entity.State
-		if err := s.UnmarshalBinary(b); err != nil {
-			return nil, fmt.Errorf("read reviews of %s: %w", householdID, err)
-		}
-		r, err := reviewOf(&s)
-		if err != nil {
-			return nil, err
-		}
+	err := c.householdReviews(ctx, householdID, func(r Review) error {
 		if best == nil || r.Date > best.Date || r.Date == best.Date && r.ID > best.ID {
 			best = &r
 		}
+		return nil
+	})
+	return best, err
+}
+
+// householdReviews calls fn with each review of a household.
+func (c *Client) householdReviews(ctx context.Context, householdID string, fn func(Review) error) error {
+	rows, err := c.r.QueryContext(ctx, "SELECT state FROM entities WHERE household_id = ? AND kind = ?", householdID, int64(rasoatv1.EntityKind_ENTITY_KIND_REVIEW))
+	if err != nil {
+		return fmt.Errorf("read reviews of %s: %w", householdID, err)
 	}
-	return best, rows.Err()
+	defer rows.Close()
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return fmt.Errorf("read reviews of %s: %w", householdID, err)
+		}
+		var s entity.State
+		if err := s.UnmarshalBinary(b); err != nil {
+			return fmt.Errorf("read reviews of %s: %w", householdID, err)
+		}
+		r, err := reviewOf(&s)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Certificate is what the certificate of a poor or near-poor household
+// (giấy chứng nhận hộ nghèo, hộ cận nghèo; form 03 of Decision
+// 24/2021/QĐ-TTg, its number provisional: survey/procedure) holds: the
+// household and its members as this tablet holds them, and a year-by-year
+// grid of the decided results, each with the indicators it was deprived
+// in. The grid is made only of what the chair's decisions recorded, so a
+// household changed since shows as such (Intact), never as a silently
+// new result.
+type Certificate struct {
+	Household *rasoatv1.Household
+	// Indicators are the grid's columns: every indicator of the standards
+	// the rows were decided under, in each standard's order.
+	Indicators []*survey.Indicator
+	Years      []CertificateYear // by list year
+}
+
+// CertificateYear is one row of the grid: a decided review.
+type CertificateYear struct {
+	Year     int // the list year the decision is for
+	ReviewID string
+	Round    string
+	workflow.Decision
+	// Intact: the household's answers are still the ones decided (only
+	// meaningful for the latest decision: a later round changes them).
+	Intact bool
+}
+
+// Kind is "POOR" or "NEAR_POOR": the certificate's kind, from its latest
+// row.
+func (c Certificate) Kind() string { return c.Years[len(c.Years)-1].Result }
+
+// Certificate returns the certificate of a household whose latest decided
+// result is poor or near-poor; ErrWorkflow if it has no decided review or
+// its latest is neither.
+func (c *Client) Certificate(ctx context.Context, householdID string) (Certificate, error) {
+	h, err := c.Household(ctx, householdID)
+	if err != nil {
+		return Certificate{}, err
+	}
+	cert := Certificate{Household: h}
+	var rows []CertificateYear
+	err = c.householdReviews(ctx, householdID, func(r Review) error {
+		if r.Status != workflow.Decided || r.Step.Decision == nil {
+			return nil
+		}
+		y, err := workflow.ListYear(r.Regular(), r.Date)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, CertificateYear{Year: y, ReviewID: r.ID, Round: r.Round, Decision: *r.Step.Decision})
+		return nil
+	})
+	if err != nil {
+		return Certificate{}, err
+	}
+	if len(rows) == 0 {
+		return Certificate{}, fmt.Errorf("certificate of %s: %w: no review of the household is decided", householdID, ErrWorkflow)
+	}
+	slices.SortStableFunc(rows, func(a, b CertificateYear) int { return cmp.Or(a.Year-b.Year, strings.Compare(a.Date, b.Date)) })
+	last := &rows[len(rows)-1]
+	if last.Result != "POOR" && last.Result != "NEAR_POOR" {
+		return Certificate{}, fmt.Errorf("certificate of %s: %w: its latest decided result (%d) is %s: certificates are for poor and near-poor households", householdID, ErrWorkflow, last.Year, last.Result)
+	}
+	if last.Intact, _, _, err = c.Sealed(ctx, last.ReviewID); err != nil {
+		return Certificate{}, err
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		std, err := c.reg.ByID(r.Standard)
+		if err != nil {
+			continue // a standard this tablet does not know: its deprived ids still show
+		}
+		for _, ind := range std.Indicators() {
+			if !seen[ind.ID] {
+				seen[ind.ID] = true
+				cert.Indicators = append(cert.Indicators, ind)
+			}
+		}
+	}
+	for _, r := range rows {
+		for _, d := range r.Deprived {
+			if !seen[d] {
+				seen[d] = true
+				cert.Indicators = append(cert.Indicators, &survey.Indicator{ID: d, Name: d})
+			}
+		}
+	}
+	cert.Years = rows
+	return cert, nil
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/directory"
+	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -110,7 +112,7 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := col.StartRound(ctx, hh, Round{Date: "2026-10-05"})
+	rv, err := col.StartRound(ctx, hh, Round{Date: "2025-10-05"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +196,26 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	s.sync(t, officer2)
 
 	s.sync(t, chair)
+	// A decision recording another result than the household's, or a seal
+	// of other answers, is refused: the certificate is made of it.
+	seal, err := chair.Seal(ctx, rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := &workflow.Decision{Number: "124/QĐ-UBND", Date: "2026-12-10", Seal: seal, Standard: "2021-2025", Result: "NOT_POOR"}
+	if err := chair.Move(ctx, rv, workflow.Transition{State: workflow.Decided, Decision: forged}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.refusedOnce(t, chair, "TRANSITION_REFUSED"); !strings.Contains(r.Description, "the decision records NOT_POOR") {
+		t.Errorf("a decision with a forged result: refusal says %q", r.Description)
+	}
+	forged.Seal, forged.Result = strings.Repeat("0", 64), "POOR"
+	if err := chair.Move(ctx, rv, workflow.Transition{State: workflow.Decided, Decision: forged}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.refusedOnce(t, chair, "TRANSITION_REFUSED"); !strings.Contains(r.Description, "is not the seal of the household as stored") {
+		t.Errorf("a decision with a wrong seal: refusal says %q", r.Description)
+	}
 	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2026-12-10"); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +277,7 @@ func TestDecisionSealDetectsAChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rv, err := c.StartRound(ctx, hh, Round{Date: "2026-10-05"})
+	rv, err := c.StartRound(ctx, hh, Round{Date: "2025-10-05"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +304,84 @@ func TestDecisionSealDetectsAChange(t *testing.T) {
 	// A step the status does not allow is refused on the tablet.
 	if err := c.Move(ctx, rv, workflow.Transition{State: workflow.Submitted}); !errors.Is(err, ErrWorkflow) {
 		t.Errorf("submitting a decided review: %v; want ErrWorkflow", err)
+	}
+}
+
+// decideRound runs a review of hh from draft to decided on one tablet (the
+// server checks who takes each step; this tablet takes them all).
+func decideRound(t *testing.T, c *Client, hh, date, number string) string {
+	t.Helper()
+	ctx := t.Context()
+	rv, err := c.StartRound(ctx, hh, Round{Date: date})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []workflow.Transition{{State: workflow.Submitted},
+		{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: date, Attendees: 10, Agreeing: 5}},
+		{State: workflow.Posted}, {State: workflow.Passed}} {
+		if err := c.Move(ctx, rv, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Decide(ctx, rv, number, date); err != nil {
+		t.Fatal(err)
+	}
+	return rv
+}
+
+// TestCertificateGrid: the certificate (form 03) lists a household's
+// decided results year by year, with the indicators each was deprived in,
+// as the decisions recorded them.
+func TestCertificateGrid(t *testing.T) {
+	ctx := t.Context()
+	c := tablet(t)
+	hh, err := c.CreateHousehold(ctx, "06517-01", fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Certificate(ctx, hh); !errors.Is(err, ErrWorkflow) {
+		t.Fatalf("a certificate before any decision: %v; want ErrWorkflow", err)
+	}
+	// Under the line, and without a latrine.
+	for path, v := range map[string]string{"income": `{"monthlyPerCapitaVnd":"1000000"}`, "waterSanitation.latrine": `"LATRINE_NONE"`} {
+		if err := c.SetField(ctx, hh, path, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decideRound(t, c, hh, "2024-10-05", "90/QĐ-UBND")
+	before, _, err := c.Assess(ctx, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A year later the household has a latrine: one deprivation fewer.
+	if err := c.SetField(ctx, hh, "waterSanitation.latrine", []byte(`"LATRINE_FLUSH_SEPTIC"`)); err != nil {
+		t.Fatal(err)
+	}
+	decideRound(t, c, hh, "2025-10-06", "125/QĐ-UBND")
+	after, _, err := c.Assess(ctx, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := c.Certificate(ctx, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cert.Years) != 2 || cert.Years[0].Year != 2025 || cert.Years[1].Year != 2026 {
+		t.Fatalf("grid years %+v; want 2025 and 2026 (periodic reviews decide next year's list)", cert.Years)
+	}
+	for i, want := range []*survey.Assessment{before, after} {
+		_, result, deprived := workflow.Result(want)
+		if got := cert.Years[i]; got.Result != result || !slices.Equal(got.Deprived, deprived) {
+			t.Errorf("row %d: %s deprived in %v; want %s in %v", got.Year, got.Result, got.Deprived, result, deprived)
+		}
+	}
+	if slices.Contains(cert.Years[1].Deprived, "LATRINE") || !slices.Contains(cert.Years[0].Deprived, "LATRINE") {
+		t.Errorf("the latrine built in 2025 does not show in the grid: %v → %v", cert.Years[0].Deprived, cert.Years[1].Deprived)
+	}
+	if !cert.Years[1].Intact {
+		t.Error("the latest decision's household reads as changed")
+	}
+	if len(cert.Indicators) < 12 {
+		t.Errorf("%d indicator columns; want the standard's", len(cert.Indicators))
 	}
 }

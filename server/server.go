@@ -159,7 +159,7 @@ func New(opts ...Option) (*Server, error) {
 		rasoatv1.RegisterHistoryServiceServer(s.grpc, svc)
 		// The scope goes last so that a caller's own options cannot
 		// replace it with one that ignores the identity.
-		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy)))
+		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy).WithStandards(c.reg)))
 	}
 	if c.store != nil {
 		rasoatv1.RegisterSyncServiceServer(s.grpc, syncsvc.New(c.store, c.syncOpts...))

@@ -230,7 +230,7 @@ var hostileCases = []hostileCase{
 		if len(reviews) == 0 {
 			return false
 		}
-		m, ok := w.honestChange(w.field, pick(w.r, reviews), "status", `{"state":"decided","decision":{"number":"1/QĐ-UBND","date":"2026-12-10","seal":"`+strings.Repeat("0", 64)+`"}}`)
+		m, ok := w.honestChange(w.field, pick(w.r, reviews), "status", `{"state":"decided","decision":{"number":"1/QĐ-UBND","date":"2026-12-10","seal":"`+strings.Repeat("0", 64)+`","standard":"2021-2025","result":"POOR","deprived":[]}}`)
 		req.Changes[slices.Index(req.Changes, c)] = m
 		return ok
 	}},

@@ -54,7 +54,24 @@ type Decision struct {
 	Number string
 	Date   string // YYYY-MM-DD
 	Seal   string // lower-case hex SHA-256
+	// Standard, Result and Deprived are the household's result as decided:
+	// the standard's id, the classification without its prefix ("POOR")
+	// and the deprived indicators' ids, in the standard's order. The
+	// server checks them against its own scoring of the household; the
+	// certificate's year-by-year grid (form 03) is made of them.
+	Standard string
+	Result   string
+	Deprived []string
 }
+
+// Bounds on a decision's result.
+const (
+	// MaxDeprived bounds a result's deprived indicators: a standard has 12
+	// to 14.
+	MaxDeprived = 32
+	// MaxIndicatorID bounds an indicator's or a standard's id.
+	MaxIndicatorID = 64
+)
 
 type wireMeeting struct {
 	Date      *string `json:"date"`
@@ -63,9 +80,12 @@ type wireMeeting struct {
 }
 
 type wireDecision struct {
-	Number *string `json:"number"`
-	Date   *string `json:"date"`
-	Seal   *string `json:"seal"`
+	Number   *string  `json:"number"`
+	Date     *string  `json:"date"`
+	Seal     *string  `json:"seal"`
+	Standard *string  `json:"standard"`
+	Result   *string  `json:"result"`
+	Deprived []string `json:"deprived"`
 }
 
 type wireTransition struct {
@@ -157,7 +177,24 @@ func Parse(v []byte, canon func(s string, multiline bool) (string, error)) (Tran
 		if !validSeal(*dc.Seal) {
 			return t, errors.New("decision.seal: want 64 lower-case hex digits (SHA-256)")
 		}
-		t.Decision = &Decision{Number: n, Date: *dc.Date, Seal: *dc.Seal}
+		if dc.Standard == nil || dc.Result == nil {
+			return t, errors.New("decision: want the result decided: standard and result (and deprived)")
+		}
+		if !validIdent(*dc.Standard) {
+			return t, fmt.Errorf("decision.standard: want 1 to %d letters, digits, '-', '_' or '.'", MaxIndicatorID)
+		}
+		if !validIdent(*dc.Result) {
+			return t, fmt.Errorf("decision.result: want a classification such as POOR")
+		}
+		if len(dc.Deprived) > MaxDeprived {
+			return t, fmt.Errorf("decision.deprived: %d indicators, over the limit of %d", len(dc.Deprived), MaxDeprived)
+		}
+		for i, d := range dc.Deprived {
+			if !validIdent(d) {
+				return t, fmt.Errorf("decision.deprived[%d]: want an indicator id", i)
+			}
+		}
+		t.Decision = &Decision{Number: n, Date: *dc.Date, Seal: *dc.Seal, Standard: *dc.Standard, Result: *dc.Result, Deprived: dc.Deprived}
 	}
 	return t, nil
 }
@@ -185,6 +222,20 @@ func checkDate(s string) error {
 		return fmt.Errorf("%q is not a date YYYY-MM-DD", s)
 	}
 	return nil
+}
+
+// validIdent reports whether s is an id of a standard, an indicator or a
+// classification: short, and of letters, digits, '-', '_' and '.'.
+func validIdent(s string) bool {
+	if s == "" || len(s) > MaxIndicatorID {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func validSeal(s string) bool {
@@ -235,7 +286,16 @@ func (t Transition) AppendJSON(b []byte, str func(b []byte, s string) []byte) []
 		b = str(append(b, `,"decision":{"number":`...), d.Number)
 		b = str(append(b, `,"date":`...), d.Date)
 		b = str(append(b, `,"seal":`...), d.Seal)
-		b = append(b, '}')
+		b = str(append(b, `,"standard":`...), d.Standard)
+		b = str(append(b, `,"result":`...), d.Result)
+		b = append(b, `,"deprived":[`...)
+		for i, x := range d.Deprived {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = str(b, x)
+		}
+		b = append(b, "]}"...)
 	}
 	return append(b, '}')
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rasoat/rasoat/server/directory"
 	reviewsvc "github.com/rasoat/rasoat/server/review"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey"
 )
 
 // Directory is what a Scope reads and writes (server/store/sqlite
@@ -32,12 +33,21 @@ const MaxLineage = 64
 
 // Scope is the sync service's scope for authenticated callers.
 type Scope struct {
-	dir    Directory
-	policy Policy
+	dir       Directory
+	policy    Policy
+	standards *survey.Registry
 }
 
 // NewScope returns the scope over dir with the write policy p.
 func NewScope(dir Directory, p Policy) *Scope { return &Scope{dir: dir, policy: p} }
+
+// WithStandards sets the standards the review workflow scores a decided
+// household with (the server's, with a province's files; default the
+// built-ins).
+func (s *Scope) WithStandards(reg *survey.Registry) *Scope {
+	s.standards = reg
+	return s
+}
 
 // Denied is a refusal naming the reason and the change's field.
 type Denied struct {
@@ -106,7 +116,11 @@ func (s *Scope) Writer(ctx context.Context, req *rasoatv1.PushRequest) (store.Se
 	if !relay {
 		// A commune server relays what its commune already checked: the
 		// workflow is run where the review is done, once.
-		sender.Guard = reviewsvc.NewGuard(id.Person.ID, id.Person.Roles)
+		g := reviewsvc.NewGuard(id.Person.ID, id.Person.Roles)
+		if s.standards != nil {
+			g.Standards = s.standards
+		}
+		sender.Guard = g
 	}
 	if !s.policy.Writes(id.Person.Roles) {
 		return sender, nil, deny(rasoatv1.ErrorReason_ROLE_DENIED, "", "person %s has no role that writes household data", id.Person.ID)

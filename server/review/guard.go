@@ -15,6 +15,7 @@ import (
 	"github.com/rasoat/rasoat/internal/workflow/seal"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey"
 	"github.com/rasoat/rasoat/survey/procedure"
 )
 
@@ -23,12 +24,15 @@ type Guard struct {
 	Person string
 	Roles  []workflow.Role
 	Rules  procedure.Rules
+	// Standards score a household the chair decides, to check the result
+	// the decision records.
+	Standards *survey.Registry
 }
 
 // NewGuard returns the guard for a person with roles, under the national
 // procedure rules.
 func NewGuard(person string, roles []rasoatv1.Role) *Guard {
-	g := &Guard{Person: person, Rules: procedure.Default()}
+	g := &Guard{Person: person, Rules: procedure.Default(), Standards: survey.Builtin()}
 	for _, r := range roles {
 		g.Roles = append(g.Roles, RoleOf(r))
 	}
@@ -134,6 +138,42 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 		if want := seal.Household(states, c.GetEntityId()); t.Decision.Seal != want {
 			return refused("value", store.ErrWorkflow, "decision.seal %s is not the seal of the household as stored (%s): it changed since the decision was prepared", t.Decision.Seal, want)
 		}
+		if err := g.checkResult(states, entity.HouseholdOf(c), rv.Regular, t.Decision); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkResult refuses a decision whose result is not the household's as
+// the server scores it: the certificate's grid is made of what decisions
+// record, so what they record must be the engine's verdict.
+func (g *Guard) checkResult(states []*entity.State, hh string, regular bool, d *workflow.Decision) error {
+	var house entity.State
+	var members []entity.State
+	for _, s := range states {
+		switch {
+		case s.ID == hh:
+			house = *s
+		case s.Kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
+			members = append(members, *s)
+		}
+	}
+	h, err := entity.Materialise(house, members)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "household %s cannot be read to check the decision: %v", hh, err)
+	}
+	std, err := workflow.Standard(g.Standards, regular, h.GetReviewDate())
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "household %s has no standard to be decided under: %v", hh, err)
+	}
+	a, err := std.Assess(h)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "household %s cannot be scored, so it cannot be decided: %v", hh, err)
+	}
+	stdID, result, deprived := workflow.Result(a)
+	if d.Standard != stdID || d.Result != result || !slices.Equal(d.Deprived, deprived) {
+		return refused("value", store.ErrWorkflow, "the decision records %s under %s deprived in %v; the household as stored is %s under %s deprived in %v", d.Result, d.Standard, d.Deprived, result, stdID, deprived)
 	}
 	return nil
 }

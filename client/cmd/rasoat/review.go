@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,6 +32,7 @@ const reviewUsage = `Usage:
   rasoat review decide   --number N --date D REVIEW_ID…  (commune chair)
   rasoat review refuse   --note TEXT REVIEW_ID           (commune chair)
   rasoat review show     [--json] REVIEW_ID
+  rasoat review certificate [--json] HOUSEHOLD_ID
   rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
 Every command takes --db F, the tablet file (default tablet.db in the
@@ -67,6 +69,11 @@ decision for each review named, with the seal of each household's answers
 as this tablet holds them; "refuse" answers a regular review's request in
 writing, with the reason.
 
+"certificate" prints the certificate of a poor or near-poor household
+(giấy chứng nhận, form 03): its members and a year-by-year grid of the
+decided results, an X under each indicator the household was deprived in
+that year, as the chair's decisions recorded them.
+
 "show" prints a review's status, the step that set it and its deadlines;
 "list" prints one line per review, --state keeping one status, --overdue
 only those past a deadline on --today (default today): a regular review
@@ -88,7 +95,7 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			fmt.Fprint(stdout, reviewUsage)
 			return exitOK
 		}
-		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show or list"))
+		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate or list"))
 	}
 	v.name = "review " + sub
 	switch sub {
@@ -96,6 +103,8 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return runReviewStart(ctx, v, rest)
 	case "show":
 		return runReviewShow(ctx, v, rest)
+	case "certificate":
+		return runReviewCertificate(ctx, v, rest)
 	case "list":
 		return runReviewList(ctx, v, rest)
 	case "decide":
@@ -486,4 +495,112 @@ func stateNames() string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// certificateJSON is a certificate as --json prints it.
+type certificateJSON struct {
+	HouseholdID string            `json:"householdId"`
+	Kind        string            `json:"kind"`
+	HeadName    string            `json:"headName"`
+	Address     string            `json:"address,omitempty"`
+	VillageCode string            `json:"villageCode"`
+	Members     []certMemberJSON  `json:"members"`
+	Indicators  []string          `json:"indicators"`
+	Years       []certificateYear `json:"years"`
+}
+
+type certMemberJSON struct {
+	FullName  string `json:"fullName"`
+	BirthDate string `json:"birthDate,omitempty"`
+	Relation  string `json:"relation,omitempty"`
+}
+
+type certificateYear struct {
+	Year     int      `json:"year"`
+	Standard string   `json:"standard"`
+	Result   string   `json:"result"`
+	Deprived []string `json:"deprived"`
+	Decision string   `json:"decision"`
+	Date     string   `json:"date"`
+}
+
+func runReviewCertificate(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	asJSON := fs.Bool("json", false, "")
+	pos, code, ok := v.parse(fs, args, 1, 1, "HOUSEHOLD_ID")
+	if !ok {
+		return code
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	hh, err := c.ResolveID(ctx, pos[0], rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD)
+	if err != nil {
+		return v.fail(err)
+	}
+	cert, err := c.Certificate(ctx, hh)
+	if err != nil {
+		return v.fail(err)
+	}
+	h := cert.Household
+	j := certificateJSON{HouseholdID: h.GetId(), Kind: cert.Kind(), HeadName: h.GetHeadName(), Address: h.GetAddress(), VillageCode: h.GetVillageCode()}
+	for _, m := range h.GetMembers() {
+		if m.GetRemoved() != rasoatv1.Removal_REMOVAL_UNSPECIFIED {
+			continue
+		}
+		j.Members = append(j.Members, certMemberJSON{FullName: m.GetFullName(), BirthDate: m.GetBirthDate(), Relation: strings.TrimPrefix(m.GetRelation().String(), "RELATION_")})
+	}
+	for _, ind := range cert.Indicators {
+		j.Indicators = append(j.Indicators, ind.ID)
+	}
+	for _, y := range cert.Years {
+		j.Years = append(j.Years, certificateYear{Year: y.Year, Standard: y.Standard, Result: y.Result, Deprived: y.Deprived, Decision: y.Number, Date: y.Date})
+	}
+	if *asJSON {
+		return writeJSONLine(v, j)
+	}
+	title := "GIẤY CHỨNG NHẬN HỘ NGHÈO"
+	if j.Kind == "NEAR_POOR" {
+		title = "GIẤY CHỨNG NHẬN HỘ CẬN NGHÈO"
+	}
+	fmt.Fprintf(v.stdout, "%s (form 03, Decision 24/2021/QĐ-TTg; the form's number is provisional)\n", title)
+	fmt.Fprintf(v.stdout, "Chủ hộ (head): %s, village %s", j.HeadName, j.VillageCode)
+	if j.Address != "" {
+		fmt.Fprintf(v.stdout, ", %s", j.Address)
+	}
+	fmt.Fprintf(v.stdout, "\nHousehold %s\n\nThành viên (members):\n", j.HouseholdID)
+	for i, m := range j.Members {
+		fmt.Fprintf(v.stdout, "  %d. %s, born %s, %s\n", i+1, m.FullName, m.BirthDate, strings.ToLower(m.Relation))
+	}
+	fmt.Fprintln(v.stdout, "\nKết quả rà soát (results by year; X: deprived):")
+	w := tabwriter.NewWriter(v.stdout, 0, 0, 1, ' ', 0)
+	fmt.Fprint(w, "YEAR\tRESULT\tSTANDARD\tDECISION")
+	for i := range j.Indicators {
+		fmt.Fprintf(w, "\t%d", i+1)
+	}
+	fmt.Fprintln(w)
+	for _, y := range j.Years {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s of %s", y.Year, y.Result, y.Standard, y.Decision, y.Date)
+		for _, id := range j.Indicators {
+			mark := "."
+			if slices.Contains(y.Deprived, id) {
+				mark = "X"
+			}
+			fmt.Fprintf(w, "\t%s", mark)
+		}
+		fmt.Fprintln(w)
+	}
+	if err := w.Flush(); err != nil {
+		return v.fail(err)
+	}
+	fmt.Fprintln(v.stdout, "\nIndicators (chỉ số):")
+	for i, ind := range cert.Indicators {
+		fmt.Fprintf(v.stdout, "  %d. %s — %s\n", i+1, ind.ID, ind.Name)
+	}
+	if last := cert.Years[len(cert.Years)-1]; !last.Intact {
+		fmt.Fprintf(v.stdout, "\nWARNING: the household's answers changed since decision %s: its seal no longer matches.\n", last.Number)
+	}
+	return exitOK
 }

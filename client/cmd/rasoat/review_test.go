@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,5 +126,36 @@ func TestReviewListOverdue(t *testing.T) {
 	}
 	if _, _, code := rasoat(t, "", "review", "start", "--db", db, "--regular", "form09", exampleID); code != exitInvalid {
 		t.Errorf("a regular review started by form09: exit %d; want %d", code, exitInvalid)
+	}
+}
+
+func TestReviewCertificate(t *testing.T) {
+	db := tabletFile(t)
+	enrolExample(t, db)
+	if _, stderr, code := rasoat(t, "", "review", "certificate", "--db", db, exampleID); code != exitInvalid || !strings.Contains(stderr, "no review of the household is decided") {
+		t.Errorf("a certificate before any decision: exit %d, %s", code, stderr)
+	}
+	id := strings.TrimSpace(ok(t, "", "review", "start", "--db", db, "--date", "2025-10-05", exampleID))
+	ok(t, "", "review", "submit", "--db", db, id)
+	ok(t, "", "review", "meeting", "--db", db, "--date", "2025-10-20", "--attendees", "10", "--agreeing", "7", id)
+	ok(t, "", "review", "post", "--db", db, id)
+	ok(t, "", "review", "pass", "--db", db, id)
+	ok(t, "", "review", "decide", "--db", db, "--number", "125/QĐ-UBND", "--date", "2025-12-10", id)
+	out := ok(t, "", "review", "certificate", "--db", db, exampleID)
+	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "Hoàng Văn Sáng", "2026 POOR", "125/QĐ-UBND of 2025-12-10", "HOUSING_AREA"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the certificate does not show %q:\n%s", want, out)
+		}
+	}
+	js := ok(t, "", "review", "certificate", "--json", "--db", db, exampleID)
+	var c struct {
+		Kind  string `json:"kind"`
+		Years []struct {
+			Year     int      `json:"year"`
+			Deprived []string `json:"deprived"`
+		} `json:"years"`
+	}
+	if err := json.Unmarshal([]byte(js), &c); err != nil || c.Kind != "POOR" || len(c.Years) != 1 || c.Years[0].Year != 2026 || len(c.Years[0].Deprived) < 3 {
+		t.Errorf("certificate --json = %s (%v); want one POOR row for 2026 with its deprivations", js, err)
 	}
 }
