@@ -175,12 +175,15 @@ func (c *Client) StartRound(ctx context.Context, householdID string, r Round) (s
 				return err
 			}
 		}
-		// The household's own reviewDate is what ages are computed
-		// against, so a new round moves it too.
-		if err := w.set(h, "reviewDate", jsonString(r.Date), "reviewDate"); err != nil {
+		// Started (its status written) before the household changes: a
+		// household whose last round is decided is locked until the next
+		// one has begun.
+		if err := w.set(e, "status", jsonString(StatusDraft), "status"); err != nil {
 			return err
 		}
-		return w.set(e, "status", jsonString(StatusDraft), "status")
+		// The household's own reviewDate is what ages are computed
+		// against, so a new round moves it too.
+		return w.set(h, "reviewDate", jsonString(r.Date), "reviewDate")
 	})
 	if err != nil {
 		return "", err

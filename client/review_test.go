@@ -252,6 +252,18 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 		t.Errorf("refusal says %q; want it to say an officer must reopen", r.Description)
 	}
 
+	// Nor can a new periodic review for the decided year unlock it.
+	if _, err := colB.StartRound(ctx, hh, Round{Date: "2025-11-01"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, colB); st.Refused == 0 {
+		t.Fatalf("a second periodic review for the decided 2026 list was accepted: %+v", st)
+	}
+	rs, err := colB.Refused(ctx)
+	if err != nil || len(rs) == 0 || rs[0].Reason != "REVIEW_LOCKED" || !strings.Contains(rs[len(rs)-1].Description, "list of household") && !strings.Contains(rs[0].Description, "list of household") {
+		t.Errorf("the second periodic review's refusal: %+v, %v; want REVIEW_LOCKED naming the decided list", rs, err)
+	}
+
 	// Reopening is the officer's, with a note; then the answer may change,
 	// and the old decision's seal no longer matches.
 	s.sync(t, officer2)

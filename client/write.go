@@ -517,37 +517,11 @@ const (
 	StatusReturned  = "returned"
 )
 
-// StartReview opens a review round (đợt rà soát) of a household, dated
-// reviewDate ("YYYY-MM-DD"), in status draft, and returns its id.
+// StartReview opens a review of a household in the periodic round, dated
+// reviewDate ("YYYY-MM-DD"), in status draft, and returns its id (see
+// StartRound).
 func (c *Client) StartReview(ctx context.Context, householdID, reviewDate string) (string, error) {
-	id := newID()
-	err := c.write(ctx, "start review", func(w *writeTx) error {
-		h, err := w.household(householdID)
-		if err != nil {
-			return err
-		}
-		e, err := w.create(id, rasoatv1.EntityKind_ENTITY_KIND_REVIEW, h.id, h.vill)
-		if err != nil {
-			return err
-		}
-		if err := w.set(e, "reviewDate", jsonString(reviewDate), "reviewDate"); err != nil {
-			return err
-		}
-		// The household's own reviewDate is what ages are computed against
-		// and what chooses the standard, so a new round moves it too.
-		hh, err := w.load(householdID)
-		if err != nil {
-			return err
-		}
-		if err := w.set(hh, "reviewDate", jsonString(reviewDate), "reviewDate"); err != nil {
-			return err
-		}
-		return w.set(e, "status", jsonString(StatusDraft), "status")
-	})
-	if err != nil {
-		return "", err
-	}
-	return id, nil
+	return c.StartRound(ctx, householdID, Round{Date: reviewDate})
 }
 
 // Submit sends a draft (or returned) review on: its status becomes

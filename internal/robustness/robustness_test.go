@@ -965,13 +965,14 @@ func (w *world) startReview(tb *tablet) {
 		w.fatalf("%s %s: id %q is not a new UUID", tb.name, desc, id)
 	}
 	e := w.newEnt(id, entity.KindReview, hh, w.ents[hh].village)
-	// In the order StartReview writes them: the round's date, the
-	// household's review date (scoring follows the new round), the status.
-	wants := []want{{id, "reviewDate", []byte(`"` + date + `"`)}}
+	// In the order StartReview writes them: the round's date, the status
+	// (the review is started before the household changes: a decided
+	// household unlocks only for a started round), the household's review
+	// date (scoring follows the new round).
+	wants := []want{{id, "reviewDate", []byte(`"` + date + `"`)}, {id, "status", []byte(`"draft"`)}}
 	if moveDate {
 		wants = append(wants, want{hh, "reviewDate", []byte(`"` + date + `"`)})
 	}
-	wants = append(wants, want{id, "status", []byte(`"draft"`)})
 	w.acknowledged(tb, desc+" as "+e.name, before, wants, false)
 }
 

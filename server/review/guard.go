@@ -6,6 +6,7 @@ package review
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -134,6 +135,11 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 	if err := workflow.Check(rv, t, actor, g.Rules.MeetingStands); err != nil {
 		return refused("value", store.ErrWorkflow, "%v", err)
 	}
+	if cur.State == workflow.None {
+		if err := g.checkStart(ctx, v, st, entity.HouseholdOf(c), rv.Regular); err != nil {
+			return err
+		}
+	}
 	if t.Decision != nil {
 		if want := seal.Household(states, c.GetEntityId()); t.Decision.Seal != want {
 			return refused("value", store.ErrWorkflow, "decision.seal %s is not the seal of the household as stored (%s): it changed since the decision was prepared", t.Decision.Seal, want)
@@ -253,13 +259,67 @@ func (g *Guard) locked(ctx context.Context, c *rasoatv1.Change, v store.View) er
 	return refused("field", store.ErrLocked, "household %s was decided in review %s: an officer must reopen the review before its answers change", hh, latest.ID)
 }
 
-// Latest returns the household's latest review: the greatest review date,
-// then the greatest id (UUIDv7: the one made last), nil if none.
+// checkStart refuses to start a periodic review of a household whose
+// list for that year is decided already: a new review would become the
+// household's latest and unlock its answers without anyone reopening the
+// decision. (A regular review changes the list of its own year, after the
+// periodic one decided it: that is what it is for.)
+func (g *Guard) checkStart(ctx context.Context, v store.View, st *entity.State, hh string, regular bool) error {
+	if regular || st == nil {
+		return nil
+	}
+	date := stringField(st, "reviewDate")
+	year, err := workflow.ListYear(false, date)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "a review is started with its date (reviewDate) written first: %v", err)
+	}
+	states, err := v.Household(ctx, hh)
+	if err != nil {
+		return err
+	}
+	for _, s := range states {
+		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.ID == st.ID {
+			continue
+		}
+		t, _, err := Status(s)
+		if err != nil || !t.State.Locks() {
+			continue
+		}
+		y, err := workflow.ListYear(stringField(s, "round") == "regular", stringField(s, "reviewDate"))
+		if err == nil && y >= year {
+			return refused("value", store.ErrLocked, "the %d list of household %s is decided (review %s): reopen that review rather than start another", y, hh, s.ID)
+		}
+	}
+	return nil
+}
+
+// stringField returns a JSON string field's winning value, "" if unset.
+func stringField(s *entity.State, path string) string {
+	f := s.Field(path)
+	if f == nil {
+		return ""
+	}
+	w, ok := f.Winner()
+	if !ok {
+		return ""
+	}
+	var out string
+	if json.Unmarshal(w.Value, &out) != nil {
+		return ""
+	}
+	return out
+}
+
+// Latest returns the household's latest started review (one with a
+// status): the greatest review date, then the greatest id (UUIDv7: the
+// one made last), nil if none. A review with no status is not started
+// (its None → draft transition is checked), so it cannot unlock a decided
+// household by its date alone.
 func Latest(states []*entity.State) *entity.State {
 	var best *entity.State
 	var bestDate string
 	for _, s := range states {
-		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW {
+		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.Field("status") == nil {
 			continue
 		}
 		d := ""
