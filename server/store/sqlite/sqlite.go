@@ -203,7 +203,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 			rows.Close()
 			return fmt.Errorf("change %d: %w", seq, err)
 		}
-		chain = nextChain(chain, c.GetStamp().GetReplicaId(), c.GetSeq())
+		chain = store.NextChain(chain, c.GetStamp().GetReplicaId(), c.GetSeq())
 		fills = append(fills, fill{seq, c.GetStamp().GetHlc(), c.GetField(), int64(chain)})
 	}
 	err = rows.Err()
