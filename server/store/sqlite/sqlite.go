@@ -31,6 +31,7 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/directory"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/protobuf/proto"
 	"modernc.org/sqlite" // also registers the "sqlite" driver
@@ -39,7 +40,7 @@ import (
 
 // DB is an open sync store. It is safe for concurrent use.
 type DB struct {
-	cache dirCache // the directory as calls read it (dircache.go)
+	cache directory.Cache // the directory as calls read it
 	path  string
 	w, r  *sql.DB
 	logID string
