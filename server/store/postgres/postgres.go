@@ -363,4 +363,3 @@ func classify(err error) error {
 	}
 	return err
 }
-
