@@ -8,11 +8,21 @@ PROTOC_GEN_GO_VERSION     := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: run test vet bench bench-peer fuzz proto proto-check breaking lint android tools build
+.PHONY: run run-province test vet bench bench-peer fuzz proto proto-check breaking lint android tools build
 
 ## run: start rasoatd on 127.0.0.1:7443 (embedded SQLite in this directory, no setup)
 run:
 	$(GO) run ./server/cmd/rasoatd
+
+## run-province: rasoatd on 127.0.0.1:7443 over a throw-away PostgreSQL
+## cluster in .tools/pg (initdb + pg_ctl from Debian's postgresql package,
+## on a free loopback port; stopped when rasoatd stops)
+PGDIR := $(TOOLS)/pg
+run-province:
+	@url=$$(scripts/pgcluster.sh start $(PGDIR)) && \
+	  trap 'scripts/pgcluster.sh stop $(PGDIR)' EXIT && \
+	  echo "province store: $$url (bootstrap: go run ./server/cmd/rasoatd bootstrap --db '$$url')" && \
+	  $(GO) run ./server/cmd/rasoatd --db "$$url"
 
 ## test: vet, gofmt and the race-enabled test suite
 test: vet

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rasoat/rasoat/internal/apply"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/rpcerr"
@@ -566,19 +567,15 @@ func (c *Client) observe(ts hlc.Timestamp) {
 	}
 }
 
-// loaded is an entity a pull transaction merges into.
-type loaded struct {
-	state entity.State
-	found bool
-	dirty bool
-}
-
 // rowsPerStatement bounds multi-row statements (SQLite allows 32,766
 // parameters).
 const rowsPerStatement = 400
 
-// loadStates reads the stored states of ids into states.
-func loadStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string]*loaded) error {
+// txLoader reads stored states for apply.States in a transaction.
+type txLoader struct{ tx *sql.Tx }
+
+// LoadEntities is apply.Loader's.
+func (l txLoader) LoadEntities(ctx context.Context, ids []string, fn func(string, []byte) error) error {
 	args := make([]any, 0, rowsPerStatement)
 	for start := 0; start < len(ids); start += rowsPerStatement {
 		chunk := ids[start:min(start+rowsPerStatement, len(ids))]
@@ -587,7 +584,7 @@ func loadStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string
 			args = append(args, id)
 		}
 		q := "SELECT id, state FROM entities WHERE id IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := l.tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("read entities: %w", err)
 		}
@@ -598,12 +595,10 @@ func loadStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string
 				rows.Close()
 				return fmt.Errorf("read entities: %w", err)
 			}
-			l := states[id]
-			if err := l.state.UnmarshalBinary(b); err != nil {
+			if err := fn(id, b); err != nil {
 				rows.Close()
-				return fmt.Errorf("read entity %s: %w", id, err)
+				return err
 			}
-			l.found = true
 		}
 		err = rows.Err()
 		rows.Close()
@@ -614,20 +609,15 @@ func loadStates(ctx context.Context, tx *sql.Tx, ids []string, states map[string
 	return nil
 }
 
-// storeStates encodes the dirty states of ids and writes them.
-func storeStates(ctx context.Context, w *rowWriter, ids []string, states map[string]*loaded) error {
-	rows := make([]snapState, 0, len(ids))
-	for _, id := range ids {
-		l := states[id]
-		if !l.dirty {
-			continue
-		}
-		s := &l.state
-		b, err := s.MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("encode entity %s: %w", id, err)
-		}
-		rows = append(rows, snapState{id: s.ID, household: s.HouseholdID, village: s.VillageCode, kind: s.Kind, state: b, conflicted: conflicted(s)})
+// storeStates encodes the dirty states and writes them.
+func storeStates(ctx context.Context, w *rowWriter, states *apply.States) error {
+	encoded, err := states.Encode(nil)
+	if err != nil {
+		return err
+	}
+	rows := make([]snapState, len(encoded))
+	for i, r := range encoded {
+		rows[i] = snapState{id: r.ID, household: r.HouseholdID, village: r.VillageCode, kind: r.Kind, state: r.State, conflicted: conflicted(r.Entity)}
 	}
 	return w.write(ctx, rows)
 }
@@ -694,8 +684,7 @@ func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, p
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	states := make(map[string]*loaded, len(changes)/8)
-	var ids []string
+	states := apply.NewStates(len(changes) / 8)
 	var top hlc.Timestamp
 	for i, ch := range changes {
 		if entity.KindName(ch.GetKind()) == "" {
@@ -705,29 +694,22 @@ func (c *Client) applyChanges(ctx context.Context, changes []*rasoatv1.Change, p
 			return fmt.Errorf("change %d: %w", i, err)
 		}
 		top = max(top, hlc.Timestamp(ch.GetStamp().GetHlc()))
-		if states[ch.GetEntityId()] == nil {
-			states[ch.GetEntityId()] = &loaded{}
-			ids = append(ids, ch.GetEntityId())
-		}
+		states.Want(ch.GetEntityId())
 	}
-	if err := loadStates(ctx, tx, ids, states); err != nil {
+	// The shared loop (internal/apply), without what only a server checks
+	// (duplicates, bases, households: the server did, before it logged
+	// them).
+	if err := states.Load(ctx, txLoader{tx}); err != nil {
 		return err
 	}
 	for i, ch := range changes {
-		l := states[ch.GetEntityId()]
-		if err := l.state.Check(ch); err != nil {
+		if _, err := states.Apply(ch, entity.MergeOf(ch)); err != nil {
 			return fmt.Errorf("change %d: %w", i, err)
-		}
-		if l.state.ID == "" {
-			l.state.ID, l.state.Kind, l.state.HouseholdID, l.state.VillageCode = ch.GetEntityId(), ch.GetKind(), entity.HouseholdOf(ch), ch.GetVillageCode()
-		}
-		if l.state.ApplyMerge(entity.MergeOf(ch)) {
-			l.dirty = true
 		}
 	}
 	w := &rowWriter{tx: tx}
 	defer w.close()
-	if err := storeStates(ctx, w, ids, states); err != nil {
+	if err := storeStates(ctx, w, states); err != nil {
 		return err
 	}
 	return c.finishApply(ctx, tx, top, &pos)
@@ -772,13 +754,11 @@ func applyStates(ctx context.Context, w *rowWriter, in []snapState, empty bool) 
 	if empty {
 		return w.write(ctx, in)
 	}
-	ids := make([]string, 0, len(in))
-	local := make(map[string]*loaded, len(in))
+	local := apply.NewStates(len(in))
 	for i := range in {
-		ids = append(ids, in[i].id)
-		local[in[i].id] = &loaded{}
+		local.Want(in[i].id)
 	}
-	if err := loadStates(ctx, w.tx, ids, local); err != nil {
+	if err := local.Load(ctx, txLoader{w.tx}); err != nil {
 		return err
 	}
 	for i := range in {
@@ -786,12 +766,12 @@ func applyStates(ctx context.Context, w *rowWriter, in []snapState, empty bool) 
 		if err := theirs.UnmarshalBinary(in[i].state); err != nil {
 			return fmt.Errorf("entity %s: %w", in[i].id, err)
 		}
-		l := local[in[i].id]
-		changed, err := l.state.Merge(&theirs)
+		l := local.Get(in[i].id)
+		changed, err := l.State.Merge(&theirs)
 		if err != nil {
 			return fmt.Errorf("entity %s: %w", in[i].id, err)
 		}
-		l.dirty = l.dirty || changed || !l.found
+		l.Dirty = l.Dirty || changed || !l.Found
 	}
-	return storeStates(ctx, w, ids, local)
+	return storeStates(ctx, w, local)
 }

@@ -11,7 +11,6 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/auth"
 	"github.com/rasoat/rasoat/server/directory"
-	"github.com/rasoat/rasoat/server/store/sqlite"
 )
 
 const bootstrapUsage = `Usage: rasoatd bootstrap [--db rasoat.db] [--admin admin] [--name "Quản trị"] [--ttl 24h]
@@ -48,9 +47,9 @@ func bootstrap(ctx context.Context, args []string, stdout io.Writer) error {
 	if *ttl <= 0 || *ttl > directory.MaxCodeTTL {
 		return fmt.Errorf("bootstrap: --ttl must be between 0 and %v", directory.MaxCodeTTL)
 	}
-	st, err := sqlite.Open(ctx, *db)
+	st, err := openDB(ctx, *db)
 	if err != nil {
-		return fmt.Errorf("bootstrap: open --db %s: %w", *db, err)
+		return fmt.Errorf("bootstrap: open --db %s: %w", redactURL(*db), err)
 	}
 	defer st.Close()
 	p, err := st.Person(ctx, *id)

@@ -4,7 +4,7 @@
 // Every call but health, reflection and enrolment needs an enrolled
 // device's token; `rasoatd bootstrap` makes the first admin's code.
 //
-//	rasoatd [--addr host:port] [--db rasoat.db] [--tls-cert F --tls-key F] [--insecure-listen]
+//	rasoatd [--addr host:port] [--db rasoat.db | --db postgres://…] [--tls-cert F --tls-key F] [--insecure-listen]
 //	        [--standard-file file.json]... [--log-level info]
 //	rasoatd bootstrap [--db rasoat.db] [--admin admin] [--name "…"]
 package main
@@ -17,13 +17,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/rasoat/rasoat/server"
-	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc/credentials"
 )
@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&files, "standard-file", "load a standard from a JSON `file` over the built-ins; repeatable or comma-separated; a file with a built-in's id replaces it")
 	var level slog.Level
 	fs.TextVar(&level, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
-	db := fs.String("db", "rasoat.db", "serve sync from the SQLite `file` (created if missing)")
+	db := fs.String("db", "rasoat.db", "serve sync from the SQLite `file` (created if missing), or from PostgreSQL at a postgres://… URL (a province)")
 	certFile := fs.String("tls-cert", "", "serve TLS with the certificate chain in PEM `file` (with --tls-key)")
 	keyFile := fs.String("tls-key", "", "the private key in PEM `file` of --tls-cert")
 	insecureListen := fs.Bool("insecure-listen", false, "allow listening without TLS on an address other than loopback (tokens then cross the network in clear: only behind a TLS proxy or on a trusted link)")
@@ -81,9 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(ctx, *db)
+	store, err := openDB(ctx, *db)
 	if err != nil {
-		return fmt.Errorf("open --db %s: %w", *db, err)
+		return fmt.Errorf("open --db %s: %w", redactURL(*db), err)
 	}
 	defer store.Close()
 	opts := []server.Option{server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store), server.WithAuth(store, nil)}
@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts = append(opts, server.WithTLS(creds))
 	}
 	if ok, err := store.HasAdmin(ctx); err == nil && !ok {
-		log.Warn("no admin yet: run rasoatd bootstrap --db " + *db + " for the first admin's enrolment code")
+		log.Warn("no admin yet: run rasoatd bootstrap --db " + redactURL(*db) + " for the first admin's enrolment code")
 	}
 	srv, err := server.New(opts...)
 	if err != nil {
@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ids = append(ids, s.ID)
 	}
 	// Tests read the bound address from this line: keep the "addr" key.
-	log.Info("rasoatd listening", "addr", lis.Addr().String(), "db", *db, "tls", tls, "standards", strings.Join(ids, ","))
+	log.Info("rasoatd listening", "addr", lis.Addr().String(), "db", redactURL(*db), "tls", tls, "standards", strings.Join(ids, ","))
 	if err := srv.Serve(ctx, lis); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -174,4 +174,14 @@ func loopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL is a --db value fit for a log line: a URL's password is
+// replaced by "xxxxx".
+func redactURL(spec string) string {
+	u, err := url.Parse(spec)
+	if err != nil || u.User == nil {
+		return spec
+	}
+	return u.Redacted()
 }

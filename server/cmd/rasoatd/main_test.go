@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/internal/authtest"
+	"github.com/rasoat/rasoat/internal/pgtest"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -53,9 +55,15 @@ func (w *logWatch) String() string {
 // it listens on and a stop function returning run's error.
 func start(t *testing.T, args ...string) (string, *logWatch, func() error) {
 	t.Helper()
+	return startWith(t, filepath.Join(t.TempDir(), "rasoat.db"), args...)
+}
+
+// startWith is start serving --db db.
+func startWith(t *testing.T, db string, args ...string) (string, *logWatch, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := newLogWatch()
-	logs.db = filepath.Join(t.TempDir(), "rasoat.db")
+	logs.db = db
 	done := make(chan error, 1)
 	args = append([]string{"--db", logs.db}, args...)
 	go func() { done <- run(ctx, args, &bytes.Buffer{}, logs) }()
@@ -274,5 +282,25 @@ func TestBootstrapPrintsACodeAlone(t *testing.T) {
 	code := regexp.MustCompile(`^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\n$`)
 	if !code.MatchString(a.String()) || !code.MatchString(b.String()) || a.String() == b.String() {
 		t.Errorf("bootstrap printed %q and %q; want two different codes alone", a.String(), b.String())
+	}
+}
+
+// TestRunServesFromPostgreSQL: --db postgres://… serves from PostgreSQL
+// (a province), bootstrap included, and logs the URL without its password.
+func TestRunServesFromPostgreSQL(t *testing.T) {
+	u, err := url.Parse(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret") // trust auth ignores it
+	addr, logs, stop := startWith(t, u.String(), "--addr", "127.0.0.1:0")
+	if a := assess(t, addr, logs, example(t)); a.GetClassification() != rasoatv1.Classification_CLASSIFICATION_POOR {
+		t.Errorf("got %v, want POOR", a.GetClassification())
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); strings.Contains(out, "s3cret") || !strings.Contains(out, `db="postgres://`) {
+		t.Errorf("the log shows the password or not the database:\n%s", out)
 	}
 }

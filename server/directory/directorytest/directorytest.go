@@ -36,6 +36,8 @@ type Store interface {
 	BindReplica(ctx context.Context, deviceID, personID, replica string, at time.Time) error
 	Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Change) (store.PushResult, error)
 	History(ctx context.Context, entityID string, after uint64, limit int) ([]store.HistoryEntry, bool, error)
+	TouchDevice(ctx context.Context, deviceID string, t time.Time) error
+	HasAdmin(ctx context.Context) (bool, error)
 }
 
 // Run runs the suite; open returns a new, empty store.
@@ -53,6 +55,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"AReplicaOfAnotherDeviceIsNeverBound", replicaTaken},
 		{"RevokingKeepsTheDeviceAndIsIdempotent", revoke},
 		{"EachStoredChangeNamesWhoSentAndWhoWroteIt", history},
+		{"AWriteIsSeenByTheNextCallDespiteTheCache", cacheSeesWrites},
+		{"TouchingMovesLastSeenAndKeepsTheRest", touch},
+		{"HasAdminCountsOnlyEnabledAdmins", hasAdmin},
+		{"TheGuardsViewNamesTheAuthorOfABoundReplica", personOf},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := open(t)
@@ -300,4 +306,118 @@ func history(t *testing.T, st Store) {
 	if err != nil || len(page) != 2 || !more || page[0].ServerSeq != h[2].ServerSeq {
 		t.Errorf("page after %d: %d entries, more %v, %v", h[1].ServerSeq, len(page), more, err)
 	}
+}
+
+// cacheSeesWrites: a store may cache what every call reads (the device
+// behind a token, the villages under units), but a directory write through
+// it is seen by the very next call: a revoked token, a reassignment, a new
+// village.
+func cacheSeesWrites(t *testing.T, st Store) {
+	ctx := t.Context()
+	a, err := st.Enrol(ctx, enrolment(issue(t, st, "col1", time.Hour), "tab-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill whatever cache the store keeps.
+	if _, _, err := st.DeviceByToken(ctx, a.Device.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.VillagesUnder(ctx, []string{authtest.Commune}); err != nil || len(v) != 3 {
+		t.Fatalf("VillagesUnder = %v, %v", v, err)
+	}
+	if _, err := st.RevokeDevice(ctx, a.Device.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d, _, err := st.DeviceByToken(ctx, a.Device.TokenID); err != nil || !d.Revoked() {
+		t.Errorf("DeviceByToken right after a revocation = %+v, %v; want revoked", d, err)
+	}
+	p := authtest.Collaborator("col1", authtest.Village(2))
+	p.Disabled = true
+	if _, _, err := st.PutPeople(ctx, []directory.Person{p}); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := st.DeviceByToken(ctx, a.Device.TokenID); err != nil || !got.Disabled || !slices.Equal(got.Units, []string{authtest.Village(2)}) {
+		t.Errorf("the person behind the token right after a reassignment = %+v, %v", got, err)
+	}
+	extra := []*rasoatv1.Unit{{Code: authtest.Village(5), Name: "Thôn 5", Level: rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE, Kind: "thôn", ParentCode: authtest.Commune}}
+	if _, _, err := st.PutUnits(ctx, extra, ""); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := st.VillagesUnder(ctx, []string{authtest.Commune}); err != nil || !slices.Contains(v, authtest.Village(5)) {
+		t.Errorf("VillagesUnder right after a new village = %v, %v", v, err)
+	}
+}
+
+func touch(t *testing.T, st Store) {
+	ctx := t.Context()
+	a, err := st.Enrol(ctx, enrolment(issue(t, st, "col1", time.Hour), "tab-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.DeviceByToken(ctx, a.Device.TokenID); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(time.Now().Unix()+60, 0)
+	if err := st.TouchDevice(ctx, a.Device.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	d, p, err := st.DeviceByToken(ctx, a.Device.TokenID)
+	if err != nil || !d.LastSeen.Equal(at) || d.Revoked() || p.ID != "col1" || d.Replica != "tab-1" {
+		t.Errorf("after a touch: %+v, %+v, %v; want last seen %v, the rest kept", d, p, err, at)
+	}
+	devs, err := st.Devices(ctx, "col1")
+	if err != nil || len(devs) != 1 || !devs[0].LastSeen.Equal(at) {
+		t.Errorf("Devices after a touch = %+v, %v", devs, err)
+	}
+}
+
+func hasAdmin(t *testing.T, st Store) {
+	ctx := t.Context()
+	if ok, err := st.HasAdmin(ctx); err != nil || ok {
+		t.Fatalf("HasAdmin with no admin = %v, %v", ok, err)
+	}
+	admin := authtest.Person("root", []rasoatv1.Role{rasoatv1.Role_ROLE_ADMIN})
+	admin.Disabled = true
+	if _, _, err := st.PutPeople(ctx, []directory.Person{admin}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.HasAdmin(ctx); err != nil || ok {
+		t.Errorf("HasAdmin with a disabled admin = %v, %v", ok, err)
+	}
+	admin.Disabled = false
+	if _, _, err := st.PutPeople(ctx, []directory.Person{admin}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.HasAdmin(ctx); err != nil || !ok {
+		t.Errorf("HasAdmin with an admin = %v, %v", ok, err)
+	}
+}
+
+// personOf: a push's Guard reads, through the store's View, the person a
+// replica is bound to at enrolment (the author of its changes).
+func personOf(t *testing.T, st Store) {
+	ctx := t.Context()
+	if _, err := st.Enrol(ctx, enrolment(issue(t, st, "col1", time.Hour), "tab-1")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	guard := guardFunc(func(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+		p, err := v.PersonOf(ctx, c.GetStamp().GetReplicaId())
+		got = append(got, p)
+		return err
+	})
+	a := storetest.Must(storetest.New("tab-1", authtest.Village(1)).Household(0))[:1]
+	b := storetest.Must(storetest.New("tab-x", authtest.Village(1)).Household(0))[:1]
+	if _, err := st.Push(ctx, store.Sender{Replica: "tab-1", Guard: guard}, append(a, b...)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"col1", ""}) {
+		t.Errorf("PersonOf = %q; want col1 for the bound replica, none for the other", got)
+	}
+}
+
+type guardFunc func(ctx context.Context, c *rasoatv1.Change, v store.View) error
+
+func (f guardFunc) Check(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+	return f(ctx, c, v)
 }

@@ -100,7 +100,7 @@ func insertReceipt(ctx context.Context, tx *sql.Tx, by store.Sender, res store.P
 // inTx runs fn in a write transaction on the writer connection; the
 // directory cache is emptied after it, whatever it wrote.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	defer db.cache.clear()
+	defer db.cache.Clear()
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -185,13 +185,13 @@ func (db *DB) VillagesUnder(ctx context.Context, codes []string) ([]string, erro
 	if len(codes) == 0 {
 		return nil, nil
 	}
-	key, now := villagesKey(codes), time.Now()
-	if v, ok := db.cache.villagesOf(key, now); ok {
+	key, now := directory.VillagesKey(codes), time.Now()
+	if v, ok := db.cache.VillagesOf(key, now); ok {
 		return v, nil
 	}
 	v, err := db.villagesUnder(ctx, codes)
 	if err == nil {
-		db.cache.putVillages(key, v, now)
+		db.cache.PutVillages(key, v, now)
 	}
 	return v, err
 }
@@ -572,8 +572,8 @@ func deviceIn(ctx context.Context, q querier, col, v string) (directory.Device, 
 // and its person (directory.ErrNotFound).
 func (db *DB) DeviceByToken(ctx context.Context, tokenID string) (directory.Device, directory.Person, error) {
 	now := time.Now()
-	if e, ok := db.cache.device(tokenID, now); ok {
-		return e.dev, e.person, nil
+	if e, ok := db.cache.Device(tokenID, now); ok {
+		return e.Dev, e.Person, nil
 	}
 	d, err := deviceIn(ctx, db.r, "token_id", tokenID)
 	if err != nil {
@@ -583,7 +583,7 @@ func (db *DB) DeviceByToken(ctx context.Context, tokenID string) (directory.Devi
 	if err != nil {
 		return d, p, classify(err)
 	}
-	db.cache.putDevice(tokenID, cachedDevice{dev: d, person: p, at: now})
+	db.cache.PutDevice(tokenID, directory.CachedDevice{Dev: d, Person: p, At: now})
 	return d, p, nil
 }
 
@@ -644,7 +644,7 @@ func (db *DB) TouchDevice(ctx context.Context, deviceID string, t time.Time) err
 	if _, err := db.w.ExecContext(ctx, "UPDATE devices SET last_seen = ? WHERE id = ?", t.Unix(), deviceID); err != nil {
 		return classify(err)
 	}
-	db.cache.touch(deviceID, t)
+	db.cache.Touch(deviceID, t)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/apply"
 	"github.com/rasoat/rasoat/internal/merge"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
-	"google.golang.org/protobuf/proto"
 )
 
 // rowsPerInsert is how many rows one multi-row INSERT writes. One statement
@@ -23,33 +21,13 @@ import (
 // SQLite's 32,766 bound variables.
 const rowsPerInsert = 400
 
-// maxRefused bounds the changes a refused push lists.
-const maxRefused = 100
-
 // Push stores a batch of changes that have passed entity.Validate, all or
-// nothing, durable when it returns nil. Concurrent pushes are coalesced
-// into one transaction (committer), each in a savepoint of its own, so a
-// hundred tablets pay one fsync together and a refused push leaves the
-// others untouched.
-//
-// What it checks against what is stored (store.Refused lists each refused
-// change, and nothing of the batch is stored):
-//   - a change whose origin (stamp.replica_id, seq) is stored, or earlier in
-//     the batch, with the same bytes is a duplicate, skipped; with other
-//     bytes it is refused (store.ErrContentMismatch), never counted as a
-//     duplicate: the author's tablet shows it, so it must reach everyone;
-//   - every base stamp names a change to the same field stored in the log
-//     (even if superseded) or earlier in the batch (store.ErrBaseUnknown);
-//   - a change's kind, household and village are its entity's, and a member
-//     or review belongs to a household held here, in the same village
-//     (store.ErrEntityMismatch);
-//   - no field keeps more than entity.MaxHeads concurrent values, no state
-//     grows past entity.MaxStateSize (store.ErrEntityTooLarge).
-//
-// The cost is in proportion to the batch: stored changes are looked up by
-// their (origin, seq) and stamps by index, never by scanning a range of the
-// log. replica is the pushing replica (a tablet, or a commune server), not
-// necessarily the changes' origin.
+// nothing, durable when it returns nil, with the checks apply.Batch.Apply
+// makes against what is stored (content-checked duplicates, bases, entities
+// bound to their household's village, size bounds, the Guard). Concurrent
+// pushes are coalesced into one transaction (committer), each in a
+// savepoint of its own, so a hundred tablets pay one fsync together and a
+// refused push leaves the others untouched.
 //
 // A commune server relaying its log upward (the province tier) meets these
 // rules by sending its log in server order, in batches or whole: it stored
@@ -60,16 +38,13 @@ const maxRefused = 100
 // village of the commune it relays (a base names a change of the same
 // entity, so of the same village, and a member its household's village).
 func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Change) (store.PushResult, error) {
-	p, err := preparePush(by.Replica, changes)
-	if p != nil {
-		p.guard = by.Guard
-	}
+	b, err := apply.Prepare(by.Replica, changes)
 	if err != nil {
 		return store.PushResult{}, err
 	}
 	at := time.Now().Unix()
 	res, err := db.group.do(ctx, len(changes), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
-		res, err := p.apply(ctx, &writer{tx, db.stmts})
+		res, err := b.Apply(ctx, &writer{tx, db.stmts}, by.Guard)
 		if err == nil && res.Accepted > 0 {
 			err = insertReceipt(ctx, tx, by, res, at)
 		}
@@ -78,164 +53,31 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 	return res, classify(err)
 }
 
-// push is one batch prepared outside the writer: encoded once, for storing
-// and for comparing with what is stored.
-type push struct {
-	replica  string
-	guard    store.Guard
-	changes  []*rasoatv1.Change
-	payloads [][]byte
-	merges   []merge.Change
-}
-
-var marshal = proto.MarshalOptions{Deterministic: true}
-
-func preparePush(replica string, changes []*rasoatv1.Change) (*push, error) {
-	p := &push{replica: replica, changes: changes, payloads: make([][]byte, len(changes)), merges: make([]merge.Change, len(changes))}
-	var buf []byte
-	for i, c := range changes {
-		start := len(buf)
-		var err error
-		if buf, err = marshal.MarshalAppend(buf, c); err != nil {
-			return nil, fmt.Errorf("push: encode changes[%d]: %w", i, err)
-		}
-		p.payloads[i] = buf[start:len(buf):len(buf)]
-		p.merges[i] = entity.MergeOf(c)
-	}
-	return p, nil
-}
-
-// apply runs the push inside tx; an error leaves tx to be rolled back (to
-// the push's savepoint).
-func (p *push) apply(ctx context.Context, w *writer) (res store.PushResult, err error) {
-	fresh, refused, err := p.newChanges(ctx, w)
+// scanPayloads calls fn with each (seq, payload) row.
+func scanPayloads(rows *sql.Rows, err error, fn func(uint64, []byte)) error {
 	if err != nil {
-		return res, err
+		return err
 	}
-	if len(refused) > 0 {
-		return res, refused
+	defer rows.Close()
+	var b sql.RawBytes
+	for rows.Next() {
+		var s uint64
+		if err := rows.Scan(&s, &b); err != nil {
+			return err
+		}
+		fn(s, b)
 	}
-	res.Accepted = len(fresh)
-	res.Duplicates = len(p.changes) - len(fresh)
-	states, ids, refused, err := p.merge(ctx, w, fresh)
-	if err != nil {
-		return res, err
-	}
-	if len(refused) > 0 {
-		return res, refused
-	}
-	if res.ServerSeq, err = p.insertLog(ctx, w, fresh); err != nil {
-		return res, err
-	}
-	// The state's size is known once it is encoded, after the log rows
-	// went in: a refusal here rolls them back with the rest.
-	if err := storeEntities(ctx, w, ids, states); err != nil {
-		return res, err
-	}
-	if err := w.queryRow(ctx, highSeqSQL, p.replica).Scan(&res.ReplicaHighSeq); err != nil {
-		return res, fmt.Errorf("push: read the replica's last seq: %w", err)
-	}
-	return res, nil
+	return rows.Err()
 }
 
-type originKey struct {
-	origin string
-	seq    uint64
+// StoredRange is apply.Tx's.
+func (w *writer) StoredRange(ctx context.Context, origin string, lo, hi uint64, fn func(uint64, []byte)) error {
+	rows, err := w.query(ctx, storedRangeSQL, origin, lo, hi)
+	return scanPayloads(rows, err, fn)
 }
 
-// newChanges returns the indexes of the changes not yet stored, in batch
-// order, and refuses those whose (origin, seq) is stored or earlier in the
-// batch with other content. Per origin it reads the stored payloads of the
-// batch's seqs: one range read when they are dense (a tablet's batch is
-// consecutive, and usually finds nothing), point reads otherwise, so a
-// batch naming seqs 1 and 2^63 costs two probes, not a scan between.
-func (p *push) newChanges(ctx context.Context, w *writer) ([]int, store.Refused, error) {
-	bySeq := map[string][]uint64{}
-	var origins []string
-	for _, c := range p.changes {
-		o := c.GetStamp().GetReplicaId()
-		if bySeq[o] == nil {
-			origins = append(origins, o)
-		}
-		bySeq[o] = append(bySeq[o], c.GetSeq())
-	}
-	stored := map[originKey][]byte{}
-	for _, o := range origins {
-		if err := readStored(ctx, w, o, bySeq[o], stored); err != nil {
-			return nil, nil, err
-		}
-	}
-	var refused store.Refused
-	var high *uint64
-	fresh := make([]int, 0, len(p.changes))
-	for i, c := range p.changes {
-		k := originKey{c.GetStamp().GetReplicaId(), c.GetSeq()}
-		prev, ok := stored[k]
-		if !ok {
-			stored[k] = p.payloads[i] // a repeat later in the batch is a duplicate
-			fresh = append(fresh, i)
-			continue
-		}
-		if bytes.Equal(prev, p.payloads[i]) {
-			continue
-		}
-		if high == nil {
-			high = new(uint64)
-			if err := w.queryRow(ctx, highSeqSQL, p.replica).Scan(high); err != nil {
-				return nil, nil, fmt.Errorf("push: read the replica's last seq: %w", err)
-			}
-		}
-		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: mismatch(k, *high, prev, c)})
-		if len(refused) == maxRefused {
-			break
-		}
-	}
-	return fresh, refused, nil
-}
-
-// mismatch is the refusal of c, whose (origin, seq) k is stored as the
-// payload stored, saying whether the stored change is the same write as c,
-// re-stamped: the same entity, kind, field and value, over the same base.
-// Re-stamping keeps the base (the origin renames only its own moved
-// stamps, and renames those to the stored ones before it sends a later
-// change), so a change with another base is another write, even with the
-// same value: one a restored file made after seeing other writes, which
-// must be issued again, not dropped as stored.
-func mismatch(k originKey, high uint64, stored []byte, c *rasoatv1.Change) *store.MismatchError {
-	e := &store.MismatchError{Origin: k.origin, Seq: k.seq, ReplicaHighSeq: high}
-	s := &rasoatv1.Change{}
-	if err := proto.Unmarshal(stored, s); err == nil &&
-		s.GetEntityId() == c.GetEntityId() && s.GetKind() == c.GetKind() && s.GetField() == c.GetField() && bytes.Equal(s.GetValue(), c.GetValue()) &&
-		slices.EqualFunc(s.GetBase(), c.GetBase(), func(a, b *rasoatv1.Stamp) bool {
-			return a.GetHlc() == b.GetHlc() && a.GetReplicaId() == b.GetReplicaId()
-		}) {
-		e.SameWrite, e.StoredHLC = true, s.GetStamp().GetHlc()
-	}
-	return e
-}
-
-// readStored adds to stored the payloads of origin's changes among seqs.
-func readStored(ctx context.Context, w *writer, origin string, seqs []uint64, stored map[originKey][]byte) error {
-	lo, hi := slices.Min(seqs), slices.Max(seqs)
-	scan := func(rows *sql.Rows, err error) error {
-		if err != nil {
-			return fmt.Errorf("push: look up stored changes of %s: %w", origin, err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s uint64
-			var b []byte
-			if err := rows.Scan(&s, &b); err != nil {
-				return fmt.Errorf("push: look up stored changes of %s: %w", origin, err)
-			}
-			stored[originKey{origin, s}] = b
-		}
-		return rows.Err()
-	}
-	if hi-lo < uint64(2*len(seqs)) {
-		return scan(w.query(ctx, storedRangeSQL, origin, lo, hi))
-	}
-	seqs = slices.Compact(slices.Sorted(slices.Values(seqs)))
+// StoredSeqs is apply.Tx's: IN lists of at most rowsPerInsert seqs.
+func (w *writer) StoredSeqs(ctx context.Context, origin string, seqs []uint64, fn func(uint64, []byte)) error {
 	for start := 0; start < len(seqs); start += rowsPerInsert {
 		chunk := seqs[start:min(start+rowsPerInsert, len(seqs))]
 		args := make([]any, 0, len(chunk)+1)
@@ -244,176 +86,148 @@ func readStored(ctx context.Context, w *writer, origin string, seqs []uint64, st
 			args = append(args, s)
 		}
 		q := "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
-		if err := scan(w.query(ctx, q, args...)); err != nil {
+		rows, err := w.query(ctx, q, args...)
+		if err := scanPayloads(rows, err, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-type pending struct {
-	state entity.State
-	dirty bool
-	found bool
-	last  int // the last fresh change applied to it, for a size refusal
+// ReplicaHighSeq is apply.Tx's.
+func (w *writer) ReplicaHighSeq(ctx context.Context, replica string) (uint64, error) {
+	var n uint64
+	err := w.queryRow(ctx, highSeqSQL, replica).Scan(&n)
+	return n, err
 }
 
-// stampKey is one change's stamp on one field of one entity.
-type stampKey struct {
-	entity, field string
-	stamp         merge.Stamp
+// BaseStored is apply.Tx's (the changes_stamp index).
+func (w *writer) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
+	var n int
+	err := w.queryRow(ctx, baseSQL, b.Replica, uint64(b.HLC), entity, field).Scan(&n)
+	return n > 0, err
 }
 
-// merge reads each entity the fresh changes touch (and each household a
-// member or review names) once, checks and applies the changes in batch
-// order, and returns the states to store.
-func (p *push) merge(ctx context.Context, w *writer, fresh []int) (map[string]*pending, []string, store.Refused, error) {
-	states := map[string]*pending{}
-	var ids []string
-	want := func(id string) {
-		if states[id] == nil {
-			states[id] = &pending{}
-			ids = append(ids, id)
-		}
-	}
-	for _, i := range fresh {
-		want(p.changes[i].GetEntityId())
-		if h := entity.HouseholdOf(p.changes[i]); h != p.changes[i].GetEntityId() {
-			want(h)
-		}
-	}
-	if err := loadEntities(ctx, w, ids, states); err != nil {
-		return nil, nil, nil, err
-	}
-	// The stamps of the batch, so a base may name a change earlier in it.
-	inBatch := make(map[stampKey]int, len(p.changes))
-	var refused store.Refused
-	refuse := func(i int, field string, err error) {
-		if len(refused) < maxRefused {
-			refused = append(refused, &store.ChangeError{Index: i, Field: field, Err: err})
-		}
-	}
-	var v *view // made on the guard's first use
-	isFresh := make(map[int]bool, len(fresh))
-	for _, i := range fresh {
-		isFresh[i] = true
-	}
-	for i, c := range p.changes {
-		m := &p.merges[i]
-		key := stampKey{m.Entity, m.Field, m.Stamp}
-		if !isFresh[i] {
-			inBatch[key] = i // a duplicate is stored: a later base may name it
-			continue
-		}
-		st := states[c.GetEntityId()]
-		if err := st.state.Check(c); err != nil {
-			var fe *entity.FieldError
-			field := "entity_id"
-			if errors.As(err, &fe) {
-				field = fe.Field
-			}
-			refuse(i, field, fmt.Errorf("%w: %w", store.ErrEntityMismatch, err))
-			continue
-		}
-		if hh := entity.HouseholdOf(c); hh != c.GetEntityId() {
-			h := states[hh]
-			switch {
-			case h.state.ID == "":
-				refuse(i, "household_id", fmt.Errorf("%w: household %s is not held by this server: push the household first", store.ErrEntityMismatch, hh))
-				continue
-			case h.state.Kind != rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD:
-				refuse(i, "household_id", fmt.Errorf("%w: %s is a %s, not a household", store.ErrEntityMismatch, hh, entity.KindName(h.state.Kind)))
-				continue
-			case h.state.VillageCode != c.GetVillageCode():
-				refuse(i, "village_code", fmt.Errorf("%w: %q is not the village of household %s (%q)", store.ErrEntityMismatch, c.GetVillageCode(), hh, h.state.VillageCode))
-				continue
-			}
-		}
-		if j, err := p.checkBase(ctx, w, st, m, inBatch); err != nil {
-			return nil, nil, nil, err
-		} else if j >= 0 {
-			refuse(i, fmt.Sprintf("base[%d]", j), fmt.Errorf("%w: %s", store.ErrBaseUnknown, m.Base[j]))
-			continue
-		}
-		if p.guard != nil {
-			if v == nil {
-				v = newView(w, states)
-			}
-			if err := p.guard.Check(ctx, c, v); err != nil {
-				field, ok := guardRefusal(err)
-				if !ok {
-					return nil, nil, nil, err
-				}
-				refuse(i, field, err)
-				continue
-			}
-		}
-		if st.state.ID == "" {
-			st.state.ID, st.state.Kind, st.state.HouseholdID, st.state.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
-		}
-		if st.state.ApplyMerge(*m) {
-			st.dirty = true
-			if f := st.state.Field(m.Field); f != nil && len(f.Heads) > entity.MaxHeads {
-				refuse(i, "field", fmt.Errorf("%w: %s would hold %d concurrent values, over the limit of %d: resolve its conflict first", store.ErrEntityTooLarge, m.Field, len(f.Heads), entity.MaxHeads))
-				continue
-			}
-		}
-		st.last = i
-		inBatch[key] = i
-	}
-	return states, ids, refused, nil
-}
-
-// checkBase returns the index of the first base stamp of m that names no
-// change to m's field held here (-1 if all do): one earlier in the batch, a
-// current head of the field, or, failing both, one in the log. The log is
-// only read for a base naming a value since superseded.
-func (p *push) checkBase(ctx context.Context, w *writer, st *pending, m *merge.Change, inBatch map[stampKey]int) (int, error) {
-	f := st.state.Field(m.Field)
-	for j, b := range m.Base {
-		if _, ok := inBatch[stampKey{m.Entity, m.Field, b}]; ok {
-			continue
-		}
-		if f != nil && slices.ContainsFunc(f.Heads, func(h merge.Head) bool { return h.Stamp == b }) {
-			continue
-		}
-		var n int
-		err := w.queryRow(ctx, baseSQL, b.Replica, uint64(b.HLC), m.Entity, m.Field).Scan(&n)
-		if err != nil {
-			return -1, fmt.Errorf("push: look up base %s: %w", b, err)
-		}
-		if n == 0 {
-			return j, nil
-		}
-	}
-	return -1, nil
-}
-
-// insertLog appends the fresh changes to the log with multi-row INSERTs,
-// each with the log's running digest, and returns the log's last position.
-func (p *push) insertLog(ctx context.Context, w *writer, fresh []int) (uint64, error) {
+// LogEnd is apply.Tx's.
+func (w *writer) LogEnd(ctx context.Context) (uint64, uint64, error) {
 	var last uint64
 	var chain int64
 	err := w.queryRow(ctx, logEndSQL).Scan(&last, &chain)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("push: read the log's end: %w", err)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
 	}
-	args := make([]any, 0, 8*rowsPerInsert)
-	for start, n := range chunks(len(fresh)) {
-		chunk := fresh[start : start+n]
-		args = args[:0]
-		for _, i := range chunk {
-			c := p.changes[i]
-			chain = int64(nextChain(uint64(chain), c.GetStamp().GetReplicaId(), c.GetSeq()))
-			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), p.payloads[i],
-				c.GetStamp().GetHlc(), c.GetField(), chain)
-		}
-		if _, err := w.exec(ctx, insertChanges.sql(len(chunk)), args...); err != nil {
-			return 0, fmt.Errorf("push: append %d changes to the log: %w", len(chunk), err)
-		}
-	}
-	return last + uint64(len(fresh)), nil
+	return last, uint64(chain), err
 }
+
+// AppendLog is apply.Tx's: multi-row INSERTs of prepared sizes. The rows'
+// server_seq is the rowid SQLite gives, which follows LogEnd's: one writer,
+// no deletes.
+func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
+	args := make([]any, 0, 8*rowsPerInsert)
+	for start, n := range chunks(len(rows)) {
+		args = args[:0]
+		for _, r := range rows[start : start+n] {
+			c := r.Change
+			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), r.Payload,
+				c.GetStamp().GetHlc(), c.GetField(), int64(r.Chain))
+		}
+		if _, err := w.exec(ctx, insertChanges.sql(n), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadEntities is apply.Tx's: IN lists padded to a prepared size.
+func (w *writer) LoadEntities(ctx context.Context, ids []string, fn func(string, []byte) error) error {
+	args := make([]any, 0, maxIn)
+	for start := 0; start < len(ids); start += maxIn {
+		chunk := ids[start:min(start+maxIn, len(ids))]
+		args = args[:0]
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		args = padIn(args)
+		rows, err := w.query(ctx, selectEntities.sql(len(args)), args...)
+		if err != nil {
+			return fmt.Errorf("read entities: %w", err)
+		}
+		var b sql.RawBytes
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("read entities: %w", err)
+			}
+			if err := fn(id, b); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("read entities: %w", err)
+		}
+	}
+	return nil
+}
+
+// PutEntities is apply.Tx's: multi-row upserts of prepared sizes.
+func (w *writer) PutEntities(ctx context.Context, rows []apply.Row) error {
+	args := make([]any, 0, 5*rowsPerInsert)
+	for start, n := range chunks(len(rows)) {
+		args = args[:0]
+		for _, r := range rows[start : start+n] {
+			args = append(args, r.ID, int64(r.Kind), r.HouseholdID, r.VillageCode, r.State)
+		}
+		if _, err := w.exec(ctx, upsertEntities.sql(n), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Entity is apply.Tx's, for a Guard.
+func (w *writer) Entity(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := w.queryRow(ctx, "SELECT state FROM entities WHERE id = ?", id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// Household is apply.Tx's, for a Guard.
+func (w *writer) Household(ctx context.Context, hh string, fn func([]byte) error) error {
+	rows, err := w.query(ctx, "SELECT state FROM entities WHERE household_id = ?", hh)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var b sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PersonOf is apply.Tx's, for a Guard.
+func (w *writer) PersonOf(ctx context.Context, replica string) (string, error) {
+	var p string
+	err := w.queryRow(ctx, "SELECT person_id FROM replicas WHERE replica_id = ?", replica).Scan(&p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return p, err
+}
+
+var _ apply.Tx = (*writer)(nil)
 
 // insertSQL returns prefix followed by rows groups of cols placeholders.
 func insertSQL(prefix string, cols, rows int, suffix string) string {
@@ -429,79 +243,6 @@ func insertSQL(prefix string, cols, rows int, suffix string) string {
 	}
 	b.WriteString(suffix)
 	return b.String()
-}
-
-func loadEntities(ctx context.Context, w *writer, ids []string, states map[string]*pending) error {
-	args := make([]any, 0, maxIn)
-	for start := 0; start < len(ids); start += maxIn {
-		chunk := ids[start:min(start+maxIn, len(ids))]
-		args = args[:0]
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		args = padIn(args)
-		rows, err := w.query(ctx, selectEntities.sql(len(args)), args...)
-		if err != nil {
-			return fmt.Errorf("push: read entities: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var b []byte
-			if err := rows.Scan(&id, &b); err != nil {
-				rows.Close()
-				return fmt.Errorf("push: read entities: %w", err)
-			}
-			p := states[id]
-			if err := p.state.UnmarshalBinary(b); err != nil {
-				rows.Close()
-				return fmt.Errorf("push: read entity %s: %w", id, err)
-			}
-			p.found = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return fmt.Errorf("push: read entities: %w", err)
-		}
-	}
-	return nil
-}
-
-func storeEntities(ctx context.Context, w *writer, ids []string, states map[string]*pending) error {
-	dirty := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !states[id].dirty })
-	args := make([]any, 0, 5*rowsPerInsert)
-	var buf []byte
-	for start, n := range chunks(len(dirty)) {
-		chunk := dirty[start : start+n]
-		args = args[:0]
-		buf = buf[:0]
-		offs := make([]int, 0, len(chunk)+1)
-		var refused store.Refused
-		for _, id := range chunk {
-			var err error
-			start := len(buf)
-			offs = append(offs, start)
-			if buf, err = states[id].state.AppendBinary(buf); err != nil {
-				return fmt.Errorf("push: encode entity %s: %w", id, err)
-			}
-			if n := len(buf) - start; n > entity.MaxStateSize && len(refused) < maxRefused {
-				refused = append(refused, &store.ChangeError{Index: states[id].last, Field: "value",
-					Err: fmt.Errorf("%w: entity %s would be %d bytes, over the limit of %d", store.ErrEntityTooLarge, id, n, entity.MaxStateSize)})
-			}
-		}
-		if len(refused) > 0 {
-			return refused
-		}
-		offs = append(offs, len(buf))
-		for j, id := range chunk {
-			s := &states[id].state
-			args = append(args, id, int64(s.Kind), s.HouseholdID, s.VillageCode, buf[offs[j]:offs[j+1]:offs[j+1]])
-		}
-		if _, err := w.exec(ctx, upsertEntities.sql(len(chunk)), args...); err != nil {
-			return fmt.Errorf("push: write %d entities: %w", len(chunk), err)
-		}
-	}
-	return nil
 }
 
 // writer is a push's transaction with the store's prepared statements.

@@ -31,6 +31,7 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/directory"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/protobuf/proto"
 	"modernc.org/sqlite" // also registers the "sqlite" driver
@@ -39,7 +40,7 @@ import (
 
 // DB is an open sync store. It is safe for concurrent use.
 type DB struct {
-	cache dirCache // the directory as calls read it (dircache.go)
+	cache directory.Cache // the directory as calls read it
 	path  string
 	w, r  *sql.DB
 	logID string
@@ -203,7 +204,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 			rows.Close()
 			return fmt.Errorf("change %d: %w", seq, err)
 		}
-		chain = nextChain(chain, c.GetStamp().GetReplicaId(), c.GetSeq())
+		chain = store.NextChain(chain, c.GetStamp().GetReplicaId(), c.GetSeq())
 		fills = append(fills, fill{seq, c.GetStamp().GetHlc(), c.GetField(), int64(chain)})
 	}
 	err = rows.Err()
@@ -301,51 +302,80 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 	if err := db.checkPosition(ctx, from); err != nil {
 		return from, false, err
 	}
-	if villages.Empty() {
+	if villages.Empty() || limit <= 0 {
 		return from, false, nil
 	}
-	var q strings.Builder
-	args := make([]any, 0, len(villages.Codes())+2)
-	q.WriteString("SELECT server_seq, chain, payload FROM changes WHERE server_seq > ?")
-	args = append(args, from.Seq)
-	if !villages.All() {
-		q.WriteString(" AND ")
-		args = inVillages(&q, args, villages.Codes())
+	var rows []store.PullRow
+	if villages.All() {
+		if rows, err = db.readPull(ctx, PullSQL(0), from.Seq, limit+1); err != nil {
+			return from, false, err
+		}
+	} else {
+		codes := villages.Codes()
+		for start := 0; start < len(codes); start += villagesPerQuery {
+			chunk := codes[start:min(start+villagesPerQuery, len(codes))]
+			args := make([]any, 0, len(chunk)+2)
+			for _, c := range chunk {
+				args = append(args, c)
+			}
+			r, err := db.readPull(ctx, PullSQL(len(chunk)), append(args, from.Seq, limit+1)...)
+			if err != nil {
+				return from, false, err
+			}
+			rows = store.MergePull(rows, r, limit+1)
+		}
 	}
-	q.WriteString(" ORDER BY server_seq LIMIT ?")
-	args = append(args, limit+1) // one more, to tell whether more follow
-	rows, err := db.r.QueryContext(ctx, q.String(), args...)
+	return store.EmitPull(rows, from, limit, fn)
+}
+
+// villagesPerQuery bounds the villages one pull statement merges (SQLite
+// takes at most 500 terms in a compound SELECT); a pull over more merges
+// the statements' first rows in Go.
+const villagesPerQuery = 250
+
+// PullSQL is the pull over n villages (every village if 0): the changes
+// after ?n+1 in server order, at most ?n+2. Over villages it is a UNION
+// ALL of one index range per village under the compound's ORDER BY, which
+// SQLite runs as a merge of the ranges, each already in server order
+// (changes_village is (village_code, server_seq)): a batch reads its own
+// rows and stops, where "village_code IN (…) ORDER BY server_seq" sorted
+// every remaining change of those villages in a temporary B-tree on every
+// batch. The README's store section shows the plan.
+func PullSQL(n int) string {
+	if n == 0 {
+		return "SELECT server_seq, chain, payload FROM changes WHERE server_seq > ?1 ORDER BY server_seq LIMIT ?2"
+	}
+	var q strings.Builder
+	for i := range n {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT server_seq, chain, payload FROM changes WHERE village_code = ?%d AND server_seq > ?%d", i+1, n+1)
+	}
+	fmt.Fprintf(&q, " ORDER BY server_seq LIMIT ?%d", n+2)
+	return q.String()
+}
+
+func (db *DB) readPull(ctx context.Context, q string, args ...any) ([]store.PullRow, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return from, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
+		return nil, fmt.Errorf("pull: %w", err)
 	}
 	defer rows.Close()
-	next = from
-	n := 0
-	var payload sql.RawBytes
+	var out []store.PullRow
 	for rows.Next() {
-		if n == limit {
-			return next, true, nil
-		}
-		var pos store.Position
+		var r store.PullRow
 		var chain int64
-		if err := rows.Scan(&pos.Seq, &chain, &payload); err != nil {
-			return next, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
+		if err := rows.Scan(&r.Pos.Seq, &chain, &r.Payload); err != nil {
+			return nil, fmt.Errorf("pull: %w", err)
 		}
-		pos.Check = uint64(chain)
-		c := &rasoatv1.Change{}
-		if err := proto.Unmarshal(payload, c); err != nil {
-			return next, false, fmt.Errorf("pull: change %d: %w", pos.Seq, err)
-		}
-		if err := fn(c, pos); err != nil {
-			return next, false, err
-		}
-		next = pos
-		n++
+		r.Pos.Check = uint64(chain)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return next, false, fmt.Errorf("pull after %d: %w", from.Seq, err)
+		return nil, fmt.Errorf("pull: %w", err)
 	}
-	return next, false, nil
+	return out, nil
 }
 
 // checkPosition reports whether pos is a position of this log: 0, or the
@@ -512,17 +542,28 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 	return pos, nil
 }
 
-// inVillages writes "village_code IN (?,…)" to q and appends the villages
-// to args.
-func inVillages(q *strings.Builder, args []any, villages []string) []any {
-	q.WriteString("village_code IN (")
-	for i, v := range villages {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		q.WriteByte('?')
-		args = append(args, v)
+// ExplainPull returns SQLite's EXPLAIN QUERY PLAN of a pull over n
+// villages (0: all), one line per step, indented by depth.
+func (db *DB) ExplainPull(ctx context.Context, n int) (string, error) {
+	args := make([]any, 0, n+2)
+	for i := range n {
+		args = append(args, fmt.Sprintf("v%d", i))
 	}
-	q.WriteByte(')')
-	return args
+	rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+PullSQL(n), append(args, 0, 5001)...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	depth := map[int]int{}
+	var b strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		depth[id] = depth[parent] + 1
+		b.WriteString(strings.Repeat("  ", depth[id]-1) + detail + "\n")
+	}
+	return b.String(), rows.Err()
 }

@@ -6,7 +6,8 @@
 // duplicates, content mismatch, bases, entities bound to their household's
 // village, pull order and batching, villages, cursors and the log id,
 // snapshots under concurrent pushes, refused and cancelled pushes leaving
-// nothing, and durability across a reopen.
+// nothing, the Guard hook (a refusal stores nothing), pushes cut by a close
+// each whole or absent, and durability across a reopen.
 //
 // What only one engine has (SQLite's migrations, WAL bounds, group commit
 // internals) is tested beside that engine.
@@ -59,6 +60,8 @@ func Run(t *testing.T, open Open) {
 		{"TheStateIsTheSameWhateverThePushOrder", pushOrder},
 		{"ACancelledPushStoresNothing", cancelled},
 		{"ConcurrentPushesAreEachAllOrNothing", concurrentPushes},
+		{"TheGuardChecksEachNewChangeAndItsRefusalStoresNothing", guardHook},
+		{"AStoreClosedUnderPushesKeepsEachWholeOrNothing", crashAtomicity},
 		// Pull.
 		{"PullBatchesResumeFromAnyReturnedPosition", pullBatches},
 		{"PullReadsOnlyTheVillagesAsked", pullVillages},
