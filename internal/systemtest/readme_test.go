@@ -15,7 +15,29 @@ import (
 // server's address differs: the test's server listens on a free port, so
 // the two enrol lines get --server, and the output's address is the test's.
 func TestQuickstartAsInTheReadme(t *testing.T) {
-	lines := quickstart(t)
+	runReadme(t, quickstart(t))
+}
+
+// TestReviewRoundAsInTheReadme runs the README's review round, which
+// continues the quickstart: four people on their own tablet files take a
+// household from draft to decided and print its certificate.
+func TestReviewRoundAsInTheReadme(t *testing.T) {
+	round := readmeBlock(t, "review round", func(lines []string) bool {
+		return len(lines) > 0 && strings.HasPrefix(lines[0], "rasoat admin --db admin.db person put lan")
+	})
+	last := runReadme(t, append(quickstart(t), round...))
+	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "2026 POOR", "125/QĐ-UBND of 2025-12-10"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the README's certificate does not show %q:\n%s", want, last)
+		}
+	}
+}
+
+// runReadme runs README lines in a fresh directory against a real rasoatd
+// and the built command line, checking each "# " line against the output
+// of the command before it ($name expanded), and returns the last output.
+func runReadme(t *testing.T, lines []string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, link := range []string{"examples", "survey"} {
 		abs, err := filepath.Abs(filepath.Join("..", "..", link))
@@ -35,6 +57,9 @@ func TestQuickstartAsInTheReadme(t *testing.T) {
 			continue // the server is started above; rasoat is the built binary
 		case strings.HasPrefix(line, "# "):
 			want := strings.ReplaceAll(strings.TrimPrefix(line, "# "), "127.0.0.1:7443", srv.addr)
+			for name, v := range vars {
+				want = strings.ReplaceAll(want, "$"+name, v)
+			}
 			if got := strings.TrimSpace(last); got != want {
 				t.Errorf("README line %q: the command before it printed\n%s\nwant\n%s", lines[i-1], got, want)
 			}
@@ -47,11 +72,20 @@ func TestQuickstartAsInTheReadme(t *testing.T) {
 		}
 		last = runReadmeLine(t, dir, srv.addr, line, vars)
 	}
+	return last
 }
 
-// quickstart returns the shell lines of the README's quickstart block,
-// without their trailing comments.
+// quickstart returns the shell lines of the README's quickstart block.
 func quickstart(t *testing.T) []string {
+	t.Helper()
+	return readmeBlock(t, "quickstart (```sh starting with make run &, with rasoatd bootstrap)", func(lines []string) bool {
+		return len(lines) > 0 && lines[0] == "make run &" && strings.Contains(strings.Join(lines, "\n"), "bootstrap")
+	})
+}
+
+// readmeBlock returns the shell lines, without their trailing comments, of
+// the README's first ```sh block that is, by is.
+func readmeBlock(t *testing.T, what string, is func(lines []string) bool) []string {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "..", "README.md"))
 	if err != nil {
@@ -65,9 +99,9 @@ func quickstart(t *testing.T) []string {
 		line := sc.Text()
 		switch {
 		case !in && line == "```sh":
-			lines, in = lines[:0], true
+			lines, in = nil, true
 		case in && line == "```":
-			if len(lines) > 0 && lines[0] == "make run &" && strings.Contains(strings.Join(lines, "\n"), "bootstrap") {
+			if is(lines) {
 				return lines
 			}
 			in = false
@@ -82,7 +116,7 @@ func quickstart(t *testing.T) []string {
 			}
 		}
 	}
-	t.Fatal("README.md has no quickstart block (```sh starting with make run &, with rasoatd bootstrap)")
+	t.Fatalf("README.md has no %s block", what)
 	return nil
 }
 

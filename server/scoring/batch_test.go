@@ -144,7 +144,7 @@ func (s *Service) assessResult(a *survey.Assessment, h *rasoatv1.Household, name
 		err = named.AssessInto(h, a)
 	default:
 		var std *survey.Standard
-		if std, err = s.choose("", h.GetReviewDate()); err == nil {
+		if std, err = s.choose("", h.GetReviewDate(), 0); err == nil {
 			err = std.AssessInto(h, a)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -65,7 +66,7 @@ func (s *Service) Assess(_ context.Context, req *rasoatv1.AssessRequest) (*rasoa
 	}
 	// Errors are not wrapped here: the caller knows which household it
 	// sent, and the descriptions go into field violations as they are.
-	std, err := s.choose(req.GetStandard(), h.GetReviewDate())
+	std, err := s.choose(req.GetStandard(), h.GetReviewDate(), req.GetRound())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -234,7 +235,7 @@ func (s *Service) assessBatch(b []byte, workers *[]*scratch, req *rasoatv1.Asses
 			lo := len(sc.out)
 			for i := c * chunk; i < min((c+1)*chunk, len(hs)); i++ {
 				var err error
-				if sc.out, err = s.appendResult(sc.out, sc, hs[i], named, namedErr, req.GetView()); err != nil {
+				if sc.out, err = s.appendResult(sc.out, sc, hs[i], named, namedErr, req.GetView(), req.GetRound()); err != nil {
 					return fmt.Errorf("household %d: %w", i, err)
 				}
 			}
@@ -275,7 +276,7 @@ func (s *Service) assessBatch(b []byte, workers *[]*scratch, req *rasoatv1.Asses
 // namedErr) the batch's standard when the request names one, and appends
 // its AssessResult as a results field. Bad input yields violations in the
 // result; an error is the server's fault.
-func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, named *survey.Standard, namedErr error, view rasoatv1.AssessmentView) ([]byte, error) {
+func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, named *survey.Standard, namedErr error, view rasoatv1.AssessmentView, round rasoatv1.ReviewRound) ([]byte, error) {
 	err := namedErr
 	switch {
 	case err != nil:
@@ -285,7 +286,7 @@ func (s *Service) appendResult(b []byte, sc *scratch, h *rasoatv1.Household, nam
 		err = named.AssessInto(h, &sc.a)
 	default:
 		var std *survey.Standard
-		if std, err = s.choose("", h.GetReviewDate()); err == nil {
+		if std, err = s.choose("", h.GetReviewDate(), round); err == nil {
 			err = std.AssessInto(h, &sc.a)
 		}
 	}
@@ -338,9 +339,16 @@ func checkStandard(id string) error {
 	return nil
 }
 
-// choose picks the standard named id, or the one in force on reviewDate.
-func (s *Service) choose(id, reviewDate string) (*survey.Standard, error) {
-	std, err := s.reg.Choose(id, reviewDate)
+// choose picks the standard named id, or the one the round's kind and
+// reviewDate choose (workflow.Standard).
+func (s *Service) choose(id, reviewDate string, round rasoatv1.ReviewRound) (*survey.Standard, error) {
+	var std *survey.Standard
+	var err error
+	if id != "" {
+		std, err = s.reg.Choose(id, reviewDate)
+	} else {
+		std, err = workflow.Standard(s.reg, round == rasoatv1.ReviewRound_REVIEW_ROUND_REGULAR, reviewDate)
+	}
 	if errors.Is(err, survey.ErrNoStandard) {
 		return nil, fmt.Errorf("review date %s: %w; known standards cover review dates %s", reviewDate, err, s.coverage())
 	}

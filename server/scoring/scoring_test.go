@@ -162,6 +162,53 @@ func TestAssessExampleHouseholdIsPoorWithFourDeprivations(t *testing.T) {
 	}
 }
 
+// The round's kind, not the calendar alone, chooses the standard: a
+// regular review of October 2026 changes the 2026 list (Decree 07/2021's
+// standard, kept through 2026), a periodic one decides the 2027 list.
+func TestAssessRoundKindChoosesTheStandard(t *testing.T) {
+	c := newClient(t)
+	for _, tc := range []struct {
+		round rasoatv1.ReviewRound
+		date  string
+		want  string
+	}{
+		{rasoatv1.ReviewRound_REVIEW_ROUND_REGULAR, "2026-10-20", "2021-2025"},
+		{rasoatv1.ReviewRound_REVIEW_ROUND_PERIODIC, "2026-10-20", "2026-2030"},
+		{rasoatv1.ReviewRound_REVIEW_ROUND_UNSPECIFIED, "2026-10-20", "2026-2030"},
+		{rasoatv1.ReviewRound_REVIEW_ROUND_REGULAR, "2027-01-15", "2026-2030"},
+	} {
+		t.Run(tc.round.String()+"/"+tc.date, func(t *testing.T) {
+			h := example(t)
+			h.ReviewDate = tc.date
+			for _, m := range h.GetMembers() {
+				m.ReceivesMonthlySocialAllowance = proto.Bool(false) // 2026-2030 asks it of the elderly
+			}
+			res, err := c.Assess(ctxT(t), &rasoatv1.AssessRequest{Household: h, Round: tc.round, View: rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.GetAssessment().GetStandard(); got != tc.want {
+				t.Errorf("scored under %s; want %s", got, tc.want)
+			}
+			stream, err := c.AssessStream(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.Send(&rasoatv1.AssessStreamRequest{Households: []*rasoatv1.Household{h}, Round: tc.round, View: rasoatv1.AssessmentView_ASSESSMENT_VIEW_BASIC}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := out.GetResults()[0].GetAssessment().GetStandard(); got != tc.want {
+				t.Errorf("stream scored under %s; want %s", got, tc.want)
+			}
+			stream.CloseSend()
+		})
+	}
+}
+
 func TestAssessChildBornAfterReviewDateIsInvalidArgument(t *testing.T) {
 	c := newClient(t)
 	_, err := c.Assess(ctxT(t), &rasoatv1.AssessRequest{Household: childBornAfterReview(t)})

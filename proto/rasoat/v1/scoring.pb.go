@@ -21,6 +21,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReviewRound is the kind of review round (đợt rà soát, Decision
+// 24/2021/QĐ-TTg Điều 3 khoản 1).
+type ReviewRound int32
+
+const (
+	// Chosen by the review date, as a periodic review.
+	ReviewRound_REVIEW_ROUND_UNSPECIFIED ReviewRound = 0
+	// Rà soát định kỳ: 1 September – 14 December, deciding next year's list.
+	ReviewRound_REVIEW_ROUND_PERIODIC ReviewRound = 1
+	// Rà soát thường xuyên: monthly, on a household's request.
+	ReviewRound_REVIEW_ROUND_REGULAR ReviewRound = 2
+)
+
+// Enum value maps for ReviewRound.
+var (
+	ReviewRound_name = map[int32]string{
+		0: "REVIEW_ROUND_UNSPECIFIED",
+		1: "REVIEW_ROUND_PERIODIC",
+		2: "REVIEW_ROUND_REGULAR",
+	}
+	ReviewRound_value = map[string]int32{
+		"REVIEW_ROUND_UNSPECIFIED": 0,
+		"REVIEW_ROUND_PERIODIC":    1,
+		"REVIEW_ROUND_REGULAR":     2,
+	}
+)
+
+func (x ReviewRound) Enum() *ReviewRound {
+	p := new(ReviewRound)
+	*p = x
+	return p
+}
+
+func (x ReviewRound) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReviewRound) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_scoring_proto_enumTypes[0].Descriptor()
+}
+
+func (ReviewRound) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_scoring_proto_enumTypes[0]
+}
+
+func (x ReviewRound) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReviewRound.Descriptor instead.
+func (ReviewRound) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{0}
+}
+
 // AssessmentView chooses how much of an assessment a call returns.
 type AssessmentView int32
 
@@ -61,11 +115,11 @@ func (x AssessmentView) String() string {
 }
 
 func (AssessmentView) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[0].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[1].Descriptor()
 }
 
 func (AssessmentView) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[0]
+	return &file_rasoat_v1_scoring_proto_enumTypes[1]
 }
 
 func (x AssessmentView) Number() protoreflect.EnumNumber {
@@ -74,7 +128,7 @@ func (x AssessmentView) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AssessmentView.Descriptor instead.
 func (AssessmentView) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{0}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{1}
 }
 
 // Classification is the result of the review (kết quả phân loại).
@@ -121,11 +175,11 @@ func (x Classification) String() string {
 }
 
 func (Classification) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[1].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[2].Descriptor()
 }
 
 func (Classification) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[1]
+	return &file_rasoat_v1_scoring_proto_enumTypes[2]
 }
 
 func (x Classification) Number() protoreflect.EnumNumber {
@@ -134,7 +188,7 @@ func (x Classification) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Classification.Descriptor instead.
 func (Classification) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{1}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{2}
 }
 
 // IncomeBasis says how the income figure was obtained.
@@ -177,11 +231,11 @@ func (x IncomeBasis) String() string {
 }
 
 func (IncomeBasis) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[2].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[3].Descriptor()
 }
 
 func (IncomeBasis) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[2]
+	return &file_rasoat_v1_scoring_proto_enumTypes[3]
 }
 
 func (x IncomeBasis) Number() protoreflect.EnumNumber {
@@ -190,7 +244,7 @@ func (x IncomeBasis) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IncomeBasis.Descriptor instead.
 func (IncomeBasis) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{2}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{3}
 }
 
 // MiddleStatus is the determination of the middle living standard (hộ làm
@@ -238,11 +292,11 @@ func (x MiddleStatus) String() string {
 }
 
 func (MiddleStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_rasoat_v1_scoring_proto_enumTypes[3].Descriptor()
+	return file_rasoat_v1_scoring_proto_enumTypes[4].Descriptor()
 }
 
 func (MiddleStatus) Type() protoreflect.EnumType {
-	return &file_rasoat_v1_scoring_proto_enumTypes[3]
+	return &file_rasoat_v1_scoring_proto_enumTypes[4]
 }
 
 func (x MiddleStatus) Number() protoreflect.EnumNumber {
@@ -251,7 +305,7 @@ func (x MiddleStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MiddleStatus.Descriptor instead.
 func (MiddleStatus) EnumDescriptor() ([]byte, []int) {
-	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{3}
+	return file_rasoat_v1_scoring_proto_rawDescGZIP(), []int{4}
 }
 
 type AssessRequest struct {
@@ -261,7 +315,14 @@ type AssessRequest struct {
 	// household's review date.
 	Standard string `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
 	// How much of the assessment to return (default: full).
-	View          AssessmentView `protobuf:"varint,3,opt,name=view,proto3,enum=rasoat.v1.AssessmentView" json:"view,omitempty"`
+	View AssessmentView `protobuf:"varint,3,opt,name=view,proto3,enum=rasoat.v1.AssessmentView" json:"view,omitempty"`
+	// The review round the household is scored for, when standard is empty:
+	// a regular review chooses the standard of the list it changes (the
+	// review date's year), a periodic one (or unspecified) the standard in
+	// force on the review date. A regular review in October 2026 changes the
+	// 2026 list under Decree 07/2021's standard; a periodic one decides the
+	// 2027 list under Decree 351/2025's.
+	Round         ReviewRound `protobuf:"varint,4,opt,name=round,proto3,enum=rasoat.v1.ReviewRound" json:"round,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -317,6 +378,13 @@ func (x *AssessRequest) GetView() AssessmentView {
 	return AssessmentView_ASSESSMENT_VIEW_UNSPECIFIED
 }
 
+func (x *AssessRequest) GetRound() ReviewRound {
+	if x != nil {
+		return x.Round
+	}
+	return ReviewRound_REVIEW_ROUND_UNSPECIFIED
+}
+
 type AssessResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Assessment    *Assessment            `protobuf:"bytes,1,opt,name=assessment,proto3" json:"assessment,omitempty"`
@@ -367,6 +435,7 @@ type AssessStreamRequest struct {
 	// As in AssessRequest, for every household of the batch.
 	Standard      string         `protobuf:"bytes,2,opt,name=standard,proto3" json:"standard,omitempty"`
 	View          AssessmentView `protobuf:"varint,3,opt,name=view,proto3,enum=rasoat.v1.AssessmentView" json:"view,omitempty"`
+	Round         ReviewRound    `protobuf:"varint,4,opt,name=round,proto3,enum=rasoat.v1.ReviewRound" json:"round,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -420,6 +489,13 @@ func (x *AssessStreamRequest) GetView() AssessmentView {
 		return x.View
 	}
 	return AssessmentView_ASSESSMENT_VIEW_UNSPECIFIED
+}
+
+func (x *AssessStreamRequest) GetRound() ReviewRound {
+	if x != nil {
+		return x.Round
+	}
+	return ReviewRound_REVIEW_ROUND_UNSPECIFIED
 }
 
 type AssessStreamResponse struct {
@@ -1181,21 +1257,23 @@ var File_rasoat_v1_scoring_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"\n" +
-	"\x17rasoat/v1/scoring.proto\x12\trasoat.v1\x1a\x19rasoat/v1/household.proto\"\x8e\x01\n" +
+	"\x17rasoat/v1/scoring.proto\x12\trasoat.v1\x1a\x19rasoat/v1/household.proto\"\xbc\x01\n" +
 	"\rAssessRequest\x122\n" +
 	"\thousehold\x18\x01 \x01(\v2\x14.rasoat.v1.HouseholdR\thousehold\x12\x1a\n" +
 	"\bstandard\x18\x02 \x01(\tR\bstandard\x12-\n" +
-	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\"G\n" +
+	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\x12,\n" +
+	"\x05round\x18\x04 \x01(\x0e2\x16.rasoat.v1.ReviewRoundR\x05round\"G\n" +
 	"\x0eAssessResponse\x125\n" +
 	"\n" +
 	"assessment\x18\x01 \x01(\v2\x15.rasoat.v1.AssessmentR\n" +
-	"assessment\"\x96\x01\n" +
+	"assessment\"\xc4\x01\n" +
 	"\x13AssessStreamRequest\x124\n" +
 	"\n" +
 	"households\x18\x01 \x03(\v2\x14.rasoat.v1.HouseholdR\n" +
 	"households\x12\x1a\n" +
 	"\bstandard\x18\x02 \x01(\tR\bstandard\x12-\n" +
-	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\"I\n" +
+	"\x04view\x18\x03 \x01(\x0e2\x19.rasoat.v1.AssessmentViewR\x04view\x12,\n" +
+	"\x05round\x18\x04 \x01(\x0e2\x16.rasoat.v1.ReviewRoundR\x05round\"I\n" +
 	"\x14AssessStreamResponse\x121\n" +
 	"\aresults\x18\x01 \x03(\v2\x17.rasoat.v1.AssessResultR\aresults\"\xae\x01\n" +
 	"\fAssessResult\x12!\n" +
@@ -1263,7 +1341,11 @@ const file_rasoat_v1_scoring_proto_rawDesc = "" +
 	"\vprovisional\x18\x06 \x01(\bR\vprovisional\x12\x1e\n" +
 	"\n" +
 	"indicators\x18\a \x03(\tR\n" +
-	"indicators*f\n" +
+	"indicators*`\n" +
+	"\vReviewRound\x12\x1c\n" +
+	"\x18REVIEW_ROUND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15REVIEW_ROUND_PERIODIC\x10\x01\x12\x18\n" +
+	"\x14REVIEW_ROUND_REGULAR\x10\x02*f\n" +
 	"\x0eAssessmentView\x12\x1f\n" +
 	"\x1bASSESSMENT_VIEW_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ASSESSMENT_VIEW_FULL\x10\x01\x12\x19\n" +
@@ -1301,55 +1383,58 @@ func file_rasoat_v1_scoring_proto_rawDescGZIP() []byte {
 	return file_rasoat_v1_scoring_proto_rawDescData
 }
 
-var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_rasoat_v1_scoring_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_rasoat_v1_scoring_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_rasoat_v1_scoring_proto_goTypes = []any{
-	(AssessmentView)(0),           // 0: rasoat.v1.AssessmentView
-	(Classification)(0),           // 1: rasoat.v1.Classification
-	(IncomeBasis)(0),              // 2: rasoat.v1.IncomeBasis
-	(MiddleStatus)(0),             // 3: rasoat.v1.MiddleStatus
-	(*AssessRequest)(nil),         // 4: rasoat.v1.AssessRequest
-	(*AssessResponse)(nil),        // 5: rasoat.v1.AssessResponse
-	(*AssessStreamRequest)(nil),   // 6: rasoat.v1.AssessStreamRequest
-	(*AssessStreamResponse)(nil),  // 7: rasoat.v1.AssessStreamResponse
-	(*AssessResult)(nil),          // 8: rasoat.v1.AssessResult
-	(*Violations)(nil),            // 9: rasoat.v1.Violations
-	(*FieldViolation)(nil),        // 10: rasoat.v1.FieldViolation
-	(*Assessment)(nil),            // 11: rasoat.v1.Assessment
-	(*IndicatorResult)(nil),       // 12: rasoat.v1.IndicatorResult
-	(*Reason)(nil),                // 13: rasoat.v1.Reason
-	(*ListStandardsRequest)(nil),  // 14: rasoat.v1.ListStandardsRequest
-	(*ListStandardsResponse)(nil), // 15: rasoat.v1.ListStandardsResponse
-	(*StandardInfo)(nil),          // 16: rasoat.v1.StandardInfo
-	(*Household)(nil),             // 17: rasoat.v1.Household
+	(ReviewRound)(0),              // 0: rasoat.v1.ReviewRound
+	(AssessmentView)(0),           // 1: rasoat.v1.AssessmentView
+	(Classification)(0),           // 2: rasoat.v1.Classification
+	(IncomeBasis)(0),              // 3: rasoat.v1.IncomeBasis
+	(MiddleStatus)(0),             // 4: rasoat.v1.MiddleStatus
+	(*AssessRequest)(nil),         // 5: rasoat.v1.AssessRequest
+	(*AssessResponse)(nil),        // 6: rasoat.v1.AssessResponse
+	(*AssessStreamRequest)(nil),   // 7: rasoat.v1.AssessStreamRequest
+	(*AssessStreamResponse)(nil),  // 8: rasoat.v1.AssessStreamResponse
+	(*AssessResult)(nil),          // 9: rasoat.v1.AssessResult
+	(*Violations)(nil),            // 10: rasoat.v1.Violations
+	(*FieldViolation)(nil),        // 11: rasoat.v1.FieldViolation
+	(*Assessment)(nil),            // 12: rasoat.v1.Assessment
+	(*IndicatorResult)(nil),       // 13: rasoat.v1.IndicatorResult
+	(*Reason)(nil),                // 14: rasoat.v1.Reason
+	(*ListStandardsRequest)(nil),  // 15: rasoat.v1.ListStandardsRequest
+	(*ListStandardsResponse)(nil), // 16: rasoat.v1.ListStandardsResponse
+	(*StandardInfo)(nil),          // 17: rasoat.v1.StandardInfo
+	(*Household)(nil),             // 18: rasoat.v1.Household
 }
 var file_rasoat_v1_scoring_proto_depIdxs = []int32{
-	17, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
-	0,  // 1: rasoat.v1.AssessRequest.view:type_name -> rasoat.v1.AssessmentView
-	11, // 2: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
-	17, // 3: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
-	0,  // 4: rasoat.v1.AssessStreamRequest.view:type_name -> rasoat.v1.AssessmentView
-	8,  // 5: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
-	11, // 6: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
-	9,  // 7: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
-	10, // 8: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
-	1,  // 9: rasoat.v1.Assessment.classification:type_name -> rasoat.v1.Classification
-	2,  // 10: rasoat.v1.Assessment.income_basis:type_name -> rasoat.v1.IncomeBasis
-	12, // 11: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
-	3,  // 12: rasoat.v1.Assessment.middle:type_name -> rasoat.v1.MiddleStatus
-	13, // 13: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
-	16, // 14: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
-	4,  // 15: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
-	6,  // 16: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
-	14, // 17: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
-	5,  // 18: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
-	7,  // 19: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
-	15, // 20: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 0: rasoat.v1.AssessRequest.household:type_name -> rasoat.v1.Household
+	1,  // 1: rasoat.v1.AssessRequest.view:type_name -> rasoat.v1.AssessmentView
+	0,  // 2: rasoat.v1.AssessRequest.round:type_name -> rasoat.v1.ReviewRound
+	12, // 3: rasoat.v1.AssessResponse.assessment:type_name -> rasoat.v1.Assessment
+	18, // 4: rasoat.v1.AssessStreamRequest.households:type_name -> rasoat.v1.Household
+	1,  // 5: rasoat.v1.AssessStreamRequest.view:type_name -> rasoat.v1.AssessmentView
+	0,  // 6: rasoat.v1.AssessStreamRequest.round:type_name -> rasoat.v1.ReviewRound
+	9,  // 7: rasoat.v1.AssessStreamResponse.results:type_name -> rasoat.v1.AssessResult
+	12, // 8: rasoat.v1.AssessResult.assessment:type_name -> rasoat.v1.Assessment
+	10, // 9: rasoat.v1.AssessResult.violations:type_name -> rasoat.v1.Violations
+	11, // 10: rasoat.v1.Violations.violations:type_name -> rasoat.v1.FieldViolation
+	2,  // 11: rasoat.v1.Assessment.classification:type_name -> rasoat.v1.Classification
+	3,  // 12: rasoat.v1.Assessment.income_basis:type_name -> rasoat.v1.IncomeBasis
+	13, // 13: rasoat.v1.Assessment.indicators:type_name -> rasoat.v1.IndicatorResult
+	4,  // 14: rasoat.v1.Assessment.middle:type_name -> rasoat.v1.MiddleStatus
+	14, // 15: rasoat.v1.IndicatorResult.reasons:type_name -> rasoat.v1.Reason
+	17, // 16: rasoat.v1.ListStandardsResponse.standards:type_name -> rasoat.v1.StandardInfo
+	5,  // 17: rasoat.v1.ScoringService.Assess:input_type -> rasoat.v1.AssessRequest
+	7,  // 18: rasoat.v1.ScoringService.AssessStream:input_type -> rasoat.v1.AssessStreamRequest
+	15, // 19: rasoat.v1.ScoringService.ListStandards:input_type -> rasoat.v1.ListStandardsRequest
+	6,  // 20: rasoat.v1.ScoringService.Assess:output_type -> rasoat.v1.AssessResponse
+	8,  // 21: rasoat.v1.ScoringService.AssessStream:output_type -> rasoat.v1.AssessStreamResponse
+	16, // 22: rasoat.v1.ScoringService.ListStandards:output_type -> rasoat.v1.ListStandardsResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_scoring_proto_init() }
@@ -1368,7 +1453,7 @@ func file_rasoat_v1_scoring_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_scoring_proto_rawDesc), len(file_rasoat_v1_scoring_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
