@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -13,7 +14,9 @@ import (
 	"github.com/rasoat/rasoat/server/access"
 	"github.com/rasoat/rasoat/server/adminsvc"
 	"github.com/rasoat/rasoat/server/auth"
+	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/scoring"
+	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
@@ -160,6 +163,16 @@ func New(opts ...Option) (*Server, error) {
 		// The scope goes last so that a caller's own options cannot
 		// replace it with one that ignores the identity.
 		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy).WithStandards(c.reg)))
+		if st, ok := c.store.(report.Store); ok {
+			rasoatv1.RegisterReportServiceServer(s.grpc, report.New(st, c.dir, c.log))
+		}
+	}
+	if d, ok := c.store.(deriving); ok {
+		// Reports read the facts each push keeps; households stored before
+		// facts were kept get theirs now.
+		if err := d.SetDeriver(context.Background(), report.Deriver{Standards: c.reg}, false); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
 	}
 	if c.store != nil {
 		rasoatv1.RegisterSyncServiceServer(s.grpc, syncsvc.New(c.store, c.syncOpts...))
@@ -169,6 +182,11 @@ func New(opts ...Option) (*Server, error) {
 
 	reflection.Register(s.grpc)
 	return s, nil
+}
+
+// deriving is a store that keeps report facts (server/store/facts).
+type deriving interface {
+	SetDeriver(ctx context.Context, d store.Deriver, rebuild bool) error
 }
 
 // GetServiceInfo returns the services served and their methods.

@@ -52,6 +52,9 @@ type Tx interface {
 	Household(ctx context.Context, householdID string, fn func(state []byte) error) error
 	// PersonOf returns the person a replica id is bound to, "" if none.
 	PersonOf(ctx context.Context, replica string) (string, error)
+	// PutFacts stores the households' report facts, replacing what was
+	// stored for them (store.HouseholdFacts).
+	PutFacts(ctx context.Context, facts []store.HouseholdFacts) error
 }
 
 // LogRow is one change appended to the log.
@@ -117,7 +120,11 @@ func (b *Batch) Len() int { return len(b.changes) }
 // The cost is in proportion to the batch: stored changes are looked up by
 // their (origin, seq) and stamps by index, never by scanning a range of the
 // log.
-func (b *Batch) Apply(ctx context.Context, tx Tx, guard store.Guard) (res store.PushResult, err error) {
+//
+// derive, when not nil, makes the report facts of every household the
+// batch changed (itself, a member or a review), stored in the same
+// transaction.
+func (b *Batch) Apply(ctx context.Context, tx Tx, guard store.Guard, derive store.Deriver) (res store.PushResult, err error) {
 	fresh, refused, err := b.newChanges(ctx, tx)
 	if err != nil {
 		return res, err
@@ -155,6 +162,11 @@ func (b *Batch) Apply(ctx context.Context, tx Tx, guard store.Guard) (res store.
 	if len(rows) > 0 {
 		if err := tx.PutEntities(ctx, rows); err != nil {
 			return res, fmt.Errorf("push: write %d entities: %w", len(rows), err)
+		}
+		if derive != nil {
+			if err := putFacts(ctx, tx, states, rows, derive); err != nil {
+				return res, err
+			}
 		}
 	}
 	if res.ReplicaHighSeq, err = tx.ReplicaHighSeq(ctx, b.replica); err != nil {
@@ -402,4 +414,39 @@ func GuardRefusal(err error) (string, bool) {
 		return f.Field(), true
 	}
 	return "value", true
+}
+
+// putFacts derives and stores the facts of the households rows changed.
+func putFacts(ctx context.Context, tx Tx, states *States, rows []Row, derive store.Deriver) error {
+	seen := make(map[string]bool, len(rows))
+	households := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if !seen[r.HouseholdID] {
+			seen[r.HouseholdID] = true
+			households = append(households, r.HouseholdID)
+		}
+	}
+	return deriveFacts(ctx, tx, newView(tx, states), households, derive)
+}
+
+// PutFacts derives and stores the facts of households as stored: for a
+// store that keeps households from before it kept facts, or that was given
+// other standards.
+func PutFacts(ctx context.Context, tx Tx, households []string, derive store.Deriver) error {
+	return deriveFacts(ctx, tx, newView(tx, NewStates(0)), households, derive)
+}
+
+func deriveFacts(ctx context.Context, tx Tx, v store.View, households []string, derive store.Deriver) error {
+	facts := make([]store.HouseholdFacts, 0, len(households))
+	for _, hh := range households {
+		f, err := derive.Derive(ctx, hh, v)
+		if err != nil {
+			return fmt.Errorf("push: report facts of %s: %w", hh, err)
+		}
+		facts = append(facts, f)
+	}
+	if err := tx.PutFacts(ctx, facts); err != nil {
+		return fmt.Errorf("push: write the report facts of %d households: %w", len(facts), err)
+	}
+	return nil
 }

@@ -84,7 +84,11 @@ var Methods = map[string][]rasoatv1.Role{
 	"/" + rasoatv1.SyncService_ServiceDesc.ServiceName + "/":    dataRoles,
 	"/" + rasoatv1.HistoryService_ServiceDesc.ServiceName + "/": dataRoles,
 	"/" + rasoatv1.AdminService_ServiceDesc.ServiceName + "/":   {rasoatv1.Role_ROLE_ADMIN},
-	rasoatv1.EnrolService_WhoAmI_FullMethodName:                 anyRole,
+	// Reports are the officers', the chair's and the village heads' (their
+	// village), and another tool's.
+	"/" + rasoatv1.ReportService_ServiceDesc.ServiceName + "/": {rasoatv1.Role_ROLE_VILLAGE_HEAD, rasoatv1.Role_ROLE_COMMUNE_OFFICER,
+		rasoatv1.Role_ROLE_COMMUNE_CHAIR, rasoatv1.Role_ROLE_SERVICE, rasoatv1.Role_ROLE_COMMUNE_SERVER},
+	rasoatv1.EnrolService_WhoAmI_FullMethodName: anyRole,
 }
 
 // rolesFor returns the roles that may call method, and whether it needs a

@@ -95,7 +95,8 @@ func TestMethodsWithoutARuleAreClosed(t *testing.T) {
 		{"/rasoat.v1.EnrolService/WhoAmI", false, true},
 		{"/rasoat.v1.SyncService/Push", false, true},
 		{"/rasoat.v1.AdminService/RevokeDevice", false, true},
-		{"/rasoat.v1.ReportService/Report", false, false},
+		{"/rasoat.v1.ReportService/Report", false, true},
+		{"/rasoat.v1.ExportService/Export", false, false}, // a service with no rule yet
 		{"/rasoat.v1.EnrolService/Other", false, false},
 	} {
 		roles, needs := rolesFor(tc.method)

@@ -19,11 +19,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,6 +36,7 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/directory"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
 )
 
 //go:embed migrations/*.sql
@@ -44,6 +47,8 @@ type DB struct {
 	pool  *pgxpool.Pool
 	logID string
 	cache directory.Cache // the directory as calls read it
+	// derive makes the report facts pushes keep (SetDeriver).
+	derive atomic.Pointer[store.Deriver]
 }
 
 // IsURL reports whether a --db value names a PostgreSQL database rather
@@ -89,7 +94,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys)
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithGoMigrations(
+		// 2: the report facts (server/store/facts), with the statements the
+		// SQLite store runs for its version 5: one schema for both.
+		goose.NewGoMigration(2, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, facts.Schema)
+			return err
+		}}, nil),
+	))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -32,7 +32,7 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 			return fmt.Errorf("push: take the push lock: %w", err)
 		}
 		var err error
-		if res, err = b.Apply(ctx, pgTx{tx}, by.Guard); err != nil {
+		if res, err = b.Apply(ctx, pgTx{tx}, by.Guard, db.deriver()); err != nil {
 			return err
 		}
 		if res.Accepted > 0 {

@@ -44,7 +44,7 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 	}
 	at := time.Now().Unix()
 	res, err := db.group.do(ctx, len(changes), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
-		res, err := b.Apply(ctx, &writer{tx, db.stmts}, by.Guard)
+		res, err := b.Apply(ctx, &writer{tx, db.stmts}, by.Guard, db.deriver())
 		if err == nil && res.Accepted > 0 {
 			err = insertReceipt(ctx, tx, by, res, at)
 		}

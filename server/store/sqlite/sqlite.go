@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/entity"
@@ -33,6 +34,7 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/directory"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
 	"google.golang.org/protobuf/proto"
 	"modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -48,6 +50,9 @@ type DB struct {
 	stmts *stmtCache // statements prepared on w
 	ckdb  *sql.DB    // the checkpointer's connection
 	reads *stmtCache // statements prepared on r
+	// derive makes the report facts pushes keep (SetDeriver); none until
+	// set, as in the store's own tests.
+	derive atomic.Pointer[store.Deriver]
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -173,6 +178,9 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 `, fn: migrateLog},
 	// 4: who may use the server (directory.go), and who sent each push.
 	{sql: directorySchema},
+	// 5: the report facts of each household (server/store/facts), derived
+	// for the households already stored when the server sets its Deriver.
+	{sql: facts.Schema},
 }
 
 // migrateLog gives the log an id and fills the columns version 3 added,
@@ -223,7 +231,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+)
+
+// HouseholdFacts is what reports read of one household, kept by the store
+// beside its entity states and rewritten in the push that changes any of
+// them (the household, a member, a review), so that a report is a query
+// where the data lives (report package), not a scoring of every household
+// in memory. A Deriver makes it from the states.
+type HouseholdFacts struct {
+	HouseholdID string
+	VillageCode string
+	Urban       bool
+	// MinorityHead is 1 when the head's ethnicity (dân tộc) is not Kinh, 0
+	// when it is, -1 when it is not given.
+	MinorityHead int
+	Members      int // not removed
+	// Class is the household's classification as the engine scores it now,
+	// under the standard its latest review's round chooses ("POOR",
+	// "NEAR_POOR", "MIDDLE", "NOT_POOR"); "" when it cannot be scored
+	// (answers missing or invalid).
+	Class        string
+	Standard     string
+	Deprivations int
+	Indicators   int // the standard's indicator count
+	// MDPoor: deprived in the standard's threshold or more indicators (the
+	// Alkire–Foster cut-off k).
+	MDPoor          bool
+	IncomePerCapita int64
+	Deprived        []string
+	// The latest started review (none: ReviewID "").
+	ReviewID   string
+	Round      string // "periodic" or "regular"
+	ListYear   int
+	ReviewDate string
+	Status     string
+	StatusAt   int64  // unix seconds of the status's stamp
+	Surveyor   string // the person who started the review
+	DueDate    string // a regular review's last day for the decision
+	// Decisions are the household's decided reviews' results, by list year.
+	Decisions []DecidedFact
+}
+
+// DecidedFact is one decided review's result as its decision records it.
+type DecidedFact struct {
+	ListYear     int
+	ReviewID     string
+	Standard     string
+	Result       string
+	Deprivations int
+}
+
+// Deriver makes a household's facts from what a View holds of it.
+type Deriver interface {
+	Derive(ctx context.Context, householdID string, v View) (HouseholdFacts, error)
+}
+
+// ReportQuery says what a report covers: the villages, and the list year
+// whose review it follows (the year a household's latest review decides).
+type ReportQuery struct {
+	Villages Villages
+	ListYear int
+	Today    string // YYYY-MM-DD: a regular review due before it is overdue
+}
+
+// ReportRows are a report's figures as the store's queries give them,
+// grouped finely enough for every breakdown to be a sum of groups.
+type ReportRows struct {
+	Groups     []ReportGroup
+	Indicators []ReportIndicator
+	Progress   []ReportProgress
+}
+
+// ReportGroup counts the households of one village, area and head's
+// ethnicity.
+type ReportGroup struct {
+	Village      string
+	Urban        bool
+	MinorityHead int
+	Households   int
+	Reviewed     int // whose latest review decides the query's list year
+	Poor         int
+	NearPoor     int
+	Middle       int
+	NotPoor      int
+	Unscored     int
+	MDPoor       int     // Alkire–Foster: deprived in k or more
+	MDShareSum   float64 // the sum of their deprivation shares (d_i / d)
+}
+
+// ReportIndicator counts the households deprived in one indicator, and
+// the poor among them.
+type ReportIndicator struct {
+	Indicator    string
+	Deprived     int
+	DeprivedPoor int
+}
+
+// ReportProgress counts the reviews of the list year by village,
+// collaborator and status, and those overdue.
+type ReportProgress struct {
+	Village    string
+	Surveyor   string
+	Status     string
+	Households int
+	Overdue    int
+}

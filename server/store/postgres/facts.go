@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rasoat/rasoat/internal/apply"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
+)
+
+// PutFacts is apply.Tx's: deletes by array, the rows by COPY into the
+// child tables and one upsert per household of the facts, all in one
+// round trip (a batch).
+func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(fs))
+	var deprived, decided [][]any
+	for i := range fs {
+		f := &fs[i]
+		ids[i] = f.HouseholdID
+		for _, d := range f.Deprived {
+			deprived = append(deprived, []any{f.HouseholdID, d})
+		}
+		for _, d := range f.Decisions {
+			decided = append(decided, []any{f.HouseholdID, int32(d.ListYear), d.ReviewID, d.Standard, d.Result, int32(d.Deprivations)})
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue("DELETE FROM household_deprived WHERE household_id = ANY($1)", ids)
+	b.Queue("DELETE FROM household_decided WHERE household_id = ANY($1)", ids)
+	for i := range fs {
+		b.Queue("INSERT INTO household_facts ("+facts.Columns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) "+
+			"ON CONFLICT (household_id) DO UPDATE SET "+upsertSet, facts.Row(&fs[i])...)
+	}
+	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	if len(deprived) > 0 {
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"household_deprived"}, []string{"household_id", "indicator"}, pgx.CopyFromRows(deprived)); err != nil {
+			return err
+		}
+	}
+	if len(decided) > 0 {
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"household_decided"}, []string{"household_id", "list_year", "review_id", "standard", "result", "deprivations"}, pgx.CopyFromRows(decided)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertSet replaces every column but the key.
+var upsertSet = func() string {
+	var set []string
+	for _, c := range strings.Split(facts.Columns, ",")[1:] {
+		c = strings.TrimSpace(c)
+		set = append(set, c+" = EXCLUDED."+c)
+	}
+	return strings.Join(set, ", ")
+}()
+
+// SetDeriver makes every push keep the report facts of the households it
+// changes, derived by d, and derives now those of the households stored
+// without facts, or, with rebuild, of every household.
+func (db *DB) SetDeriver(ctx context.Context, d store.Deriver, rebuild bool) error {
+	db.derive.Store(&d)
+	q := "SELECT id FROM entities WHERE kind = $1 AND NOT EXISTS (SELECT 1 FROM household_facts f WHERE f.household_id = entities.id) ORDER BY id"
+	if rebuild {
+		q = "SELECT id FROM entities WHERE kind = $1 ORDER BY id"
+	}
+	rows, err := db.pool.Query(ctx, q, int32(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD))
+	if err != nil {
+		return fmt.Errorf("report facts: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("report facts: %w", err)
+	}
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(pushLock)); err != nil {
+				return err
+			}
+			return apply.PutFacts(ctx, pgTx{tx}, part, d)
+		})
+		if err != nil {
+			return fmt.Errorf("report facts of %d households: %w", len(part), classify(err))
+		}
+	}
+	return nil
+}
+
+func (db *DB) deriver() store.Deriver {
+	if p := db.derive.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Report reads a report's figures from the facts of q's villages, in one
+// repeatable-read transaction (the three queries see one snapshot).
+func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows, error) {
+	var out store.ReportRows
+	if q.Villages.Empty() {
+		return out, nil
+	}
+	where := ""
+	var vargs []any
+	if !q.Villages.All() {
+		where, vargs = "village_code = ANY(?)", []any{q.Villages.Codes()}
+	}
+	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		each := func(sqlText string, args []any, scan func(pgx.Rows) error) error {
+			rows, err := tx.Query(ctx, facts.Rebind(sqlText), args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := scan(rows); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		}
+		err := each(facts.GroupsSQL(where), append([]any{int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
+			var g store.ReportGroup
+			var urban, minority int32
+			var n, reviewed, poor, near, middle, not, unscored, md int64
+			if err := r.Scan(&g.Village, &urban, &minority, &n, &reviewed, &poor, &near, &middle, &not, &unscored, &md, &g.MDShareSum); err != nil {
+				return err
+			}
+			g.Urban, g.MinorityHead = urban == 1, int(minority)
+			g.Households, g.Reviewed, g.Poor, g.NearPoor, g.Middle, g.NotPoor, g.Unscored, g.MDPoor = int(n), int(reviewed), int(poor), int(near), int(middle), int(not), int(unscored), int(md)
+			out.Groups = append(out.Groups, g)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = each(facts.IndicatorsSQL(where), vargs, func(r pgx.Rows) error {
+			var i store.ReportIndicator
+			var n, poor int64
+			if err := r.Scan(&i.Indicator, &n, &poor); err != nil {
+				return err
+			}
+			i.Deprived, i.DeprivedPoor = int(n), int(poor)
+			out.Indicators = append(out.Indicators, i)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return each(facts.ProgressSQL(where), append([]any{q.Today, int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
+			var p store.ReportProgress
+			var n, overdue int64
+			if err := r.Scan(&p.Village, &p.Surveyor, &p.Status, &n, &overdue); err != nil {
+				return err
+			}
+			p.Households, p.Overdue = int(n), int(overdue)
+			out.Progress = append(out.Progress, p)
+			return nil
+		})
+	})
+	if err != nil {
+		return store.ReportRows{}, fmt.Errorf("report: %w", err)
+	}
+	return out, nil
+}

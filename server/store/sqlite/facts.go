@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/rasoat/rasoat/internal/apply"
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
+)
+
+// factsPerStmt is how many households one multi-row statement writes:
+// 18 columns each stays far below SQLite's 32,766 bound variables.
+const factsPerStmt = 400
+
+// PutFacts is apply.Tx's: each chunk of households in five statements.
+func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
+	for start := 0; start < len(fs); start += factsPerStmt {
+		chunk := fs[start:min(start+factsPerStmt, len(fs))]
+		ids := make([]any, len(chunk))
+		rows := make([]any, 0, len(chunk)*facts.NColumns)
+		var deprived, decided []any
+		for i := range chunk {
+			f := &chunk[i]
+			ids[i] = f.HouseholdID
+			rows = append(rows, facts.Row(f)...)
+			for _, d := range f.Deprived {
+				deprived = append(deprived, f.HouseholdID, d)
+			}
+			for _, d := range f.Decisions {
+				decided = append(decided, f.HouseholdID, d.ListYear, d.ReviewID, d.Standard, d.Result, d.Deprivations)
+			}
+		}
+		in := "(?" + strings.Repeat(",?", len(ids)-1) + ")"
+		for _, q := range []string{"DELETE FROM household_deprived WHERE household_id IN " + in, "DELETE FROM household_decided WHERE household_id IN " + in} {
+			if _, err := w.exec(ctx, q, ids...); err != nil {
+				return err
+			}
+		}
+		if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_facts ("+facts.Columns+") VALUES ", facts.NColumns, len(chunk), ""), rows...); err != nil {
+			return err
+		}
+		if n := len(deprived) / 2; n > 0 {
+			if _, err := w.exec(ctx, insertSQL("INSERT INTO household_deprived (household_id, indicator) VALUES ", 2, n, ""), deprived...); err != nil {
+				return err
+			}
+		}
+		if n := len(decided) / 6; n > 0 {
+			if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_decided (household_id, list_year, review_id, standard, result, deprivations) VALUES ", 6, n, ""), decided...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetDeriver makes every push keep the report facts of the households it
+// changes, derived by d, and derives now those of the households stored
+// without facts (a file from before facts were kept), or, with rebuild, of
+// every household (other standards).
+func (db *DB) SetDeriver(ctx context.Context, d store.Deriver, rebuild bool) error {
+	db.derive.Store(&d)
+	q := "SELECT id FROM entities WHERE kind = ? AND id NOT IN (SELECT household_id FROM household_facts) ORDER BY id"
+	if rebuild {
+		q = "SELECT id FROM entities WHERE kind = ? ORDER BY id"
+	}
+	rows, err := db.r.QueryContext(ctx, q, int64(rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD))
+	if err != nil {
+		return fmt.Errorf("report facts: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("report facts: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("report facts: %w", err)
+	}
+	for start := 0; start < len(ids); start += factsPerStmt {
+		chunk := ids[start:min(start+factsPerStmt, len(ids))]
+		_, err := db.group.do(ctx, len(chunk), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+			return store.PushResult{}, apply.PutFacts(ctx, &writer{tx, db.stmts}, chunk, d)
+		})
+		if err != nil {
+			return fmt.Errorf("report facts of %d households: %w", len(chunk), classify(err))
+		}
+	}
+	return nil
+}
+
+// deriver returns the Deriver pushes use, nil if none.
+func (db *DB) deriver() store.Deriver {
+	if p := db.derive.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Report reads a report's figures from the facts of q's villages, in one
+// read transaction (the three queries see one state of the store).
+func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows, error) {
+	var out store.ReportRows
+	if q.Villages.Empty() {
+		return out, nil
+	}
+	where, vargs := "", []any{}
+	if !q.Villages.All() {
+		codes := q.Villages.Codes()
+		where = "village_code IN (?" + strings.Repeat(",?", len(codes)-1) + ")"
+		for _, c := range codes {
+			vargs = append(vargs, c)
+		}
+	}
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return out, fmt.Errorf("report: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read only
+	each := func(sqlText string, args []any, scan func(*sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, sqlText, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	err = each(facts.GroupsSQL(where), append([]any{q.ListYear}, vargs...), func(r *sql.Rows) error {
+		var g store.ReportGroup
+		var urban int
+		if err := r.Scan(&g.Village, &urban, &g.MinorityHead, &g.Households, &g.Reviewed, &g.Poor, &g.NearPoor, &g.Middle, &g.NotPoor, &g.Unscored, &g.MDPoor, &g.MDShareSum); err != nil {
+			return err
+		}
+		g.Urban = urban == 1
+		out.Groups = append(out.Groups, g)
+		return nil
+	})
+	if err == nil {
+		err = each(facts.IndicatorsSQL(where), vargs, func(r *sql.Rows) error {
+			var i store.ReportIndicator
+			if err := r.Scan(&i.Indicator, &i.Deprived, &i.DeprivedPoor); err != nil {
+				return err
+			}
+			out.Indicators = append(out.Indicators, i)
+			return nil
+		})
+	}
+	if err == nil {
+		err = each(facts.ProgressSQL(where), append([]any{q.Today, q.ListYear}, vargs...), func(r *sql.Rows) error {
+			var p store.ReportProgress
+			if err := r.Scan(&p.Village, &p.Surveyor, &p.Status, &p.Households, &p.Overdue); err != nil {
+				return err
+			}
+			out.Progress = append(out.Progress, p)
+			return nil
+		})
+	}
+	if err != nil {
+		return store.ReportRows{}, fmt.Errorf("report: %w", err)
+	}
+	return out, nil
+}
