@@ -64,6 +64,9 @@ func TestCheck(t *testing.T) {
 		{"a stale submit after the decision is refused", Decided, false, Transition{State: Submitted}, col, "cannot be moved to submitted"},
 		{"a legacy approved review is reopened like a decided one", Approved, false, Transition{State: Returned, Note: "x"}, officer, ""},
 		{"nothing moves to the legacy approved", Submitted, false, Transition{State: Approved}, officer, "not a status a review can be moved to"},
+		{"a transition records no meeting its step does not hold", Agreed, false, Transition{State: Posted, Meeting: meeting(1, 40)}, officer, "records no village meeting"},
+		{"an officer's return carries no village meeting's minutes", Submitted, false, Transition{State: Returned, Note: "x", Meeting: meeting(1, 40)}, officer, "records no village meeting"},
+		{"only the chair's decision carries a decision", Draft, false, Transition{State: Submitted, Decision: decision}, col, "records no decision"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Check(Review{Status: tc.from, Regular: tc.regular}, tc.t, tc.actor, meetingStands)
