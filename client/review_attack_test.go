@@ -248,3 +248,55 @@ func TestFutureDatedReviewCannotBeStarted(t *testing.T) {
 		t.Fatal("a regular review dated 2099 was started")
 	}
 }
+
+// A household decided for the 2026 list stays locked until a review of a
+// later list year has begun (the rule the decision's lock was built on).
+// A regular review dated after the periodic one but changing an earlier
+// list year (here: periodic in October 2025 decides 2026; a regular review
+// dated 20 November 2025 changes the 2025 list) becomes the latest by
+// date and unlocks the household, and an answer written then breaks the
+// 2026 decision's seal with no one reopening it.
+func TestRegularReviewOfAnEarlierListYearKeepsALaterDecisionLocked(t *testing.T) {
+	t.Skip("hole: a household has one set of answers but reviews of several list years; Latest orders by date, not list year, so a regular review of the current year unlocks next year's decided household (design: see the report)")
+	d := decideThroughRoles(t)
+	if _, err := d.colB.StartRound(t.Context(), d.hh, Round{Date: "2025-11-20", Regular: true, Request: "form04"}); err != nil {
+		t.Fatal(err)
+	}
+	d.s.sync(t, d.colB)
+	d.stillLocked(t, d.colB)
+}
+
+// Once the village meeting has agreed on a household's result, its answers
+// are the ones posted and decided: a collaborator changing them after the
+// meeting, without the review being returned, has the chair decide
+// answers that no meeting discussed and no posting showed.
+func TestAnswersDoNotChangeAfterTheMeetingWithoutAReturn(t *testing.T) {
+	t.Skip("hole: answers stay writable in submitted, agreed, posted and passed; only four-eyes on passing and the seal at decision look at them (design: see the report)")
+	s := workflowServer(t)
+	ctx := t.Context()
+	col, head := s.device(t, "col1"), s.device(t, "head1")
+	hh, err := col.CreateHousehold(ctx, authtest.Village(1), fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := col.StartRound(ctx, hh, Round{Date: "2025-10-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Submit(ctx, rv); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, col)
+	s.sync(t, head)
+	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, head)
+	s.sync(t, col)
+	if err := col.SetField(ctx, hh, "housing.floorAreaM2", []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, col); st.Refused == 0 {
+		t.Fatal("the collaborator changed an answer after the meeting agreed, with no return")
+	}
+}

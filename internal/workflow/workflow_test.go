@@ -205,3 +205,23 @@ func TestDeadlines(t *testing.T) {
 		t.Errorf("posting of 3 working days from 2 November, on the 6th: %+v; want closed, ended the 5th", ds)
 	}
 }
+
+// A regular review's date is one date to every rule: the monthly review
+// its deadline counts from and the list year (and standard) it changes are
+// of the same round. A review dated 20 December 2026 is counted by
+// Deadlines as a request joining the 15 January 2027 review (due 30
+// January), but ListYear and Standard put it on the 2026 list under the
+// 2021-2025 standard.
+func TestRegularReviewDeadlineAndListYearReadOneDate(t *testing.T) {
+	t.Skip("hole: reviewDate is the request's date to Deadlines (RegularStart) and the review's date to ListYear and Standard; the review has no separate request date (design: see the report)")
+	date := "2026-12-20"
+	on, _ := time.Parse(time.DateOnly, date)
+	ds := Deadlines(Facts{Regular: true, Date: on, Status: Draft}, on, procedure.Default(), Plan{})
+	y, err := ListYear(true, date)
+	if err != nil || len(ds) == 0 {
+		t.Fatal(err, ds)
+	}
+	if ds[0].By.Year() != y {
+		t.Errorf("due %s, but the review changes the %d list", ds[0].By.Format(time.DateOnly), y)
+	}
+}
