@@ -355,12 +355,18 @@ func TestScopeAndRoleOnEveryChange(t *testing.T) {
 	review := func(replica, village, status string) []*rasoatv1.Change {
 		g := storetest.New(replica, village)
 		hh := g.Household(0)
+		// A review is started with its date written first.
+		d := &rasoatv1.Change{
+			EntityId: "0190f0c2-1111-7000-8000-0000000000aa", Kind: rasoatv1.EntityKind_ENTITY_KIND_REVIEW,
+			HouseholdId: hh[0].GetEntityId(), VillageCode: village, Field: "reviewDate", Value: []byte(`"2025-10-05"`),
+			Stamp: &rasoatv1.Stamp{Hlc: hh[len(hh)-1].GetStamp().GetHlc() + 1, ReplicaId: replica}, Seq: uint64(len(hh) + 1),
+		}
 		r := &rasoatv1.Change{
 			EntityId: "0190f0c2-1111-7000-8000-0000000000aa", Kind: rasoatv1.EntityKind_ENTITY_KIND_REVIEW,
 			HouseholdId: hh[0].GetEntityId(), VillageCode: village, Field: "status", Value: []byte(`"` + status + `"`),
-			Stamp: &rasoatv1.Stamp{Hlc: hh[len(hh)-1].GetStamp().GetHlc() + 1, ReplicaId: replica}, Seq: uint64(len(hh) + 1),
+			Stamp: &rasoatv1.Stamp{Hlc: hh[len(hh)-1].GetStamp().GetHlc() + 2, ReplicaId: replica}, Seq: uint64(len(hh) + 2),
 		}
-		return storetest.Must(append(hh, r))
+		return storetest.Must(append(hh, d, r))
 	}
 	good := storetest.Must(storetest.New("replica-col1", authtest.Village(1)).Household(2))
 	mixed := append(slices.Clone(good), storetest.Must(storetest.New("replica-col1", authtest.Village(2)).Household(0))...)

@@ -227,6 +227,15 @@ func Check(rv Review, t Transition, actor Actor, meetingStands func(agreeing, at
 				return refuse(from, to, "%d of %d attendees agreed, under 50 %%: the household is surveyed again (returned), not %s", t.Meeting.Agreeing, t.Meeting.Attendees, to)
 			}
 		}
+		// A step carries only what it records: minutes or a decision on
+		// another step would show as the household's (a meeting's count
+		// an officer made up, a decision nobody took).
+		if t.Meeting != nil && r.Meeting == nil {
+			return refuse(from, to, "moving a review from %s to %s records no village meeting: leave the minutes out", nameOf(from), to)
+		}
+		if t.Decision != nil && r.Needs&NeedDecision == 0 {
+			return refuse(from, to, "moving a review from %s to %s records no decision: only the chair's decision does", nameOf(from), to)
+		}
 		if r.Needs&NeedNote != 0 && strings.TrimSpace(t.Note) == "" {
 			return refuse(from, to, "moving a review to %s needs a note saying why", to)
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/merge"
@@ -28,6 +29,9 @@ type Guard struct {
 	// Standards score a household the chair decides, to check the result
 	// the decision records.
 	Standards *survey.Registry
+	// Now is the server's clock, which bounds a review's date: a review
+	// is not dated after the day it is written (nil: time.Now).
+	Now func() time.Time
 }
 
 // NewGuard returns the guard for a person with roles, under the national
@@ -70,7 +74,44 @@ func (g *Guard) Check(ctx context.Context, c *rasoatv1.Change, v store.View) err
 	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && c.GetField() == "status" {
 		return g.transition(ctx, c, v)
 	}
+	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW {
+		if err := g.reviewField(ctx, c, v); err != nil {
+			return err
+		}
+	}
 	return g.locked(ctx, c, v)
+}
+
+// reviewField checks a write to a started review's own fields but its
+// status. A decided review keeps them as decided, whether or not a later
+// round has started: its date and round are its list year and standard,
+// which the certificate and the next round's start check read. A started
+// review's round is fixed (it chose the standard the meeting and the
+// posting saw, and whether the chair may refuse); its date stays a date,
+// and moves only where the review could have started.
+func (g *Guard) reviewField(ctx context.Context, c *rasoatv1.Change, v store.View) error {
+	st, err := v.Entity(ctx, c.GetEntityId())
+	if err != nil || st == nil || st.Field("status") == nil {
+		return err // not started: its start is checked when it is
+	}
+	cur, _, err := Status(st)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "the stored status cannot be read: %v", err)
+	}
+	if cur.State.Locks() {
+		return refused("field", store.ErrLocked, "review %s is decided: its %s stays as decided; an officer must reopen it before it changes", st.ID, c.GetField())
+	}
+	switch c.GetField() {
+	case "round":
+		return refused("field", store.ErrWorkflow, "a review's round (periodic or regular) is fixed when it starts: it chose the standard the household is scored under; start a review of the other round instead")
+	case "reviewDate":
+		var date string
+		if json.Unmarshal(c.GetValue(), &date) != nil || date == "" {
+			return refused("value", store.ErrWorkflow, "a started review keeps its date: it chooses the list year and the standard")
+		}
+		return g.checkStart(ctx, v, st.ID, entity.HouseholdOf(c), stringField(st, "round") == "regular", date)
+	}
+	return nil
 }
 
 // Status returns a review's current transition (the status field's
@@ -136,7 +177,11 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 		return refused("value", store.ErrWorkflow, "%v", err)
 	}
 	if cur.State == workflow.None {
-		if err := g.checkStart(ctx, v, st, entity.HouseholdOf(c), rv.Regular); err != nil {
+		var date string
+		if st != nil {
+			date = stringField(st, "reviewDate")
+		}
+		if err := g.checkStart(ctx, v, c.GetEntityId(), entity.HouseholdOf(c), rv.Regular, date); err != nil {
 			return err
 		}
 	}
@@ -259,26 +304,41 @@ func (g *Guard) locked(ctx context.Context, c *rasoatv1.Change, v store.View) er
 	return refused("field", store.ErrLocked, "household %s was decided in review %s: an officer must reopen the review before its answers change", hh, latest.ID)
 }
 
-// checkStart refuses to start a periodic review of a household whose
-// list for that year is decided already: a new review would become the
-// household's latest and unlock its answers without anyone reopening the
-// decision. (A regular review changes the list of its own year, after the
-// periodic one decided it: that is what it is for.)
-func (g *Guard) checkStart(ctx context.Context, v store.View, st *entity.State, hh string, regular bool) error {
-	if regular || st == nil {
+// checkStart refuses to start review id of household hh dated date (or
+// to move a started one to that date) where it cannot be: with no date,
+// or a date after today (a review dated in the future would stay the
+// household's latest for ever, and no later decision would lock it); and
+// a periodic review of a household whose list for that year is decided
+// already: a new review would become the household's latest and unlock
+// its answers without anyone reopening the decision. (A regular review
+// changes the list of its own year, after the periodic one decided it:
+// that is what it is for.)
+func (g *Guard) checkStart(ctx context.Context, v store.View, id, hh string, regular bool, date string) error {
+	on, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "a review is started with its date (reviewDate) written first: %q is not a date YYYY-MM-DD", date)
+	}
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	// A day of slack: the server's UTC day may be behind Vietnam's (UTC+7).
+	if today := now().UTC(); on.After(today.AddDate(0, 0, 1)) {
+		return refused("value", store.ErrWorkflow, "a review cannot be dated %s, after today (%s)", date, today.Format(time.DateOnly))
+	}
+	if regular {
 		return nil
 	}
-	date := stringField(st, "reviewDate")
 	year, err := workflow.ListYear(false, date)
 	if err != nil {
-		return refused("value", store.ErrWorkflow, "a review is started with its date (reviewDate) written first: %v", err)
+		return refused("value", store.ErrWorkflow, "%v", err)
 	}
 	states, err := v.Household(ctx, hh)
 	if err != nil {
 		return err
 	}
 	for _, s := range states {
-		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.ID == st.ID {
+		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.ID == id {
 			continue
 		}
 		t, _, err := Status(s)
@@ -314,7 +374,8 @@ func stringField(s *entity.State, path string) string {
 // status): the greatest review date, then the greatest id (UUIDv7: the
 // one made last), nil if none. A review with no status is not started
 // (its None → draft transition is checked), so it cannot unlock a decided
-// household by its date alone.
+// household by its date alone; nor can one whose date is not a date (null,
+// relayed from elsewhere): it sorts first.
 func Latest(states []*entity.State) *entity.State {
 	var best *entity.State
 	var bestDate string
@@ -322,11 +383,9 @@ func Latest(states []*entity.State) *entity.State {
 		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.Field("status") == nil {
 			continue
 		}
-		d := ""
-		if f := s.Field("reviewDate"); f != nil {
-			if w, ok := f.Winner(); ok {
-				d = string(w.Value)
-			}
+		d := stringField(s, "reviewDate")
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			d = ""
 		}
 		if best == nil || d > bestDate || d == bestDate && s.ID > best.ID {
 			best, bestDate = s, d
