@@ -490,13 +490,19 @@ func TestANewReviewRoundDatesTheAssessment(t *testing.T) {
 	if h.GetReviewDate() != "2026-10-20" || a.Standard.ID != "2026-2030" {
 		t.Fatalf("after starting the 2026 periodic round: review date %s, standard %s; want 2026-10-20 under 2026-2030", h.GetReviewDate(), a.Standard.ID)
 	}
-	// A regular review a day later changes the 2026 list, under Decree
-	// 07/2021's standard, which Decree 351/2025 keeps through 2026: the
-	// round's kind, not the calendar, chooses.
-	if _, err := c.StartRound(ctx, id, Round{Date: "2026-10-21", Regular: true, Request: "form04"}); err != nil {
+	// A regular review of another household a day later changes the 2026
+	// list, under Decree 07/2021's standard, which Decree 351/2025 keeps
+	// through 2026: the round's kind, not the calendar, chooses. (On the
+	// first household the periodic review, deciding 2027, stays the latest:
+	// workflow.Order puts the later list year first.)
+	other, err := c.CreateHousehold(ctx, "001", fullHousehold(2))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if a, _, err = c.Assess(ctx, id); err != nil {
+	if _, err := c.StartRound(ctx, other, Round{Date: "2026-10-21", Regular: true, Request: "form04"}); err != nil {
+		t.Fatal(err)
+	}
+	if a, _, err = c.Assess(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	if a.Standard.ID != "2021-2025" {

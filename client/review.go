@@ -282,9 +282,19 @@ func (c *Client) Decide(ctx context.Context, reviewID, number, date string) erro
 	if err != nil {
 		return err
 	}
-	a, _, err := c.Assess(ctx, r.HouseholdID)
+	// Scored under the round of the review decided, as the server checks
+	// it (server/review), whichever review is the household's latest.
+	h, err := c.Household(ctx, r.HouseholdID)
+	if err != nil {
+		return err
+	}
+	std, err := workflow.Standard(c.reg, r.Regular(), h.GetReviewDate())
 	if err != nil {
 		return fmt.Errorf("decide review %s: %w", reviewID, err)
+	}
+	a, err := std.Assess(h)
+	if err != nil {
+		return fmt.Errorf("decide review %s: assess household %s: %w", reviewID, r.HouseholdID, err)
 	}
 	d := &workflow.Decision{Number: number, Date: date, Seal: s}
 	d.Standard, d.Result, d.Deprived = workflow.Result(a)
@@ -319,13 +329,17 @@ func (c *Client) standardFor(ctx context.Context, h *rasoatv1.Household) (*surve
 	return workflow.Standard(c.reg, latest != nil && latest.Regular(), h.GetReviewDate())
 }
 
-// latestReview returns a household's latest review (greatest date, then
-// id), nil if none.
+// latestReview returns a household's latest started review
+// (workflow.Order), nil if none.
 func (c *Client) latestReview(ctx context.Context, householdID string) (*Review, error) {
 	var best *Review
+	var bestOrder workflow.Order
 	err := c.householdReviews(ctx, householdID, func(r Review) error {
-		if best == nil || r.Date > best.Date || r.Date == best.Date && r.ID > best.ID {
-			best = &r
+		if r.Status == workflow.None {
+			return nil // not started: the server does not count it either
+		}
+		if o := workflow.OrderOf(r.Regular(), r.Date, r.ID); best == nil || o.After(bestOrder) {
+			best, bestOrder = &r, o
 		}
 		return nil
 	})

@@ -253,11 +253,11 @@ func TestFutureDatedReviewCannotBeStarted(t *testing.T) {
 // later list year has begun (the rule the decision's lock was built on).
 // A regular review dated after the periodic one but changing an earlier
 // list year (here: periodic in October 2025 decides 2026; a regular review
-// dated 20 November 2025 changes the 2025 list) becomes the latest by
-// date and unlocks the household, and an answer written then breaks the
-// 2026 decision's seal with no one reopening it.
+// dated 20 November 2025 changes the 2025 list) would be the latest by
+// date alone, unlock the household, and let an answer break the 2026
+// decision's seal with no one reopening it: reviews are ordered by list
+// year first (workflow.Order).
 func TestRegularReviewOfAnEarlierListYearKeepsALaterDecisionLocked(t *testing.T) {
-	t.Skip("hole: a household has one set of answers but reviews of several list years; Latest orders by date, not list year, so a regular review of the current year unlocks next year's decided household (design: see the report)")
 	d := decideThroughRoles(t)
 	if _, err := d.colB.StartRound(t.Context(), d.hh, Round{Date: "2025-11-20", Regular: true, Request: "form04"}); err != nil {
 		t.Fatal(err)

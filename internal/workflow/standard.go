@@ -50,3 +50,37 @@ func ListYear(regular bool, reviewDate string) (int, error) {
 	}
 	return y, nil
 }
+
+// Order places a review among its household's: by the list year it
+// decides, then its date, then its id (UUIDv7: the one made later). The
+// latest started review is the household's current one: it chooses the
+// standard the household is scored under and, decided, locks it. The list
+// year comes first so that a regular review of the current year's list,
+// dated after the periodic review that decided next year's, does not
+// unlock next year's decision.
+type Order struct {
+	ListYear int
+	Date     string
+	ID       string
+}
+
+// OrderOf is the order of a review of the round (regular or periodic)
+// dated date; a date that is not one sorts first.
+func OrderOf(regular bool, date, id string) Order {
+	y, err := ListYear(regular, date)
+	if err != nil {
+		return Order{ID: id}
+	}
+	return Order{ListYear: y, Date: date, ID: id}
+}
+
+// After reports whether o is later than p.
+func (o Order) After(p Order) bool {
+	if o.ListYear != p.ListYear {
+		return o.ListYear > p.ListYear
+	}
+	if o.Date != p.Date {
+		return o.Date > p.Date
+	}
+	return o.ID > p.ID
+}

@@ -107,7 +107,7 @@ func (d Deriver) review(ctx context.Context, s *entity.State, v store.View, f *s
 	if t.Decision != nil && t.State == workflow.Decided {
 		f.Decisions = append(f.Decisions, store.DecidedFact{ListYear: year, ReviewID: s.ID, Standard: t.Decision.Standard, Result: t.Decision.Result, Deprivations: len(t.Decision.Deprived)})
 	}
-	if f.ReviewID != "" && (date < f.ReviewDate || date == f.ReviewDate && s.ID < f.ReviewID) {
+	if f.ReviewID != "" && !workflow.OrderOf(round == "regular", date, s.ID).After(workflow.OrderOf(f.Round == "regular", f.ReviewDate, f.ReviewID)) {
 		return nil // not the latest
 	}
 	f.ReviewID, f.Round, f.ReviewDate, f.ListYear, f.Status = s.ID, round, date, year, string(t.State)

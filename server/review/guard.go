@@ -378,17 +378,14 @@ func stringField(s *entity.State, path string) string {
 // relayed from elsewhere): it sorts first.
 func Latest(states []*entity.State) *entity.State {
 	var best *entity.State
-	var bestDate string
+	var bestOrder workflow.Order
 	for _, s := range states {
 		if s.Kind != rasoatv1.EntityKind_ENTITY_KIND_REVIEW || s.Field("status") == nil {
 			continue
 		}
-		d := stringField(s, "reviewDate")
-		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			d = ""
-		}
-		if best == nil || d > bestDate || d == bestDate && s.ID > best.ID {
-			best, bestDate = s, d
+		o := workflow.OrderOf(stringField(s, "round") == "regular", stringField(s, "reviewDate"), s.ID)
+		if best == nil || o.After(bestOrder) {
+			best, bestOrder = s, o
 		}
 	}
 	return best
