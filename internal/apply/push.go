@@ -339,6 +339,9 @@ func (b *Batch) merge(ctx context.Context, tx Tx, fresh []int, guard store.Guard
 					return nil, nil, err
 				}
 				refuse(i, field, err)
+				// A later change whose base names this one is refused for
+				// the same rule, not as naming a change nobody wrote.
+				inBatch[key] = i
 				continue
 			}
 		}

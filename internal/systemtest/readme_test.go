@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -25,7 +26,14 @@ func TestReviewRoundAsInTheReadme(t *testing.T) {
 	round := readmeBlock(t, "review round", func(lines []string) bool {
 		return len(lines) > 0 && strings.HasPrefix(lines[0], "rasoat admin --db admin.db person put lan")
 	})
-	last := runReadme(t, append(quickstart(t), round...))
+	// The report comes before the certificate: check it too.
+	lines := append(quickstart(t), round...)
+	if i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "rasoat report ") }); i < 0 || i == len(lines)-1 {
+		t.Fatal("the README's review round has no rasoat report line before its last")
+	} else if report := runReadme(t, lines[:i+1]); !strings.Contains(report, "thôn 06517-01") || !strings.Contains(report, "Báo cáo kết quả rà soát — đơn vị 06517, danh sách năm 2026") {
+		t.Errorf("the README's report does not show the commune's village:\n%s", report)
+	}
+	last := runReadme(t, lines)
 	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "2026 POOR", "125/QĐ-UBND of 2025-12-10"} {
 		if !strings.Contains(last, want) {
 			t.Errorf("the README's certificate does not show %q:\n%s", want, last)
