@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/rasoat/rasoat/server/store"
 	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rasoat/rasoat/server/report"
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store/storetest"
@@ -21,10 +24,24 @@ import (
 // member) — into a file in WAL mode with synchronous=FULL, one durable
 // transaction per batch, and reports field changes per second. The issue's
 // target is over 100,000/s.
+//
+// with=facts is the same with the report facts rasoatd keeps (each pushed
+// household scored and its facts written in the push), against the store
+// alone in the same run: the cost reports add to a push.
 func BenchmarkPushIngest(b *testing.B) {
+	b.Run("store", func(b *testing.B) { benchPushIngest(b, false) })
+	b.Run("with=facts", func(b *testing.B) { benchPushIngest(b, true) })
+}
+
+func benchPushIngest(b *testing.B, withFacts bool) {
 	const batchSize = 5000
 	ctx := context.Background()
 	db := open(b, filepath.Join(b.TempDir(), "rasoat.db"))
+	if withFacts {
+		if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
+			b.Fatal(err)
+		}
+	}
 	g := storetest.New("tab-a", "001")
 	var pending []*rasoatv1.Change
 	next := func() []*rasoatv1.Change {

@@ -1,9 +1,25 @@
 package sqlite
 
+import (
+	"context"
+	"database/sql"
+
+	"github.com/rasoat/rasoat/server/store"
+)
+
 // SetWALBounds sets walMaxPages and checkpointEvery for a test and
 // returns the restore.
 func SetWALBounds(pages int64, every int) (restore func()) {
 	oldPages, oldEvery := walMaxPages, checkpointEvery
 	walMaxPages, checkpointEvery = pages, every
 	return func() { walMaxPages, checkpointEvery = oldPages, oldEvery }
+}
+
+// PutFacts stores report facts as a push would (for benchmarks of the
+// report's queries).
+func (db *DB) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
+	_, err := db.group.do(ctx, len(fs), func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+		return store.PushResult{}, (&writer{tx, db.stmts}).PutFacts(ctx, fs)
+	})
+	return err
 }

@@ -1,0 +1,48 @@
+package postgres
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rasoat/rasoat/internal/pgtest"
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
+)
+
+// BenchmarkReport20000 is BenchmarkReport20000 of the SQLite store on
+// PostgreSQL: a commune of 20,000 households in 20 villages.
+func BenchmarkReport20000(b *testing.B) {
+	ctx := b.Context()
+	db, err := Open(ctx, pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fs := facts.Synthetic(20000, 20, "06517", 1)
+	for start := 0; start < len(fs); start += 2000 {
+		if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			return pgTx{tx}.PutFacts(ctx, fs[start:min(start+2000, len(fs))])
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	var villages []string
+	for v := 1; v <= 20; v++ {
+		villages = append(villages, fmt.Sprintf("06517-%02d", v))
+	}
+	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: 2026, Today: "2025-12-01"}
+	for b.Loop() {
+		rows, err := db.Report(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rows.Groups) == 0 {
+			b.Fatal("no groups")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
+}

@@ -1,0 +1,41 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
+	"github.com/rasoat/rasoat/server/store/sqlite"
+)
+
+// BenchmarkReport20000 is a commune of 20,000 households in 20 villages
+// reported on whole (issue 10: under a second): the three queries over
+// the facts tables, as ReportService runs them.
+func BenchmarkReport20000(b *testing.B) {
+	ctx := b.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "rasoat.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.PutFacts(ctx, facts.Synthetic(20000, 20, "06517", 1)); err != nil {
+		b.Fatal(err)
+	}
+	var villages []string
+	for v := 1; v <= 20; v++ {
+		villages = append(villages, fmt.Sprintf("06517-%02d", v))
+	}
+	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: 2026, Today: "2025-12-01"}
+	for b.Loop() {
+		rows, err := db.Report(ctx, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n := len(rows.Groups); n == 0 {
+			b.Fatal("no groups")
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
+}
