@@ -181,6 +181,28 @@ func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 	slices.SortFunc(res.Progress, func(a, b *rasoatv1.ReviewProgress) int {
 		return cmp.Or(cmp.Compare(a.VillageCode, b.VillageCode), cmp.Compare(a.Collaborator, b.Collaborator), cmp.Compare(a.Status, b.Status))
 	})
+	sum := &rasoatv1.TransitionSummary{}
+	for _, tr := range rows.Transitions {
+		res.Transitions = append(res.Transitions, &rasoatv1.ResultTransition{From: tr.From, To: tr.To, Households: int32(tr.Households)})
+		n := int32(tr.Households)
+		listed := func(r string) bool { return r == "POOR" || r == "NEAR_POOR" }
+		switch {
+		case tr.From == "POOR" && tr.To != "POOR":
+			sum.LeftPoverty += n
+		case tr.From == "NEAR_POOR" && tr.To == "POOR":
+			sum.NearPoorToPoor += n
+		case tr.From == "NEAR_POOR" && !listed(tr.To):
+			sum.LeftNearPoverty += n
+		case !listed(tr.From) && tr.To == "POOR":
+			sum.NewlyPoor += n
+		case !listed(tr.From) && tr.To == "NEAR_POOR":
+			sum.NewlyNearPoor += n
+		}
+	}
+	slices.SortFunc(res.Transitions, func(a, b *rasoatv1.ResultTransition) int {
+		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To))
+	})
+	res.TransitionSummary = sum
 	return res
 }
 

@@ -68,9 +68,18 @@ type ReportQuery struct {
 // ReportRows are a report's figures as the store's queries give them,
 // grouped finely enough for every breakdown to be a sum of groups.
 type ReportRows struct {
-	Groups     []ReportGroup
-	Indicators []ReportIndicator
-	Progress   []ReportProgress
+	Groups      []ReportGroup
+	Indicators  []ReportIndicator
+	Progress    []ReportProgress
+	Transitions []ReportTransition
+}
+
+// ReportTransition counts the households decided for the list year with
+// result To whose decided result the year before was From ("" when not
+// decided then).
+type ReportTransition struct {
+	From, To   string
+	Households int
 }
 
 // ReportGroup counts the households of one village, area and head's

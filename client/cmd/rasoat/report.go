@@ -28,6 +28,9 @@ scores it now, under the standard its latest review's round chooses:
     (minority, kinh, unknown) and by area (rural, urban);
   - each indicator's share of all households and of the poor;
   - the Alkire–Foster measures H, A and M0;
+  - the households decided for the year against their decided result the
+    year before: left poverty, left near-poverty, newly poor, newly
+    near-poor, near-poor fallen into poverty;
   - the year's reviews by village, collaborator and status, and how many
     regular reviews are past their 15 days.
 
@@ -121,6 +124,10 @@ func writeReport(w io.Writer, r *rasoatv1.ReportResponse) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t\n", in.GetIndicator(), in.GetDeprived(), rate(in.GetShare()), in.GetDeprivedPoor(), rate(in.GetShareOfPoor()))
 	}
 	tw.Flush()
+	if ts := r.GetTransitionSummary(); len(r.GetTransitions()) > 0 {
+		fmt.Fprintf(w, "\nSo với danh sách năm %d (against the year before): thoát nghèo %d, thoát cận nghèo %d, nghèo phát sinh %d, cận nghèo phát sinh %d, cận nghèo rơi xuống nghèo %d\n",
+			r.GetListYear()-1, ts.GetLeftPoverty(), ts.GetLeftNearPoverty(), ts.GetNewlyPoor(), ts.GetNewlyNearPoor(), ts.GetNearPoorToPoor())
+	}
 	if len(r.GetProgress()) > 0 {
 		fmt.Fprintln(w, "\nTiến độ rà soát (progress):")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -94,9 +94,13 @@ type ReportResponse struct {
 	Indicators   []*IndicatorShare `protobuf:"bytes,7,rep,name=indicators,proto3" json:"indicators,omitempty"`
 	AlkireFoster *AlkireFoster     `protobuf:"bytes,8,opt,name=alkire_foster,json=alkireFoster,proto3" json:"alkire_foster,omitempty"`
 	// The list year's reviews by village, collaborator and status.
-	Progress      []*ReviewProgress `protobuf:"bytes,9,rep,name=progress,proto3" json:"progress,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Progress []*ReviewProgress `protobuf:"bytes,9,rep,name=progress,proto3" json:"progress,omitempty"`
+	// The households decided for the list year, by their decided result the
+	// year before and now (from "" when not decided the year before).
+	Transitions       []*ResultTransition `protobuf:"bytes,10,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	TransitionSummary *TransitionSummary  `protobuf:"bytes,11,opt,name=transition_summary,json=transitionSummary,proto3" json:"transition_summary,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ReportResponse) Reset() {
@@ -192,6 +196,164 @@ func (x *ReportResponse) GetProgress() []*ReviewProgress {
 	return nil
 }
 
+func (x *ReportResponse) GetTransitions() []*ResultTransition {
+	if x != nil {
+		return x.Transitions
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetTransitionSummary() *TransitionSummary {
+	if x != nil {
+		return x.TransitionSummary
+	}
+	return nil
+}
+
+type ResultTransition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Households    int32                  `protobuf:"varint,3,opt,name=households,proto3" json:"households,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResultTransition) Reset() {
+	*x = ResultTransition{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResultTransition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResultTransition) ProtoMessage() {}
+
+func (x *ResultTransition) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResultTransition.ProtoReflect.Descriptor instead.
+func (*ResultTransition) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ResultTransition) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ResultTransition) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *ResultTransition) GetHouseholds() int32 {
+	if x != nil {
+		return x.Households
+	}
+	return 0
+}
+
+// TransitionSummary names the transitions a commune reports, between the
+// results decided for the list year before and the list year.
+type TransitionSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Thoát nghèo: poor, now near-poor, middle or not poor.
+	LeftPoverty int32 `protobuf:"varint,1,opt,name=left_poverty,json=leftPoverty,proto3" json:"left_poverty,omitempty"`
+	// Thoát cận nghèo: near-poor, now middle or not poor.
+	LeftNearPoverty int32 `protobuf:"varint,2,opt,name=left_near_poverty,json=leftNearPoverty,proto3" json:"left_near_poverty,omitempty"`
+	// Hộ nghèo phát sinh: not poor nor near-poor (or not decided), now poor.
+	NewlyPoor int32 `protobuf:"varint,3,opt,name=newly_poor,json=newlyPoor,proto3" json:"newly_poor,omitempty"`
+	// Hộ cận nghèo phát sinh: not poor nor near-poor (or not decided), now
+	// near-poor.
+	NewlyNearPoor int32 `protobuf:"varint,4,opt,name=newly_near_poor,json=newlyNearPoor,proto3" json:"newly_near_poor,omitempty"`
+	// Cận nghèo rơi xuống nghèo: near-poor, now poor.
+	NearPoorToPoor int32 `protobuf:"varint,5,opt,name=near_poor_to_poor,json=nearPoorToPoor,proto3" json:"near_poor_to_poor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TransitionSummary) Reset() {
+	*x = TransitionSummary{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitionSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitionSummary) ProtoMessage() {}
+
+func (x *TransitionSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitionSummary.ProtoReflect.Descriptor instead.
+func (*TransitionSummary) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TransitionSummary) GetLeftPoverty() int32 {
+	if x != nil {
+		return x.LeftPoverty
+	}
+	return 0
+}
+
+func (x *TransitionSummary) GetLeftNearPoverty() int32 {
+	if x != nil {
+		return x.LeftNearPoverty
+	}
+	return 0
+}
+
+func (x *TransitionSummary) GetNewlyPoor() int32 {
+	if x != nil {
+		return x.NewlyPoor
+	}
+	return 0
+}
+
+func (x *TransitionSummary) GetNewlyNearPoor() int32 {
+	if x != nil {
+		return x.NewlyNearPoor
+	}
+	return 0
+}
+
+func (x *TransitionSummary) GetNearPoorToPoor() int32 {
+	if x != nil {
+		return x.NearPoorToPoor
+	}
+	return 0
+}
+
 // ReportCounts are a group's households by classification, and its rates.
 type ReportCounts struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -216,7 +378,7 @@ type ReportCounts struct {
 
 func (x *ReportCounts) Reset() {
 	*x = ReportCounts{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	mi := &file_rasoat_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +390,7 @@ func (x *ReportCounts) String() string {
 func (*ReportCounts) ProtoMessage() {}
 
 func (x *ReportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	mi := &file_rasoat_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +403,7 @@ func (x *ReportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCounts.ProtoReflect.Descriptor instead.
 func (*ReportCounts) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReportCounts) GetHouseholds() int32 {
@@ -317,7 +479,7 @@ type ReportBreakdown struct {
 
 func (x *ReportBreakdown) Reset() {
 	*x = ReportBreakdown{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	mi := &file_rasoat_v1_report_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +491,7 @@ func (x *ReportBreakdown) String() string {
 func (*ReportBreakdown) ProtoMessage() {}
 
 func (x *ReportBreakdown) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	mi := &file_rasoat_v1_report_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +504,7 @@ func (x *ReportBreakdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBreakdown.ProtoReflect.Descriptor instead.
 func (*ReportBreakdown) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReportBreakdown) GetKey() string {
@@ -374,7 +536,7 @@ type IndicatorShare struct {
 
 func (x *IndicatorShare) Reset() {
 	*x = IndicatorShare{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[4]
+	mi := &file_rasoat_v1_report_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +548,7 @@ func (x *IndicatorShare) String() string {
 func (*IndicatorShare) ProtoMessage() {}
 
 func (x *IndicatorShare) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[4]
+	mi := &file_rasoat_v1_report_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +561,7 @@ func (x *IndicatorShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndicatorShare.ProtoReflect.Descriptor instead.
 func (*IndicatorShare) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *IndicatorShare) GetIndicator() string {
@@ -452,7 +614,7 @@ type AlkireFoster struct {
 
 func (x *AlkireFoster) Reset() {
 	*x = AlkireFoster{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	mi := &file_rasoat_v1_report_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +626,7 @@ func (x *AlkireFoster) String() string {
 func (*AlkireFoster) ProtoMessage() {}
 
 func (x *AlkireFoster) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	mi := &file_rasoat_v1_report_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +639,7 @@ func (x *AlkireFoster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlkireFoster.ProtoReflect.Descriptor instead.
 func (*AlkireFoster) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{5}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AlkireFoster) GetH() float64 {
@@ -518,7 +680,7 @@ type ReviewProgress struct {
 
 func (x *ReviewProgress) Reset() {
 	*x = ReviewProgress{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	mi := &file_rasoat_v1_report_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +692,7 @@ func (x *ReviewProgress) String() string {
 func (*ReviewProgress) ProtoMessage() {}
 
 func (x *ReviewProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	mi := &file_rasoat_v1_report_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +705,7 @@ func (x *ReviewProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewProgress.ProtoReflect.Descriptor instead.
 func (*ReviewProgress) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{6}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReviewProgress) GetVillageCode() string {
@@ -588,7 +750,7 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\x16rasoat/v1/report.proto\x12\trasoat.v1\"I\n" +
 	"\rReportRequest\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
-	"\tlist_year\x18\x02 \x01(\x05R\blistYear\"\xd8\x03\n" +
+	"\tlist_year\x18\x02 \x01(\x05R\blistYear\"\xe4\x04\n" +
 	"\x0eReportResponse\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
 	"\tlist_year\x18\x02 \x01(\x05R\blistYear\x12-\n" +
@@ -601,7 +763,23 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"indicators\x18\a \x03(\v2\x19.rasoat.v1.IndicatorShareR\n" +
 	"indicators\x12<\n" +
 	"\ralkire_foster\x18\b \x01(\v2\x17.rasoat.v1.AlkireFosterR\falkireFoster\x125\n" +
-	"\bprogress\x18\t \x03(\v2\x19.rasoat.v1.ReviewProgressR\bprogress\"\xb1\x02\n" +
+	"\bprogress\x18\t \x03(\v2\x19.rasoat.v1.ReviewProgressR\bprogress\x12=\n" +
+	"\vtransitions\x18\n" +
+	" \x03(\v2\x1b.rasoat.v1.ResultTransitionR\vtransitions\x12K\n" +
+	"\x12transition_summary\x18\v \x01(\v2\x1c.rasoat.v1.TransitionSummaryR\x11transitionSummary\"V\n" +
+	"\x10ResultTransition\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1e\n" +
+	"\n" +
+	"households\x18\x03 \x01(\x05R\n" +
+	"households\"\xd4\x01\n" +
+	"\x11TransitionSummary\x12!\n" +
+	"\fleft_poverty\x18\x01 \x01(\x05R\vleftPoverty\x12*\n" +
+	"\x11left_near_poverty\x18\x02 \x01(\x05R\x0fleftNearPoverty\x12\x1d\n" +
+	"\n" +
+	"newly_poor\x18\x03 \x01(\x05R\tnewlyPoor\x12&\n" +
+	"\x0fnewly_near_poor\x18\x04 \x01(\x05R\rnewlyNearPoor\x12)\n" +
+	"\x11near_poor_to_poor\x18\x05 \x01(\x05R\x0enearPoorToPoor\"\xb1\x02\n" +
 	"\fReportCounts\x12\x1e\n" +
 	"\n" +
 	"households\x18\x01 \x01(\x05R\n" +
@@ -648,32 +826,36 @@ func file_rasoat_v1_report_proto_rawDescGZIP() []byte {
 	return file_rasoat_v1_report_proto_rawDescData
 }
 
-var file_rasoat_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_rasoat_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_rasoat_v1_report_proto_goTypes = []any{
-	(*ReportRequest)(nil),   // 0: rasoat.v1.ReportRequest
-	(*ReportResponse)(nil),  // 1: rasoat.v1.ReportResponse
-	(*ReportCounts)(nil),    // 2: rasoat.v1.ReportCounts
-	(*ReportBreakdown)(nil), // 3: rasoat.v1.ReportBreakdown
-	(*IndicatorShare)(nil),  // 4: rasoat.v1.IndicatorShare
-	(*AlkireFoster)(nil),    // 5: rasoat.v1.AlkireFoster
-	(*ReviewProgress)(nil),  // 6: rasoat.v1.ReviewProgress
+	(*ReportRequest)(nil),     // 0: rasoat.v1.ReportRequest
+	(*ReportResponse)(nil),    // 1: rasoat.v1.ReportResponse
+	(*ResultTransition)(nil),  // 2: rasoat.v1.ResultTransition
+	(*TransitionSummary)(nil), // 3: rasoat.v1.TransitionSummary
+	(*ReportCounts)(nil),      // 4: rasoat.v1.ReportCounts
+	(*ReportBreakdown)(nil),   // 5: rasoat.v1.ReportBreakdown
+	(*IndicatorShare)(nil),    // 6: rasoat.v1.IndicatorShare
+	(*AlkireFoster)(nil),      // 7: rasoat.v1.AlkireFoster
+	(*ReviewProgress)(nil),    // 8: rasoat.v1.ReviewProgress
 }
 var file_rasoat_v1_report_proto_depIdxs = []int32{
-	2, // 0: rasoat.v1.ReportResponse.total:type_name -> rasoat.v1.ReportCounts
-	3, // 1: rasoat.v1.ReportResponse.by_village:type_name -> rasoat.v1.ReportBreakdown
-	3, // 2: rasoat.v1.ReportResponse.by_ethnicity:type_name -> rasoat.v1.ReportBreakdown
-	3, // 3: rasoat.v1.ReportResponse.by_area:type_name -> rasoat.v1.ReportBreakdown
-	4, // 4: rasoat.v1.ReportResponse.indicators:type_name -> rasoat.v1.IndicatorShare
-	5, // 5: rasoat.v1.ReportResponse.alkire_foster:type_name -> rasoat.v1.AlkireFoster
-	6, // 6: rasoat.v1.ReportResponse.progress:type_name -> rasoat.v1.ReviewProgress
-	2, // 7: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
-	0, // 8: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
-	1, // 9: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	4,  // 0: rasoat.v1.ReportResponse.total:type_name -> rasoat.v1.ReportCounts
+	5,  // 1: rasoat.v1.ReportResponse.by_village:type_name -> rasoat.v1.ReportBreakdown
+	5,  // 2: rasoat.v1.ReportResponse.by_ethnicity:type_name -> rasoat.v1.ReportBreakdown
+	5,  // 3: rasoat.v1.ReportResponse.by_area:type_name -> rasoat.v1.ReportBreakdown
+	6,  // 4: rasoat.v1.ReportResponse.indicators:type_name -> rasoat.v1.IndicatorShare
+	7,  // 5: rasoat.v1.ReportResponse.alkire_foster:type_name -> rasoat.v1.AlkireFoster
+	8,  // 6: rasoat.v1.ReportResponse.progress:type_name -> rasoat.v1.ReviewProgress
+	2,  // 7: rasoat.v1.ReportResponse.transitions:type_name -> rasoat.v1.ResultTransition
+	3,  // 8: rasoat.v1.ReportResponse.transition_summary:type_name -> rasoat.v1.TransitionSummary
+	4,  // 9: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
+	0,  // 10: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
+	1,  // 11: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_report_proto_init() }
@@ -687,7 +869,7 @@ func file_rasoat_v1_report_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_report_proto_rawDesc), len(file_rasoat_v1_report_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -73,6 +73,13 @@ func Synthetic(n, villages int, commune string, seed uint64) []store.HouseholdFa
 				f.Round, f.ListYear, f.DueDate = "regular", 2025, "2025-11-30"
 			}
 		}
+		results := []string{"POOR", "NEAR_POOR", "MIDDLE", "NOT_POOR", "NOT_POOR"}
+		for y := 2025; y <= 2026; y++ {
+			if r.IntN(5) > 0 {
+				f.Decisions = append(f.Decisions, store.DecidedFact{ListYear: y, ReviewID: fmt.Sprintf("%08x-%04x-7000-8000-%012x", seed, y, i),
+					Standard: "2021-2025", Result: results[r.IntN(len(results))], Deprivations: r.IntN(6)})
+			}
+		}
 	}
 	return out
 }

@@ -65,3 +65,15 @@ func Rebind(q string) string {
 	}
 	return b.String()
 }
+
+// TransitionsSQL: (list year, list year) + where's arguments. Each
+// household decided for the list year, with its result the year before
+// ('' when it was not decided then).
+func TransitionsSQL(where string) string {
+	return `SELECT COALESCE(p.result, ''), c.result, COUNT(*)
+FROM household_decided c
+JOIN household_facts f ON f.household_id = c.household_id
+LEFT JOIN household_decided p ON p.household_id = c.household_id AND p.list_year = ? - 1
+WHERE c.list_year = ?` + and(" AND ", qualify(where)) + `
+GROUP BY COALESCE(p.result, ''), c.result`
+}

@@ -158,7 +158,7 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 		if err != nil {
 			return err
 		}
-		return each(facts.ProgressSQL(where), append([]any{q.Today, int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
+		err = each(facts.ProgressSQL(where), append([]any{q.Today, int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
 			var p store.ReportProgress
 			var n, overdue int64
 			if err := r.Scan(&p.Village, &p.Surveyor, &p.Status, &n, &overdue); err != nil {
@@ -166,6 +166,19 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 			}
 			p.Households, p.Overdue = int(n), int(overdue)
 			out.Progress = append(out.Progress, p)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return each(facts.TransitionsSQL(where), append([]any{int32(q.ListYear), int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
+			var tr store.ReportTransition
+			var n int64
+			if err := r.Scan(&tr.From, &tr.To, &n); err != nil {
+				return err
+			}
+			tr.Households = int(n)
+			out.Transitions = append(out.Transitions, tr)
 			return nil
 		})
 	})

@@ -167,6 +167,16 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 			return nil
 		})
 	}
+	if err == nil {
+		err = each(facts.TransitionsSQL(where), append([]any{q.ListYear, q.ListYear}, vargs...), func(r *sql.Rows) error {
+			var tr store.ReportTransition
+			if err := r.Scan(&tr.From, &tr.To, &tr.Households); err != nil {
+				return err
+			}
+			out.Transitions = append(out.Transitions, tr)
+			return nil
+		})
+	}
 	if err != nil {
 		return store.ReportRows{}, fmt.Errorf("report: %w", err)
 	}
