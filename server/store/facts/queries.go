@@ -68,7 +68,7 @@ func Rebind(q string) string {
 
 // TransitionsSQL: (list year, list year) + where's arguments. Each
 // household decided for the list year, with its result the year before
-// ('' when it was not decided then).
+// (” when it was not decided then).
 func TransitionsSQL(where string) string {
 	return `SELECT COALESCE(p.result, ''), c.result, COUNT(*)
 FROM household_decided c
