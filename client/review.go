@@ -3,7 +3,9 @@ package client
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -462,4 +464,96 @@ func (c *Client) Certificate(ctx context.Context, householdID string) (Certifica
 	}
 	cert.Years = rows
 	return cert, nil
+}
+
+// DecisionList is a recognition decision (quyết định công nhận, form 02)
+// as this tablet holds it: the households decided in it, by list, and a
+// digest over them, so that the posted list, the certificates and the
+// province's copy can be checked to be the list decided.
+type DecisionList struct {
+	Number string
+	Date   string
+	// Lists: "POOR" (hộ nghèo), "NEAR_POOR" (hộ cận nghèo), "LEFT_POVERTY"
+	// (hộ thoát nghèo: decided poor the year before, not now),
+	// "LEFT_NEAR_POVERTY" (hộ thoát cận nghèo); the others decided in it are
+	// under their result.
+	Lists map[string][]DecidedHousehold
+	// Digest is SHA-256 over every household decided in it, in review id
+	// order: its review, household, result and seal. Any change to one of
+	// them, or a household added or left out, changes it.
+	Digest string
+	// Changed lists the households whose answers changed since (their
+	// seal no longer matches).
+	Changed []string
+}
+
+// DecidedHousehold is one line of a decision's lists.
+type DecidedHousehold struct {
+	ReviewID, HouseholdID, VillageCode string
+	Year                               int
+	Result, Before                     string // the result, and the one decided the year before ("" none)
+	Seal                               string
+}
+
+// Decision returns the decision numbered number, from the reviews this
+// tablet holds; ErrNotFound if none was decided in it.
+func (c *Client) Decision(ctx context.Context, number string) (DecisionList, error) {
+	d := DecisionList{Number: number, Lists: map[string][]DecidedHousehold{}}
+	var rows []DecidedHousehold
+	err := c.Reviews(ctx, workflow.Decided, func(r Review) error {
+		dec := r.Step.Decision
+		if dec == nil || dec.Number != number {
+			return nil
+		}
+		d.Date = dec.Date
+		y, err := workflow.ListYear(r.Regular(), r.Date)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, DecidedHousehold{ReviewID: r.ID, HouseholdID: r.HouseholdID, VillageCode: r.VillageCode, Year: y, Result: dec.Result, Seal: dec.Seal})
+		return nil
+	})
+	if err != nil {
+		return d, err
+	}
+	if len(rows) == 0 {
+		return d, fmt.Errorf("decision %s: %w: no review this tablet holds was decided in it", number, ErrNotFound)
+	}
+	slices.SortFunc(rows, func(a, b DecidedHousehold) int { return strings.Compare(a.ReviewID, b.ReviewID) })
+	h := sha256.New()
+	for i := range rows {
+		x := &rows[i]
+		if err := c.householdReviews(ctx, x.HouseholdID, func(r Review) error {
+			if dec := r.Step.Decision; r.Status == workflow.Decided && dec != nil {
+				if y, err := workflow.ListYear(r.Regular(), r.Date); err == nil && y == x.Year-1 {
+					x.Before = dec.Result
+				}
+			}
+			return nil
+		}); err != nil {
+			return d, err
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\n", x.ReviewID, x.HouseholdID, x.Result, x.Seal)
+		list := x.Result
+		switch {
+		case x.Before == "POOR" && x.Result != "POOR" && x.Result != "NEAR_POOR":
+			list = "LEFT_POVERTY"
+		case x.Before == "NEAR_POOR" && x.Result != "POOR" && x.Result != "NEAR_POOR":
+			list = "LEFT_NEAR_POVERTY"
+		}
+		d.Lists[list] = append(d.Lists[list], *x)
+		if x.Before == "POOR" && x.Result == "NEAR_POOR" {
+			// Thoát nghèo into near-poverty: on both lists.
+			d.Lists["LEFT_POVERTY"] = append(d.Lists["LEFT_POVERTY"], *x)
+		}
+		ok, _, _, err := c.Sealed(ctx, x.ReviewID)
+		if err != nil {
+			return d, err
+		}
+		if !ok {
+			d.Changed = append(d.Changed, x.HouseholdID)
+		}
+	}
+	d.Digest = hex.EncodeToString(h.Sum(nil))
+	return d, nil
 }

@@ -233,6 +233,22 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 		}
 	}
 
+	// The decision's list reads the same on every tablet.
+	var digests []string
+	for _, c := range []*Client{col, officer, chair} {
+		d, err := c.Decision(ctx, "125/QĐ-UBND")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(d.Lists["POOR"]) + len(d.Lists["NEAR_POOR"]) + len(d.Lists["NOT_POOR"]) + len(d.Lists["MIDDLE"]); n != 1 || len(d.Changed) != 0 {
+			t.Errorf("decision 125/QĐ-UBND lists %v (changed %v); want the one household, unchanged", d.Lists, d.Changed)
+		}
+		digests = append(digests, d.Digest)
+	}
+	if digests[0] != digests[1] || digests[1] != digests[2] {
+		t.Errorf("the decision's digest differs between tablets: %v", digests)
+	}
+
 	// col1b's stale offline submit, made over the returned status it
 	// holds, is refused after the decision, and the tablet says why.
 	if err := colB.Submit(ctx, rv); err != nil {
@@ -395,5 +411,28 @@ func TestCertificateGrid(t *testing.T) {
 	}
 	if len(cert.Indicators) < 12 {
 		t.Errorf("%d indicator columns; want the standard's", len(cert.Indicators))
+	}
+	// The second decision lists the household under its result; an answer
+	// changed afterwards shows in the list as changed, and the digest,
+	// made of what was decided, stays.
+	d, err := c.Decision(ctx, "125/QĐ-UBND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Lists[cert.Years[1].Result]) != 1 || len(d.Changed) != 0 || d.Digest == "" {
+		t.Fatalf("decision 125/QĐ-UBND: %+v; want the household under %s", d, cert.Years[1].Result)
+	}
+	if err := c.SetField(ctx, hh, "housing.floorAreaM2", []byte("9")); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := c.Decision(ctx, "125/QĐ-UBND")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(changed.Changed, []string{hh}) || changed.Digest != d.Digest {
+		t.Errorf("after changing a decided answer: changed %v, digest %s (was %s); want the household changed, the digest kept", changed.Changed, changed.Digest, d.Digest)
+	}
+	if _, err := c.Decision(ctx, "999/QĐ-UBND"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an unknown decision: %v; want ErrNotFound", err)
 	}
 }

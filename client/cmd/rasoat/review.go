@@ -33,6 +33,7 @@ const reviewUsage = `Usage:
   rasoat review refuse   --note TEXT REVIEW_ID           (commune chair)
   rasoat review show     [--json] REVIEW_ID
   rasoat review certificate [--json] HOUSEHOLD_ID
+  rasoat review decision --number N [--json]
   rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
 Every command takes --db F, the tablet file (default tablet.db in the
@@ -74,6 +75,12 @@ writing, with the reason.
 decided results, an X under each indicator the household was deprived in
 that year, as the chair's decisions recorded them.
 
+"decision" prints a recognition decision's lists (form 02): the poor,
+near-poor, left-poverty and left-near-poverty households decided in it,
+with a digest over every household decided, its result and seal: the same
+digest on every copy of the data means the same list was decided, and any
+household whose answers changed since is named.
+
 "show" prints a review's status, the step that set it and its deadlines;
 "list" prints one line per review, --state keeping one status, --overdue
 only those past a deadline on --today (default today): a regular review
@@ -95,7 +102,7 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			fmt.Fprint(stdout, reviewUsage)
 			return exitOK
 		}
-		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate or list"))
+		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate, decision or list"))
 	}
 	v.name = "review " + sub
 	switch sub {
@@ -105,6 +112,8 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return runReviewShow(ctx, v, rest)
 	case "certificate":
 		return runReviewCertificate(ctx, v, rest)
+	case "decision":
+		return runReviewDecision(ctx, v, rest)
 	case "list":
 		return runReviewList(ctx, v, rest)
 	case "decide":
@@ -603,4 +612,54 @@ func runReviewCertificate(ctx context.Context, v *verb, args []string) int {
 		fmt.Fprintf(v.stdout, "\nWARNING: the household's answers changed since decision %s: its seal no longer matches.\n", last.Number)
 	}
 	return exitOK
+}
+
+func runReviewDecision(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	number := fs.String("number", "", "")
+	asJSON := fs.Bool("json", false, "")
+	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
+		return code
+	}
+	if *number == "" {
+		return v.usageError(errors.New("--number is required: the decision's number (Quyết định số …)"))
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	d, err := c.Decision(ctx, *number)
+	if err != nil {
+		return v.fail(err)
+	}
+	if *asJSON {
+		return writeJSONLine(v, d)
+	}
+	fmt.Fprintf(v.stdout, "Quyết định %s ngày %s (form 02)\ndigest %s\n", d.Number, d.Date, d.Digest)
+	for _, l := range []struct{ key, name string }{
+		{"POOR", "Danh sách hộ nghèo"}, {"NEAR_POOR", "Danh sách hộ cận nghèo"},
+		{"LEFT_POVERTY", "Danh sách hộ thoát nghèo"}, {"LEFT_NEAR_POVERTY", "Danh sách hộ thoát cận nghèo"},
+		{"MIDDLE", "Hộ có mức sống trung bình"}, {"NOT_POOR", "Hộ không thuộc các diện trên"},
+	} {
+		rows := d.Lists[l.key]
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(v.stdout, "\n%s (%d):\n", l.name, len(rows))
+		for _, r := range rows {
+			fmt.Fprintf(v.stdout, "  %s  village %s  %d: %s (before: %s)\n", r.HouseholdID, r.VillageCode, r.Year, r.Result, orDash(r.Before))
+		}
+	}
+	if len(d.Changed) > 0 {
+		fmt.Fprintf(v.stdout, "\nCHANGED since the decision (seal no longer matches): %s\n", strings.Join(d.Changed, ", "))
+	}
+	return exitOK
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }

@@ -141,6 +141,9 @@ func TestReviewCertificate(t *testing.T) {
 	ok(t, "", "review", "post", "--db", db, id)
 	ok(t, "", "review", "pass", "--db", db, id)
 	ok(t, "", "review", "decide", "--db", db, "--number", "125/QĐ-UBND", "--date", "2025-12-10", id)
+	if dec := ok(t, "", "review", "decision", "--db", db, "--number", "125/QĐ-UBND"); !strings.Contains(dec, "Danh sách hộ nghèo (1):") || !strings.Contains(dec, exampleID) || !strings.Contains(dec, "digest ") {
+		t.Errorf("the decision's lists:\n%s", dec)
+	}
 	out := ok(t, "", "review", "certificate", "--db", db, exampleID)
 	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "Hoàng Văn Sáng", "2026 POOR", "125/QĐ-UBND of 2025-12-10", "HOUSING_AREA"} {
 		if !strings.Contains(out, want) {
