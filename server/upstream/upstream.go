@@ -72,6 +72,8 @@ const (
 	// carries: about 0.4 MB, far under the province's syncsvc.MaxPushBatch
 	// (20,000), so that a cut link costs at most one such batch again.
 	DefaultPushBatch = 2_000
+	// MaxPushBatch is the province's own bound (syncsvc.MaxPushBatch).
+	MaxPushBatch = 20_000
 	// pullBatch is what a pull asks the province for per response (its
 	// syncsvc.DefaultPullBatch); a response is also bounded to about 3 MiB.
 	pullBatch = 5_000
@@ -237,7 +239,7 @@ func New(ctx context.Context, cfg Config) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.PushBatch <= 0 || cfg.PushBatch > 20_000 {
+	if cfg.PushBatch <= 0 || cfg.PushBatch > MaxPushBatch {
 		cfg.PushBatch = DefaultPushBatch
 	}
 	if cfg.Every <= 0 {

@@ -166,6 +166,7 @@ type upstreamFlags struct {
 	tls        *bool
 	every      *time.Duration
 	maxBackoff *time.Duration
+	batch      *int
 }
 
 func addUpstreamFlags(fs *flag.FlagSet) upstreamFlags {
@@ -175,6 +176,7 @@ func addUpstreamFlags(fs *flag.FlagSet) upstreamFlags {
 		tls:        fs.Bool("upstream-tls", false, "reach the province over TLS with the system's authorities"),
 		every:      fs.Duration("upstream-every", upstream.DefaultEvery, "how often a link in sync looks for new work"),
 		maxBackoff: fs.Duration("upstream-max-backoff", upstream.DefaultMaxBackoff, "the longest wait between tries while the province cannot be reached"),
+		batch:      fs.Int("upstream-batch", upstream.DefaultPushBatch, "changes per push to the province (at most 20000): smaller resends less after a cut on a poor link"),
 	}
 }
 
@@ -184,6 +186,9 @@ func addUpstreamFlags(fs *flag.FlagSet) upstreamFlags {
 func startUpstream(ctx context.Context, f upstreamFlags, st db, srv *server.Server, log *slog.Logger) (wait func(), err error) {
 	if *f.addr == "" {
 		return func() {}, nil
+	}
+	if *f.batch < 1 || *f.batch > upstream.MaxPushBatch {
+		return nil, fmt.Errorf("--upstream-batch %d: want 1 to %d", *f.batch, upstream.MaxPushBatch)
 	}
 	e, err := upstream.LoadEnrolment(ctx, st)
 	if err != nil {
@@ -201,7 +206,7 @@ func startUpstream(ctx context.Context, f upstreamFlags, st db, srv *server.Serv
 	}
 	srv.SetServing(upstreamHealthName, false)
 	link, err := upstream.New(ctx, upstream.Config{
-		Store: st, Conn: conn, Upstream: *f.addr, Log: log, Every: *f.every, MaxBackoff: *f.maxBackoff,
+		Store: st, Conn: conn, Upstream: *f.addr, Log: log, Every: *f.every, MaxBackoff: *f.maxBackoff, PushBatch: *f.batch,
 		OnState: func(s upstream.State) {
 			srv.SetServing(upstreamHealthName, s == upstream.StateInSync || s == upstream.StateSyncing)
 		},
