@@ -401,4 +401,9 @@ func TestThreeTiersConverge(t *testing.T) {
 		return ""
 	})
 	t.Logf("%d entities, %d changes in each log", len(prov), len(pl))
+	text, err := exec.Command(rasoatd, "upstream", "status", "--db", communeDB).Output()
+	if err != nil || !strings.Contains(string(text), "in-sync") {
+		t.Errorf("rasoatd upstream status: %v\n%s", err, text)
+	}
+	t.Logf("rasoatd upstream status:\n%s", text)
 }
