@@ -359,6 +359,18 @@ func refusedLink(err error) bool {
 	return c == codes.Unauthenticated || c == codes.PermissionDenied
 }
 
+// Sync runs one pass now, outside Run (which must not be running): push
+// everything new, pull everything new, try the changes set aside again. A
+// pass stopped by ctx part way leaves the cursors at what was
+// acknowledged.
+func (l *Link) Sync(ctx context.Context) error {
+	err := l.pass(ctx, true)
+	if errors.Is(err, errResync) {
+		err = l.pass(ctx, true)
+	}
+	return err
+}
+
 // pass is one round: push everything new, pull everything new, and with
 // retry, try the changes set aside again.
 func (l *Link) pass(ctx context.Context, retry bool) error {
@@ -499,7 +511,7 @@ func (l *Link) push(ctx context.Context) error {
 func (l *Link) pushBatch(ctx context.Context, items []item, accepted func([]item) error) error {
 	items = slices.Clone(items)
 	for len(items) > 0 {
-		req := &rasoatv1.PushRequest{Changes: make([]*rasoatv1.Change, len(items))}
+		req := &rasoatv1.PushRequest{ReplicaId: l.replica, Changes: make([]*rasoatv1.Change, len(items))}
 		for i, it := range items {
 			req.Changes[i] = it.c
 		}
@@ -595,9 +607,11 @@ func refusedChanges(err error, n int) map[int]rpcerr.Violation {
 }
 
 // wholeRefusal reports whether err refuses the request's content without
-// naming a change: worth bisecting, unlike the link's own failures.
+// naming a change or any other field: worth bisecting, unlike the link's
+// own failures (a field of the request itself, such as replica_id, is
+// the link's: setting every change aside for it would be wrong).
 func wholeRefusal(err error) bool {
-	if refusedLink(err) {
+	if refusedLink(err) || len(rpcerr.Violations(err)) > 0 {
 		return false
 	}
 	switch status.Code(err) {
