@@ -228,3 +228,15 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	return nil
 }
+
+// SetServing sets the health status of a service name that is not a gRPC
+// service of this server (the upstream link, "rasoat.v1.Upstream"), so
+// that a health check can watch it. After Serve's stop every status is
+// NOT_SERVING whatever is set.
+func (s *Server) SetServing(service string, serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus(service, st)
+}

@@ -63,11 +63,11 @@ type proc struct {
 
 var addrRE = regexp.MustCompile(`addr=(\S+)`)
 
-// startServer runs rasoatd on a free loopback port over db and waits for
-// it to say where it listens.
-func startServer(t testing.TB, db string) *proc {
+// startServer runs rasoatd on a free loopback port over db, with the
+// flags extra, and waits for it to say where it listens.
+func startServer(t testing.TB, db string, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(rasoatd, "--addr", "127.0.0.1:0", "--db", db)
+	cmd := exec.Command(rasoatd, append([]string{"--addr", "127.0.0.1:0", "--db", db}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

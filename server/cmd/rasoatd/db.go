@@ -19,6 +19,10 @@ type db interface {
 	PutPeople(ctx context.Context, people []directory.Person) (created, updated int, err error)
 	IssueCode(ctx context.Context, c directory.Code) error
 	HasAdmin(ctx context.Context) (bool, error)
+	// The upstream link's state (server/upstream).
+	Setting(ctx context.Context, key string) (string, bool, error)
+	PutSettings(ctx context.Context, set map[string]string, del []string) error
+	Settings(ctx context.Context, prefix, after string, limit int, fn func(key, value string) error) (int, error)
 	Close() error
 }
 

@@ -6,6 +6,9 @@
 //
 //	rasoatd [--addr host:port] [--db rasoat.db | --db postgres://…] [--tls-cert F --tls-key F] [--insecure-listen]
 //	        [--standard-file file.json]... [--log-level info]
+//	        [--upstream province:7443 [--upstream-ca F | --upstream-tls]]
+//	rasoatd upstream enrol --upstream province:7443 --code CODE [--db rasoat.db]
+//	rasoatd upstream status [--db rasoat.db]
 //	rasoatd bootstrap [--db rasoat.db] [--admin admin] [--name "…"]
 package main
 
@@ -32,6 +35,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, errNotInSync) {
+		os.Exit(3)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rasoatd: %v\n", err)
 		os.Exit(1)
@@ -44,6 +50,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "bootstrap" {
 		return bootstrap(ctx, args[1:], stdout)
 	}
+	if len(args) > 0 && args[0] == "upstream" {
+		if err := upstreamCmd(ctx, args[1:], stdout); !errors.Is(err, errHelpShown) {
+			return err
+		}
+		return nil
+	}
 	fs := flag.NewFlagSet("rasoatd", flag.ContinueOnError)
 	// Parse errors come back to main, which prints them once.
 	fs.SetOutput(io.Discard)
@@ -55,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	db := fs.String("db", "rasoat.db", "serve sync from the SQLite `file` (created if missing), or from PostgreSQL at a postgres://… URL (a province)")
 	certFile := fs.String("tls-cert", "", "serve TLS with the certificate chain in PEM `file` (with --tls-key)")
 	keyFile := fs.String("tls-key", "", "the private key in PEM `file` of --tls-cert")
+	up := addUpstreamFlags(fs)
 	insecureListen := fs.Bool("insecure-listen", false, "allow listening without TLS on an address other than loopback (tokens then cross the network in clear: only behind a TLS proxy or on a trusted link)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,6 +114,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	waitUpstream, err := startUpstream(ctx, up, store, srv, log)
+	if err != nil {
+		return err
+	}
+	defer waitUpstream()
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", *addr)
 	if err != nil {
