@@ -531,16 +531,4 @@ func (c *Client) Submit(ctx context.Context, reviewID string) error {
 }
 
 // winnerString returns the winning value of a string field, "" if unset.
-func winnerString(s *entity.State, path string) string {
-	f := s.Field(path)
-	if f == nil {
-		return ""
-	}
-	h, ok := f.Winner()
-	if !ok {
-		return ""
-	}
-	var v string
-	_ = json.Unmarshal(h.Value, &v) // null or not a string: ""
-	return v
-}
+func winnerString(s *entity.State, path string) string { return s.String(path) }

@@ -2,6 +2,7 @@ package entity
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -52,6 +53,22 @@ func (s *State) Field(path string) *merge.Field {
 		return nil
 	}
 	return &s.fields[i].field
+}
+
+// String returns the winning value of a string field, "" when the field is
+// unset, null or not a string.
+func (s *State) String(path string) string {
+	f := s.Field(path)
+	if f == nil {
+		return ""
+	}
+	h, ok := f.Winner()
+	if !ok {
+		return ""
+	}
+	var v string
+	_ = json.Unmarshal(h.Value, &v) // null or not a string: ""
+	return v
 }
 
 func (s *State) find(path string) (int, bool) {

@@ -8,7 +8,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -134,20 +133,6 @@ func (d Deriver) review(ctx context.Context, s *entity.State, v store.View, f *s
 	return nil
 }
 
-func str(s *entity.State, path string) string {
-	f := s.Field(path)
-	if f == nil {
-		return ""
-	}
-	w, ok := f.Winner()
-	if !ok {
-		return ""
-	}
-	var out string
-	if json.Unmarshal(w.Value, &out) != nil {
-		return ""
-	}
-	return out
-}
+func str(s *entity.State, path string) string { return s.String(path) }
 
 var _ store.Deriver = Deriver{}

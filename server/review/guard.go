@@ -361,21 +361,7 @@ func (g *Guard) checkStart(ctx context.Context, v store.View, id, hh string, reg
 }
 
 // stringField returns a JSON string field's winning value, "" if unset.
-func stringField(s *entity.State, path string) string {
-	f := s.Field(path)
-	if f == nil {
-		return ""
-	}
-	w, ok := f.Winner()
-	if !ok {
-		return ""
-	}
-	var out string
-	if json.Unmarshal(w.Value, &out) != nil {
-		return ""
-	}
-	return out
-}
+func stringField(s *entity.State, path string) string { return s.String(path) }
 
 // Latest returns the household's latest started review (one with a
 // status): the greatest review date, then the greatest id (UUIDv7: the
