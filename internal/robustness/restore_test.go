@@ -315,19 +315,14 @@ func (w *world) afterSync(tb *tablet, old string, st client.SyncStats, err error
 }
 
 // discardTransitions discards, as a collaborator would after reading why,
-// what the server's workflow refused: review transitions (TRANSITION_
-// REFUSED: a submit by an officer, who does not survey, or over a status
-// another tablet moved meanwhile) and answers written to a household whose
-// review holds them (REVIEW_LOCKED: submitted by another tablet
-// meanwhile), which the model then counts as never made; it returns the
-// other refusals.
+// the review transitions the server's workflow refused (TRANSITION_REFUSED:
+// a submit by an officer, who does not survey, or over a status another
+// tablet moved meanwhile), which the model then counts as never made; it
+// returns the other refusals.
 func (w *world) discardTransitions(tb *tablet, refused []client.RefusedChange) []client.RefusedChange {
 	var rest []client.RefusedChange
 	for _, r := range refused {
-		transition := r.Reason == "TRANSITION_REFUSED" && r.Kind == entity.KindReview && r.Field == "status"
-		// A write to a household whose review holds its answers (submitted
-		// to decided) is refused until an officer returns the review.
-		if !transition && r.Reason != "REVIEW_LOCKED" {
+		if r.Reason != "TRANSITION_REFUSED" || r.Kind != entity.KindReview || r.Field != "status" {
 			rest = append(rest, r)
 			continue
 		}
@@ -347,33 +342,8 @@ func (w *world) discardTransitions(tb *tablet, refused []client.RefusedChange) [
 			o.lost = map[uint64]bool{}
 		}
 		o.lost[r.Seq] = true
-		w.forgetUnwritten(tb, o)
 		w.n.transitions++
 		w.record("%s discards the transition #%d %s = %s the workflow refused: %s", tb.name, r.Seq, w.name(r.EntityID), r.Value, r.Description)
 	}
 	return rest
-}
-
-// forgetUnwritten forgets the entities op o created of which no change of
-// tb's is left to reach the server: the refused ones were their only
-// writes, so they exist nowhere.
-func (w *world) forgetUnwritten(tb *tablet, o *op) {
-	for _, id := range o.created {
-		if w.ents[id] == nil {
-			continue
-		}
-		alive := false
-		for p := tb.lastOp; p != nil && !alive; p = p.prev {
-			for k, x := range p.want {
-				if x.entity == id && !p.lost[p.seq0+uint64(k)] {
-					alive = true
-					break
-				}
-			}
-		}
-		if !alive {
-			w.record("%s: %s was never written anywhere: its writes were refused", tb.name, w.name(id))
-			w.forget(id)
-		}
-	}
 }

@@ -100,13 +100,6 @@ func (s State) Vietnamese() string {
 // reopening the review (a transition back to Returned), which is recorded.
 func (s State) Locks() bool { return s == Decided || s == Approved }
 
-// Holds reports whether a household whose latest review is in s keeps its
-// answers as they are: from the submission on, the answers are the ones
-// the village meeting discusses, the posting shows and the chair decides,
-// so changing one means the review going back to the collaborator
-// (Returned) first. Draft and Returned are the collaborator's to change.
-func (s State) Holds() bool { return s != None && s != Draft && s != Returned }
-
 // Role is a role of proto/rasoat/v1/admin.proto without its ROLE_ prefix.
 type Role = procedure.Role
 

@@ -282,9 +282,8 @@ func (g *Guard) surveyed(ctx context.Context, v store.View, states []*entity.Sta
 }
 
 // locked refuses a write to a household, a member or a review whose
-// household's latest review holds its answers (submitted to decided),
-// except a new review (the next round), the latest review's own status
-// (its transitions, reopening a decided one) and, in flight, its comment.
+// household's latest review is decided, except a new review (the next
+// round) and the decided review's own status (reopening it).
 func (g *Guard) locked(ctx context.Context, c *rasoatv1.Change, v store.View) error {
 	hh := entity.HouseholdOf(c)
 	states, err := v.Household(ctx, hh)
@@ -296,19 +295,13 @@ func (g *Guard) locked(ctx context.Context, c *rasoatv1.Change, v store.View) er
 		return nil
 	}
 	t, _, err := Status(latest)
-	if err != nil || !t.State.Holds() {
+	if err != nil || !t.State.Locks() {
 		return nil
 	}
 	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && c.GetEntityId() != latest.ID {
 		return nil // another round's review: starting the next one unlocks the household
 	}
-	if t.State.Locks() {
-		return refused("field", store.ErrLocked, "household %s was decided in review %s: an officer must reopen the review before its answers change", hh, latest.ID)
-	}
-	if c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && c.GetField() == "comment" {
-		return nil // a remark beside the review, not an answer
-	}
-	return refused("field", store.ErrLocked, "household %s's review %s is %s: its answers are the ones submitted for the village meeting; an officer returns the review before they change", hh, latest.ID, t.State)
+	return refused("field", store.ErrLocked, "household %s was decided in review %s: an officer must reopen the review before its answers change", hh, latest.ID)
 }
 
 // checkStart refuses to start review id of household hh dated date (or

@@ -68,9 +68,8 @@ type View interface {
 var ErrWorkflow = errors.New("the review workflow refuses the change")
 
 // ErrLocked is wrapped by a Guard's refusal of a change to a household
-// whose review holds its answers (submitted, in the meeting, posted,
-// passed, decided): an officer must return or reopen the review first.
-var ErrLocked = errors.New("the household's answers are locked by its review")
+// whose review round is decided: an officer must reopen it first.
+var ErrLocked = errors.New("the household's review is decided")
 
 // HistoryEntry is one stored change with who sent it and who wrote it.
 type HistoryEntry struct {
