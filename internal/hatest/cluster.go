@@ -220,7 +220,8 @@ func (c *Cluster) StartStandby(ctx context.Context) (*Node, error) {
 }
 
 // waitSync waits until the primary streams to the standby synchronously.
-func waitSync(ctx context.Context, conn *pgx.Conn) error {	deadline := time.Now().Add(time.Minute)
+func waitSync(ctx context.Context, conn *pgx.Conn) error {
+	deadline := time.Now().Add(time.Minute)
 	for {
 		var state, sync string
 		err := conn.QueryRow(ctx, "SELECT state, sync_state FROM pg_stat_replication WHERE application_name = $1", StandbyName).Scan(&state, &sync)
