@@ -43,6 +43,9 @@ start)
 	p2=$(port)
 	as_owner "$bin/pg_basebackup" -D "$dir/standby" -d "host=127.0.0.1 port=$p1 user=rasoat application_name=standby1" \
 		-R -X stream -C -S standby1 -c fast
+	# A promotion waits out the standby's pause between tries of its WAL
+	# sources (wal_retrieve_retry_interval, 5 s by default).
+	echo "wal_retrieve_retry_interval = 500ms" | as_owner tee -a "$dir/standby/postgresql.conf" >/dev/null
 	pg_start "$dir/standby" "$p2" "$dir/standby.log"
 	# Only now: the standby's copy must not wait for a standby of its own
 	# once promoted.

@@ -199,7 +199,11 @@ func (c *Cluster) StartStandby(ctx context.Context) (*Node, error) {
 	if err := c.run("pg_basebackup", "-D", n.Data, "-d", conninfo, "-R", "-X", "stream", "-C", "-S", StandbyName, "-c", "fast"); err != nil {
 		return nil, err
 	}
-	if err := n.start(ctx); err != nil {
+	// A standby whose primary is gone retries its WAL sources every
+	// wal_retrieve_retry_interval, and a promotion waits out the current
+	// pause: at the default 5 s, promoting took 5.4 s in the failover
+	// test; at 500 ms, 0.5 s.
+	if err := n.start(ctx, "wal_retrieve_retry_interval=500ms"); err != nil {
 		return nil, err
 	}
 	c.Standby = n

@@ -68,11 +68,26 @@ func BenchmarkProvinceIngest(b *testing.B) {
 			}
 		})
 	}
-	if len(results) > 1 {
-		base := results[0]
-		for _, r := range results[1:] {
-			fmt.Printf("province ingest, %s against %s in the same run: %.2f× the rate, %.2f× the p99\n",
-				r.engine, base.engine, r.rate/base.rate, float64(r.p99)/float64(base.p99))
+	// The ratios of the means, each store against SQLite, over the runs of
+	// this one invocation (-count), measured interleaved with it.
+	type sum struct {
+		rate, p99 float64
+		n         int
+	}
+	by := map[string]*sum{}
+	for _, r := range results {
+		if by[r.engine] == nil {
+			by[r.engine] = &sum{}
+		}
+		s := by[r.engine]
+		s.rate, s.p99, s.n = s.rate+r.rate, s.p99+float64(r.p99), s.n+1
+	}
+	if base := by["sqlite"]; base != nil {
+		for _, engine := range []string{"postgres", "postgres+sync-standby"} {
+			if s := by[engine]; s != nil {
+				fmt.Printf("province ingest, %s against sqlite in the same run (means of %d and %d): %.2f× the rate, %.2f× the p99\n",
+					engine, s.n, base.n, (s.rate/float64(s.n))/(base.rate/float64(base.n)), (s.p99/float64(s.n))/(base.p99/float64(base.n)))
+			}
 		}
 	}
 }
