@@ -44,6 +44,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Pull|Snapshot' -benchtime 3x ./server/syncsvc/
 	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x -count 4 ./client/
 	$(GO) test -run '^$$' -bench CommuneFirstSync -benchtime 5x -count 3 ./internal/systemtest/
+	$(GO) test -run '^$$' -bench ProvinceIngest -benchtime 1x ./internal/hatest/   # PostgreSQL parts with RASOAT_TEST_POSTGRES
 	$(GO) test -run '^$$' -bench 'BenchmarkApply$$' -benchmem ./internal/merge/
 
 ## bench-peer: rasoat against PouchDB 9 (express-pouchdb) on the same commune,

@@ -57,6 +57,18 @@ type scopeError struct {
 func (e *scopeError) Error() string { return "outside scope: " + e.err.Error() }
 func (e *scopeError) Unwrap() error { return e.err }
 
+// scopeFailure is a Scope's error for a whole call: a scopeError when it
+// is a refusal (a denial), else the error itself, for toStatus to answer as
+// a store failure (Unavailable when busy or out of reach, else Internal,
+// without its text).
+func scopeFailure(err error) error {
+	var d denial
+	if errors.As(err, &d) {
+		return &scopeError{-1, err}
+	}
+	return err
+}
+
 // denial is what a Scope's refusal may say beyond its message: the reason
 // (OUT_OF_SCOPE when it says none) and the field of the change it refuses.
 type denial interface {

@@ -43,9 +43,14 @@ type Store interface {
 // (DESIGN.md: a device reads and writes only its person's villages; a
 // commune server relays its commune). server/access implements it from the
 // authenticated identity; without one, every call may do everything (the
-// store's and the service's own tests). Errors it returns become
+// store's and the service's own tests). A change's check's errors become
 // PermissionDenied; one with a Reason() and a Field() (the change's field it
-// refuses) says which.
+// refuses) says which. Writer's and Villages' own errors are refusals only
+// when they say so (a Reason() and a Field()); any other is the failure of
+// what the scope reads (the directory in the store), answered as a store
+// failure is: Unavailable when the store is busy or out of reach (a
+// province's PostgreSQL failing over), so the caller retries, never a
+// PermissionDenied that a tablet would set its changes aside for.
 type Scope interface {
 	// Writer returns who is pushing — the request's replica and lineage,
 	// which the scope checks against the caller's device — and the check
@@ -144,7 +149,7 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 	}
 	sender, mayWrite, err := s.scope.Writer(ctx, req)
 	if err != nil {
-		return nil, toStatus(&scopeError{-1, err})
+		return nil, toStatus(scopeFailure(err))
 	}
 	// Empty means the caller's enrolled replica, which only a scope knows.
 	if err := entity.ValidReplicaID(sender.Replica); err != nil {
@@ -252,7 +257,7 @@ func (s *Service) Pull(req *rasoatv1.PullRequest, stream grpc.ServerStreamingSer
 	}
 	villages, err := s.scope.Villages(ctx, req.GetReplicaId(), req.GetVillageCodes())
 	if err != nil {
-		return toStatus(&scopeError{-1, err})
+		return toStatus(scopeFailure(err))
 	}
 	pos := store.Position{Seq: req.GetCursor(), Check: req.GetCursorCheck()}
 	batch := make([]*rasoatv1.Change, 0, min(size, 1024))
@@ -313,7 +318,7 @@ func (s *Service) Snapshot(req *rasoatv1.SnapshotRequest, stream grpc.ServerStre
 	}
 	villages, err := s.scope.Villages(ctx, req.GetReplicaId(), req.GetVillageCodes())
 	if err != nil {
-		return toStatus(&scopeError{-1, err})
+		return toStatus(scopeFailure(err))
 	}
 	q.Villages = villages
 	logID := s.store.LogID()

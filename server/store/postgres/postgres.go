@@ -23,9 +23,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -361,10 +364,18 @@ func (db *DB) snapshot(ctx context.Context, q store.SnapshotQuery, fn func(store
 }
 
 // classify wraps err with store.ErrBusy or store.ErrFull when PostgreSQL
-// says so, for the service to map to a status code.
+// says so, for the service to map to a status code. A database out of
+// reach is busy too: the primary gone, a connection cut mid-call, or a
+// standby not yet promoted answering read-only, which is what a failover
+// looks like from here (README, "A primary that can fail"). The caller
+// retries the same push; if its commit did reach the standby, the retry is
+// answered as duplicates.
 func classify(err error) error {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
+		if unreachable(err) {
+			return fmt.Errorf("%w: database out of reach: %w", store.ErrBusy, err)
+		}
 		return err
 	}
 	switch pe.Code {
@@ -372,6 +383,21 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %w", store.ErrBusy, err)
 	case "53100": // disk_full
 		return fmt.Errorf("%w: %w", store.ErrFull, err)
+	case "57P01", "57P02", "57P03", "25006": // admin or crash shutdown, cannot connect now, read-only transaction (a standby)
+		return fmt.Errorf("%w: database out of reach: %w", store.ErrBusy, err)
+	}
+	if strings.HasPrefix(pe.Code, "08") { // connection exception
+		return fmt.Errorf("%w: database out of reach: %w", store.ErrBusy, err)
 	}
 	return err
+}
+
+// unreachable reports whether err is a failure to reach the database or a
+// connection lost under a call, rather than an answer from it.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }
