@@ -34,6 +34,9 @@ type Tx interface {
 	// ReplicaHighSeq is the greatest seq stored with replica as origin, 0
 	// if none.
 	ReplicaHighSeq(ctx context.Context, replica string) (uint64, error)
+	// NextStamp is the stamp (hlc) of origin's stored change with the
+	// least seq above seq, and whether there is one.
+	NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error)
 	// BaseStored reports whether the log holds a change to field of entity
 	// stamped s (even one superseded since).
 	BaseStored(ctx context.Context, s merge.Stamp, entity, field string) (bool, error)
@@ -235,7 +238,65 @@ func (b *Batch) newChanges(ctx context.Context, tx Tx) ([]int, store.Refused, er
 			break
 		}
 	}
+	// In batch order with the reused seqs: the first refusal is where the
+	// origin moves to a fresh id, and all after it move with it, in order.
+	out, err := b.outOfOrder(ctx, tx, fresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(out) > 0 {
+		refused = append(refused, out...)
+		slices.SortStableFunc(refused, func(a, b *store.ChangeError) int { return a.Index - b.Index })
+		refused = refused[:min(len(refused), MaxRefused)]
+	}
 	return fresh, refused, nil
+}
+
+// outOfOrder refuses a new change whose seq is below one its origin has
+// stored already but whose stamp is not below that change's: an origin
+// stamps its changes in seq order, so only a restored copy of its file,
+// writing into a seq the server never took (a change refused and discarded
+// there), does that. Taken, it would break what merging rests on (a
+// replica's stamps grow with its seqs: having seen one of its stamps is
+// having seen its earlier ones), and hide a change from those who saw the
+// later stamp. Refused as a content mismatch, it moves the copy to a fresh
+// replica id, as a reused seq does. A change set aside and retried later
+// keeps its earlier stamp, and passes. One point read per such change,
+// none for a change above its origin's last seq.
+func (b *Batch) outOfOrder(ctx context.Context, tx Tx, fresh []int) (store.Refused, error) {
+	highs := map[string]uint64{}
+	var refused store.Refused
+	for _, i := range fresh {
+		c := b.changes[i]
+		o := c.GetStamp().GetReplicaId()
+		h, ok := highs[o]
+		if !ok {
+			var err error
+			if h, err = tx.ReplicaHighSeq(ctx, o); err != nil {
+				return nil, fmt.Errorf("push: read the last seq of %s: %w", o, err)
+			}
+			highs[o] = h
+		}
+		if c.GetSeq() >= h {
+			continue
+		}
+		next, ok, err := tx.NextStamp(ctx, o, c.GetSeq())
+		if err != nil {
+			return nil, fmt.Errorf("push: read the stamps of %s: %w", o, err)
+		}
+		if !ok || c.GetStamp().GetHlc() < next {
+			continue
+		}
+		high, err := tx.ReplicaHighSeq(ctx, b.replica)
+		if err != nil {
+			return nil, fmt.Errorf("push: read the replica's last seq: %w", err)
+		}
+		refused = append(refused, &store.ChangeError{Index: i, Field: "seq", Err: &store.MismatchError{Origin: o, Seq: c.GetSeq(), ReplicaHighSeq: high}})
+		if len(refused) == MaxRefused {
+			break
+		}
+	}
+	return refused, nil
 }
 
 // mismatch is the refusal of c, whose (origin, seq) k is stored as the

@@ -1,6 +1,7 @@
 package robustness
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -265,11 +266,23 @@ func (w *world) afterSync(tb *tablet, old string, st client.SyncStats, err error
 			}
 		}
 		moved := 0
-		for o := tb.lastOp; o != nil; o = o.prev {
+		var next *op // the write after o in tb's history
+		for o := tb.lastOp; o != nil; next, o = o, o.prev {
 			switch {
 			case o.replica != old || o.seq0+uint64(o.n) <= from && o.seq0 < from:
 			case o.seq0 < from:
-				w.fatalf("model: %s re-issued its changes from seq %d, in the middle of step %d's write (%s, seqs %d..%d)", tb.name, from, o.step, o.desc, o.seq0, o.seq0+uint64(o.n)-1)
+				// A restored file's write can straddle the seq it moves
+				// at: its first seqs were free on the server (a change
+				// refused and discarded there never took them), the rest
+				// met seqs the server holds. Those move; split the write.
+				tail := w.splitOp(o, from)
+				if next != nil {
+					next.prev = tail
+				} else {
+					tb.lastOp = tail
+				}
+				tail.replica, tail.seq0 = now, tail.seq0+k
+				moved += tail.n
 			default:
 				o.replica, o.seq0 = now, o.seq0+k
 				moved += o.n
@@ -326,10 +339,15 @@ func (w *world) discardTransitions(tb *tablet, refused []client.RefusedChange) [
 			rest = append(rest, r)
 			continue
 		}
+		// The write it was, under this file's replica id or one it moved
+		// from (a restored file sends its old changes again).
 		o := tb.lastOp
 		for ; o != nil; o = o.prev {
-			if o.replica == tb.c.ReplicaID() && o.seq0 <= r.Seq && r.Seq < o.seq0+uint64(o.n) {
-				break
+			if o.seq0 <= r.Seq && r.Seq < o.seq0+uint64(o.n) {
+				x := o.want[r.Seq-o.seq0]
+				if x.entity == r.EntityID && x.field == r.Field && bytes.Equal(x.value, r.Value) {
+					break
+				}
 			}
 		}
 		if o == nil {
@@ -346,4 +364,25 @@ func (w *world) discardTransitions(tb *tablet, refused []client.RefusedChange) [
 		w.record("%s discards the transition #%d %s = %s the workflow refused: %s", tb.name, r.Seq, w.name(r.EntityID), r.Value, r.Description)
 	}
 	return rest
+}
+
+// splitOp cuts o's write at seq at: o keeps the seqs before it, and the
+// returned op, after o in its tablet's history, holds the rest.
+func (w *world) splitOp(o *op, at uint64) *op {
+	cut := int(at - o.seq0)
+	tail := &op{tab: o.tab, idx: len(w.ops), prev: o, replica: o.replica, step: o.step, desc: o.desc + " (its tail)",
+		seq0: at, n: o.n - cut, want: o.want[cut:], posL: o.posL, posU: o.posU}
+	for s := range o.lost {
+		if s >= at {
+			if tail.lost == nil {
+				tail.lost = map[uint64]bool{}
+			}
+			tail.lost[s] = true
+			delete(o.lost, s)
+		}
+	}
+	o.n, o.want = cut, o.want[:cut:cut]
+	w.ops = append(w.ops, tail)
+	w.record("model: %s's write of step %d (%s) split at seq %d, where its file moves to a fresh replica id", o.tab.name, o.step, o.desc, at)
+	return tail
 }

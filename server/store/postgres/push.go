@@ -95,6 +95,15 @@ func (t pgTx) ReplicaHighSeq(ctx context.Context, replica string) (uint64, error
 	return uint64(n), err
 }
 
+func (t pgTx) NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error) {
+	var h int64
+	err := t.tx.QueryRow(ctx, "SELECT hlc FROM changes WHERE origin = $1 AND origin_seq > $2 ORDER BY origin_seq LIMIT 1", origin, int64(seq)).Scan(&h)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	return uint64(h), err == nil, err
+}
+
 func (t pgTx) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
 	var ok bool
 	err := t.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM changes WHERE origin = $1 AND hlc = $2 AND entity_id = $3 AND field = $4)",

@@ -101,6 +101,16 @@ func (w *writer) ReplicaHighSeq(ctx context.Context, replica string) (uint64, er
 	return n, err
 }
 
+// NextStamp is apply.Tx's (the changes_origin index).
+func (w *writer) NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error) {
+	var h uint64
+	err := w.queryRow(ctx, "SELECT hlc FROM changes WHERE origin = ? AND origin_seq > ? ORDER BY origin_seq LIMIT 1", origin, seq).Scan(&h)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return h, err == nil, err
+}
+
 // BaseStored is apply.Tx's (the changes_stamp index).
 func (w *writer) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
 	var n int

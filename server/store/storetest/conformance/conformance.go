@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"AStoredOriginAndSeqWithOtherContentIsRefused", contentMismatch},
 		{"TwoChangesWithOneOriginAndSeqInOneBatchAreRefused", contentMismatchInBatch},
 		{"AReusedSeqIsTheSameWriteOnlyOverTheSameBase", sameWrite},
+		{"ASeqBelowStoredOnesIsTakenOnlyStampedBeforeThem", outOfOrder},
 		{"ABaseNamesAStoredChangeOfItsFieldOrOneEarlierInTheBatch", bases},
 		{"AChangeMatchesItsEntity", entityMismatch},
 		{"MembersAndReviewsBelongToTheirHouseholdsVillage", householdVillage},

@@ -504,3 +504,31 @@ func concurrentPushes(t *testing.T, open Open) {
 	states, _ := snapshotOf(t, st, store.SnapshotQuery{Villages: store.AllVillages()})
 	sameStates(t, encoded(states), replay(t, nil, logOf(t, st)), "snapshot against replaying the log")
 }
+
+// A seq below its origin's stored ones is taken only with a stamp below
+// the next stored one's: a change set aside and retried keeps its earlier
+// stamp and is taken; a restored copy of a file writing, later, into a seq
+// the server never took (its change refused and discarded) is refused as
+// a content mismatch, so the copy moves to a fresh replica id, and the
+// origin's stamps keep growing with its seqs.
+func outOfOrder(t *testing.T, open Open) {
+	st, _ := open(t)
+	w := newWriter("tab-a")
+	hh := w.household("001", "headName", `"Lò Văn Páo"`) // seq 1
+	early := w.edit(hh, `"Lò Văn Pao"`)                  // seq 2: set aside on the tablet
+	later := w.write(hh, "address", `"Bản Nà Mò"`)       // seq 3
+	push(t, st, "tab-a", hh, later)
+	// The copy's write into seq 2, stamped after seq 3.
+	copied := w.write(hh, "area", `"AREA_URBAN"`)
+	copied.Seq = early.Seq
+	must(copied)
+	ce := refused(t, st, "tab-a", store.ErrContentMismatch, 0, "seq", copied)
+	var me *store.MismatchError
+	if !errors.As(ce, &me) || me.Origin != "tab-a" || me.Seq != early.Seq || me.SameWrite {
+		t.Fatalf("refusal %v; want a mismatch of tab-a #%d, not the same write", ce, early.Seq)
+	}
+	// The retried change keeps its stamp, before seq 3's, and is taken.
+	if res := push(t, st, "tab-a", early); res.Accepted != 1 {
+		t.Fatalf("the retried change: %+v, want it taken", res)
+	}
+}
