@@ -1207,20 +1207,23 @@ func TestHoleCostInProportionToTheBatch(t *testing.T) {
 	}
 	const runs = 5
 	normal, sparse := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-	for k := range runs {
+	for range runs {
 		// A normal push: the replica's next two changes.
 		res, d := timed(w.household("001", "headName", `"Vàng A Páo"`), w.household("001", "headName", `"Vàng A Pá"`))
 		if res.Accepted != 2 {
 			t.Fatalf("normal push = %v", res)
 		}
 		normal = min(normal, d)
-		// The sparse one: seq 1 again (a duplicate), and a new change at
-		// 2^63-1 (less k, to be new each time).
+	}
+	for k := range runs {
+		// The sparse one: seq 1 again (a duplicate), and a new change up
+		// to 2^63-1 (its seqs growing with its stamps, as an origin's
+		// must: a seq below a stored one stamped after it is refused).
 		far := w.household("001", "headName", `"Vàng A Chứ"`)
-		far.Seq = math.MaxInt64 - uint64(k)
-		res, d = timed(first, far)
-		if res.Accepted != 1 || res.Duplicates != 1 || res.ReplicaHighSeq != math.MaxInt64 {
-			t.Fatalf("sparse push = %v, want 1 accepted, 1 duplicate, replica_high_seq 2^63-1", res)
+		far.Seq = math.MaxInt64 - uint64(runs-1-k)
+		res, d := timed(first, far)
+		if res.Accepted != 1 || res.Duplicates != 1 || res.ReplicaHighSeq != far.Seq {
+			t.Fatalf("sparse push = %v, want 1 accepted, 1 duplicate, replica_high_seq %d", res, far.Seq)
 		}
 		sparse = min(sparse, d)
 	}
