@@ -32,3 +32,25 @@ func TestTransitionSummary(t *testing.T) {
 		})
 	}
 }
+
+// A province's report sums its villages by commune: a village's code is
+// its commune's, a dash and a suffix.
+func TestByCommuneSumsTheCommunesVillages(t *testing.T) {
+	res := Build(store.ReportRows{Groups: []store.ReportGroup{
+		{Village: "10001-01", Households: 10, Poor: 2},
+		{Village: "10001-02", Households: 5, Poor: 1, Urban: true},
+		{Village: "10002-01", Households: 7, NearPoor: 3},
+	}})
+	want := map[string][2]int32{"10001": {15, 3}, "10002": {7, 0}}
+	if len(res.GetByCommune()) != len(want) {
+		t.Fatalf("by commune %v; want %v", res.GetByCommune(), want)
+	}
+	for _, b := range res.GetByCommune() {
+		if w := want[b.GetKey()]; b.GetCounts().GetHouseholds() != w[0] || b.GetCounts().GetPoor() != w[1] {
+			t.Errorf("commune %s: %v; want %d households, %d poor", b.GetKey(), b.GetCounts(), w[0], w[1])
+		}
+	}
+	if got := res.GetByCommune()[0].GetCounts().GetPovertyRate(); got != 0.2 {
+		t.Errorf("commune 10001's poverty rate %v; want 0.2", got)
+	}
+}

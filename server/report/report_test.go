@@ -280,6 +280,9 @@ func testReport(t *testing.T, st backend) {
 			}
 		}
 	}
+	if bc := got.GetByCommune(); len(bc) != 1 || bc[0].GetKey() != authtest.Commune || !proto.Equal(bc[0].GetCounts(), w.total[""]) {
+		t.Errorf("by commune %v; want the one commune with the total", bc)
+	}
 	households, poor := float64(w.total[""].GetHouseholds()), float64(w.total[""].GetPoor())
 	if len(got.GetIndicators()) != len(w.deprived) {
 		t.Errorf("%d indicators reported, %d deprived anywhere", len(got.GetIndicators()), len(w.deprived))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/rpcerr"
@@ -132,7 +133,7 @@ func (c *counts) proto() *rasoatv1.ReportCounts {
 // the groups, rates over all the households of the group.
 func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 	var total counts
-	byVillage := map[string]*counts{}
+	byVillage, byCommune := map[string]*counts{}, map[string]*counts{}
 	byEthnicity := map[string]*counts{}
 	byArea := map[string]*counts{}
 	get := func(m map[string]*counts, k string) *counts {
@@ -145,6 +146,10 @@ func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 		g := &rows.Groups[i]
 		total.add(g)
 		get(byVillage, g.Village).add(g)
+		// A village's code is its commune's, a dash and a suffix
+		// (server/units).
+		commune, _, _ := strings.Cut(g.Village, "-")
+		get(byCommune, commune).add(g)
 		get(byEthnicity, map[int]string{1: "minority", 0: "kinh", -1: "unknown"}[g.MinorityHead]).add(g)
 		area := "rural"
 		if g.Urban {
@@ -152,7 +157,7 @@ func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 		}
 		get(byArea, area).add(g)
 	}
-	res := &rasoatv1.ReportResponse{Total: total.proto(), ByVillage: breakdown(byVillage), ByEthnicity: breakdown(byEthnicity), ByArea: breakdown(byArea)}
+	res := &rasoatv1.ReportResponse{Total: total.proto(), ByVillage: breakdown(byVillage), ByCommune: breakdown(byCommune), ByEthnicity: breakdown(byEthnicity), ByArea: breakdown(byArea)}
 	scored := total.Households - total.Unscored
 	if scored > 0 {
 		af := &rasoatv1.AlkireFoster{H: float64(total.md) / float64(scored)}

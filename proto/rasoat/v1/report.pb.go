@@ -99,8 +99,11 @@ type ReportResponse struct {
 	// year before and now (from "" when not decided the year before).
 	Transitions       []*ResultTransition `protobuf:"bytes,10,rep,name=transitions,proto3" json:"transitions,omitempty"`
 	TransitionSummary *TransitionSummary  `protobuf:"bytes,11,opt,name=transition_summary,json=transitionSummary,proto3" json:"transition_summary,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// By commune (a village's code is its commune's, a dash and a suffix):
+	// what a province reports.
+	ByCommune     []*ReportBreakdown `protobuf:"bytes,12,rep,name=by_commune,json=byCommune,proto3" json:"by_commune,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportResponse) Reset() {
@@ -206,6 +209,13 @@ func (x *ReportResponse) GetTransitions() []*ResultTransition {
 func (x *ReportResponse) GetTransitionSummary() *TransitionSummary {
 	if x != nil {
 		return x.TransitionSummary
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetByCommune() []*ReportBreakdown {
+	if x != nil {
+		return x.ByCommune
 	}
 	return nil
 }
@@ -750,7 +760,7 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\x16rasoat/v1/report.proto\x12\trasoat.v1\"I\n" +
 	"\rReportRequest\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
-	"\tlist_year\x18\x02 \x01(\x05R\blistYear\"\xe4\x04\n" +
+	"\tlist_year\x18\x02 \x01(\x05R\blistYear\"\x9f\x05\n" +
 	"\x0eReportResponse\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
 	"\tlist_year\x18\x02 \x01(\x05R\blistYear\x12-\n" +
@@ -766,7 +776,9 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\bprogress\x18\t \x03(\v2\x19.rasoat.v1.ReviewProgressR\bprogress\x12=\n" +
 	"\vtransitions\x18\n" +
 	" \x03(\v2\x1b.rasoat.v1.ResultTransitionR\vtransitions\x12K\n" +
-	"\x12transition_summary\x18\v \x01(\v2\x1c.rasoat.v1.TransitionSummaryR\x11transitionSummary\"V\n" +
+	"\x12transition_summary\x18\v \x01(\v2\x1c.rasoat.v1.TransitionSummaryR\x11transitionSummary\x129\n" +
+	"\n" +
+	"by_commune\x18\f \x03(\v2\x1a.rasoat.v1.ReportBreakdownR\tbyCommune\"V\n" +
 	"\x10ResultTransition\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1e\n" +
@@ -848,14 +860,15 @@ var file_rasoat_v1_report_proto_depIdxs = []int32{
 	8,  // 6: rasoat.v1.ReportResponse.progress:type_name -> rasoat.v1.ReviewProgress
 	2,  // 7: rasoat.v1.ReportResponse.transitions:type_name -> rasoat.v1.ResultTransition
 	3,  // 8: rasoat.v1.ReportResponse.transition_summary:type_name -> rasoat.v1.TransitionSummary
-	4,  // 9: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
-	0,  // 10: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
-	1,  // 11: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	5,  // 9: rasoat.v1.ReportResponse.by_commune:type_name -> rasoat.v1.ReportBreakdown
+	4,  // 10: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
+	0,  // 11: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
+	1,  // 12: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
+	12, // [12:13] is the sub-list for method output_type
+	11, // [11:12] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_report_proto_init() }

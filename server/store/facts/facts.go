@@ -23,6 +23,23 @@ const Columns = "household_id, village_code, urban, minority_head, members, clas
 // NColumns is the number of Columns.
 const NColumns = 19
 
+// Deprived returns f's household_deprived rows: household, indicator,
+// village, poor.
+func Deprived(f *store.HouseholdFacts) [][]any {
+	poor := 0
+	if f.Class == "POOR" {
+		poor = 1
+	}
+	out := make([][]any, len(f.Deprived))
+	for i, d := range f.Deprived {
+		out[i] = []any{f.HouseholdID, d, f.VillageCode, poor}
+	}
+	return out
+}
+
+// DeprivedColumns are household_deprived's, in Deprived's order.
+var DeprivedColumns = []string{"household_id", "indicator", "village_code", "poor"}
+
 // Row returns f's household_facts values in Columns' order.
 func Row(f *store.HouseholdFacts) []any {
 	urban, md := 0, 0
@@ -82,4 +99,20 @@ func Synthetic(n, villages int, commune string, seed uint64) []store.HouseholdFa
 		}
 	}
 	return out
+}
+
+// SyntheticProvince is Synthetic over communes communes of perCommune
+// households in villages villages each (commune codes 10001 on), and the
+// villages' codes.
+func SyntheticProvince(communes, perCommune, villages int) ([]store.HouseholdFacts, []string) {
+	var fs []store.HouseholdFacts
+	var codes []string
+	for c := range communes {
+		commune := fmt.Sprintf("%05d", 10001+c)
+		fs = append(fs, Synthetic(perCommune, villages, commune, uint64(c+1))...)
+		for v := 1; v <= villages; v++ {
+			codes = append(codes, fmt.Sprintf("%s-%02d", commune, v))
+		}
+	}
+	return fs, codes
 }

@@ -28,9 +28,9 @@ GROUP BY village_code, urban, minority_head`
 
 // IndicatorsSQL: where's arguments.
 func IndicatorsSQL(where string) string {
-	return `SELECT d.indicator, COUNT(*), SUM(CASE WHEN f.class = 'POOR' THEN 1 ELSE 0 END)
-FROM household_facts f JOIN household_deprived d ON d.household_id = f.household_id` + and(" WHERE ", qualify(where)) + `
-GROUP BY d.indicator`
+	return `SELECT indicator, COUNT(*), SUM(poor)
+FROM household_deprived` + and(" WHERE ", where) + `
+GROUP BY indicator`
 }
 
 // ProgressSQL: (today, list year) + where's arguments.

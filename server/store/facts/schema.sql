@@ -23,9 +23,14 @@ CREATE TABLE household_facts (
 	due_date          TEXT    NOT NULL  -- a regular review's, '' none
 );
 CREATE INDEX household_facts_village ON household_facts (village_code);
+-- The village and whether the household is poor are repeated here so that
+-- an indicator's shares are one scan of this table, with no join: a
+-- province's 200,000 households in under 2 s.
 CREATE TABLE household_deprived (
-	household_id TEXT NOT NULL,
-	indicator    TEXT NOT NULL,
+	household_id TEXT    NOT NULL,
+	indicator    TEXT    NOT NULL,
+	village_code TEXT    NOT NULL,
+	poor         INTEGER NOT NULL, -- 1 when the household's class is POOR
 	PRIMARY KEY (household_id, indicator)
 );
 CREATE TABLE household_decided (

@@ -24,9 +24,7 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 	for i := range fs {
 		f := &fs[i]
 		ids[i] = f.HouseholdID
-		for _, d := range f.Deprived {
-			deprived = append(deprived, []any{f.HouseholdID, d})
-		}
+		deprived = append(deprived, facts.Deprived(f)...)
 		for _, d := range f.Decisions {
 			decided = append(decided, []any{f.HouseholdID, int32(d.ListYear), d.ReviewID, d.Standard, d.Result, int32(d.Deprivations)})
 		}
@@ -42,7 +40,7 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 		return err
 	}
 	if len(deprived) > 0 {
-		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"household_deprived"}, []string{"household_id", "indicator"}, pgx.CopyFromRows(deprived)); err != nil {
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"household_deprived"}, facts.DeprivedColumns, pgx.CopyFromRows(deprived)); err != nil {
 			return err
 		}
 	}

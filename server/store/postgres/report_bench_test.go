@@ -46,3 +46,31 @@ func BenchmarkReport20000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
 }
+
+// BenchmarkReportProvince200000 is the SQLite store's, on PostgreSQL.
+func BenchmarkReportProvince200000(b *testing.B) {
+	ctx := b.Context()
+	db, err := Open(ctx, pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	fs, villages := facts.SyntheticProvince(100, 2000, 10)
+	for start := 0; start < len(fs); start += 5000 {
+		if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			return pgTx{tx}.PutFacts(ctx, fs[start:min(start+5000, len(fs))])
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: 2026, Today: "2025-12-01"}
+	for b.Loop() {
+		if _, err := db.Report(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/report")
+}

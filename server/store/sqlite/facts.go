@@ -27,8 +27,8 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 			f := &chunk[i]
 			ids[i] = f.HouseholdID
 			rows = append(rows, facts.Row(f)...)
-			for _, d := range f.Deprived {
-				deprived = append(deprived, f.HouseholdID, d)
+			for _, row := range facts.Deprived(f) {
+				deprived = append(deprived, row...)
 			}
 			for _, d := range f.Decisions {
 				decided = append(decided, f.HouseholdID, d.ListYear, d.ReviewID, d.Standard, d.Result, d.Deprivations)
@@ -43,8 +43,8 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 		if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_facts ("+facts.Columns+") VALUES ", facts.NColumns, len(chunk), ""), rows...); err != nil {
 			return err
 		}
-		if n := len(deprived) / 2; n > 0 {
-			if _, err := w.exec(ctx, insertSQL("INSERT INTO household_deprived (household_id, indicator) VALUES ", 2, n, ""), deprived...); err != nil {
+		if n := len(deprived) / len(facts.DeprivedColumns); n > 0 {
+			if _, err := w.exec(ctx, insertSQL("INSERT INTO household_deprived ("+strings.Join(facts.DeprivedColumns, ", ")+") VALUES ", len(facts.DeprivedColumns), n, ""), deprived...); err != nil {
 				return err
 			}
 		}
