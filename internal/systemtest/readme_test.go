@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"bufio"
+	"encoding/csv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,14 +27,23 @@ func TestReviewRoundAsInTheReadme(t *testing.T) {
 	round := readmeBlock(t, "review round", func(lines []string) bool {
 		return len(lines) > 0 && strings.HasPrefix(lines[0], "rasoat admin --db admin.db person put lan")
 	})
-	// The report comes before the certificate: check it too.
+	// The report comes before the certificate: check it, and the same as
+	// CSV (a line added after it), read back.
 	lines := append(quickstart(t), round...)
-	if i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "rasoat report ") }); i < 0 || i == len(lines)-1 {
+	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "rasoat report ") })
+	if i < 0 || i == len(lines)-1 {
 		t.Fatal("the README's review round has no rasoat report line before its last")
-	} else if report := runReadme(t, lines[:i+1]); !strings.Contains(report, "thôn 06517-01") || !strings.Contains(report, "Báo cáo kết quả rà soát — đơn vị 06517, danh sách năm 2026") {
+	}
+	lines = slices.Insert(lines, i+1, lines[i]+" --csv")
+	outs := runReadmeOutputs(t, lines)
+	if report := outs[i]; !strings.Contains(report, "thôn 06517-01") || !strings.Contains(report, "Báo cáo kết quả rà soát — đơn vị 06517, danh sách năm 2026") {
 		t.Errorf("the README's report does not show the commune's village:\n%s", report)
 	}
-	last := runReadme(t, lines)
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(outs[i+1], "\ufeff"))).ReadAll()
+	if err != nil || len(recs) < 3 || recs[0][0] != "Đơn vị" || recs[1][2] != "tổng" || recs[1][4] != "1" {
+		t.Errorf("the report as CSV = %q, %v; want a header, the total with the one household, and its groups", recs, err)
+	}
+	last := outs[len(outs)-1]
 	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "2026 POOR", "125/QĐ-UBND of 2025-12-10"} {
 		if !strings.Contains(last, want) {
 			t.Errorf("the README's certificate does not show %q:\n%s", want, last)
@@ -46,6 +56,15 @@ func TestReviewRoundAsInTheReadme(t *testing.T) {
 // of the command before it ($name expanded), and returns the last output.
 func runReadme(t *testing.T, lines []string) string {
 	t.Helper()
+	outs := runReadmeOutputs(t, lines)
+	return outs[len(outs)-1]
+}
+
+// runReadmeOutputs is runReadme returning each line's output (a line
+// that prints nothing, or checks an output, has ""), in the lines' order.
+func runReadmeOutputs(t *testing.T, lines []string) []string {
+	t.Helper()
+	outs := make([]string, len(lines))
 	dir := t.TempDir()
 	for _, link := range []string{"examples", "survey"} {
 		abs, err := filepath.Abs(filepath.Join("..", "..", link))
@@ -79,8 +98,9 @@ func runReadme(t *testing.T, lines []string) string {
 			continue
 		}
 		last = runReadmeLine(t, dir, srv.addr, line, vars)
+		outs[i] = last
 	}
-	return last
+	return outs
 }
 
 // quickstart returns the shell lines of the README's quickstart block.

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-const reportUsage = `Usage: rasoat report --unit CODE --year YYYY [--db F] [--server HOST:PORT] [--ca FILE | --tls] [--json]
+const reportUsage = `Usage: rasoat report --unit CODE --year YYYY [--db F] [--server HOST:PORT] [--ca FILE | --tls] [--json | --csv]
 
 Report (báo cáo kết quả rà soát) asks the server for a unit's figures: a
 commune's or a village's (within your units), for the list year whose
@@ -43,6 +43,8 @@ Flags:
   --db F              the enrolled file (default tablet.db)
 ` + netFlagsUsage + `  --timeout D         give up after D (default 1m)
   --json              print the ReportResponse as protobuf JSON
+  --csv               print the counts as CSV (UTF-8 with a byte-order
+                      mark, Vietnamese headings), one group a row
 
 Exit status: 0 when printed; 1 when the unit is not yours or unknown, or a
 value is invalid; 2 for bad usage, a device not enrolled, or a server that
@@ -56,6 +58,7 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	unit := fs.String("unit", "", "")
 	year := fs.Int("year", 0, "")
 	asJSON := fs.Bool("json", false, "")
+	asCSV := fs.Bool("csv", false, "")
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
 	}
@@ -79,6 +82,12 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return cl.fail(err, func(f string) string {
 			return map[string]string{"unit_code": "--unit", "list_year": "--year"}[f]
 		})
+	}
+	if *asCSV {
+		if err := writeReportCSV(stdout, res); err != nil {
+			return v.fail(err)
+		}
+		return exitOK
 	}
 	if *asJSON {
 		b, err := protojson.Marshal(res)

@@ -33,7 +33,7 @@ const reviewUsage = `Usage:
   rasoat review refuse   --note TEXT REVIEW_ID           (commune chair)
   rasoat review show     [--json] REVIEW_ID
   rasoat review certificate [--json] HOUSEHOLD_ID
-  rasoat review decision --number N [--json]
+  rasoat review decision --number N [--json | --csv]
   rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
 Every command takes --db F, the tablet file (default tablet.db in the
@@ -618,6 +618,7 @@ func runReviewDecision(ctx context.Context, v *verb, args []string) int {
 	fs, db := v.flags()
 	number := fs.String("number", "", "")
 	asJSON := fs.Bool("json", false, "")
+	asCSV := fs.Bool("csv", false, "")
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
 	}
@@ -632,6 +633,12 @@ func runReviewDecision(ctx context.Context, v *verb, args []string) int {
 	d, err := c.Decision(ctx, *number)
 	if err != nil {
 		return v.fail(err)
+	}
+	if *asCSV {
+		if err := writeDecisionCSV(v.stdout, d); err != nil {
+			return v.fail(err)
+		}
+		return exitOK
 	}
 	if *asJSON {
 		return writeJSONLine(v, d)

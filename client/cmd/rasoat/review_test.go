@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -143,6 +144,11 @@ func TestReviewCertificate(t *testing.T) {
 	ok(t, "", "review", "decide", "--db", db, "--number", "125/QĐ-UBND", "--date", "2025-12-10", id)
 	if dec := ok(t, "", "review", "decision", "--db", db, "--number", "125/QĐ-UBND"); !strings.Contains(dec, "Danh sách hộ nghèo (1):") || !strings.Contains(dec, exampleID) || !strings.Contains(dec, "digest ") {
 		t.Errorf("the decision's lists:\n%s", dec)
+	}
+	// The decision's lists as CSV, read back.
+	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(ok(t, "", "review", "decision", "--csv", "--db", db, "--number", "125/QĐ-UBND"), "\ufeff"))).ReadAll()
+	if err != nil || len(recs) != 2 || recs[0][0] != "Số quyết định" || recs[1][2] != "POOR" || recs[1][3] != exampleID {
+		t.Errorf("the decision's CSV = %q, %v; want a header and the household on the poor list", recs, err)
 	}
 	out := ok(t, "", "review", "certificate", "--db", db, exampleID)
 	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "Hoàng Văn Sáng", "2026 POOR", "125/QĐ-UBND of 2025-12-10", "HOUSING_AREA"} {
