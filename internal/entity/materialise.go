@@ -17,6 +17,29 @@ import (
 // id — UUIDv7, so creation order — and decoded with protojson. No field
 // needs code of its own; a winner of null leaves its field unset.
 func Materialise(household State, members []State) (*rasoatv1.Household, error) {
+	return materialise(household, members)
+}
+
+// MaterialiseOf is Materialise of household hh from the states of its
+// entities (the household, its members, its reviews, in any order).
+func MaterialiseOf(hh string, states []*State) (*rasoatv1.Household, error) {
+	var house State
+	var members []State
+	for _, s := range states {
+		switch {
+		case s.ID == hh:
+			house = *s
+		case s.Kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
+			members = append(members, *s)
+		}
+	}
+	if house.ID == "" {
+		return nil, fmt.Errorf("household %s: no state", hh)
+	}
+	return materialise(house, members)
+}
+
+func materialise(household State, members []State) (*rasoatv1.Household, error) {
 	if household.Kind != rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
 		return nil, fmt.Errorf("materialise: entity %s is a %v, not a household", household.ID, household.Kind)
 	}

@@ -34,28 +34,18 @@ func (d Deriver) Derive(ctx context.Context, hh string, v store.View) (store.Hou
 		return store.HouseholdFacts{}, err
 	}
 	f := store.HouseholdFacts{HouseholdID: hh, MinorityHead: -1}
-	var house entity.State
-	var members []entity.State
 	for _, s := range states {
-		switch {
-		case s.ID == hh:
-			house = *s
-		case s.Kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
-			members = append(members, *s)
-		case s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW:
+		if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW {
 			if err := d.review(ctx, s, v, &f); err != nil {
 				return f, err
 			}
 		}
 	}
-	if house.ID == "" {
-		return f, fmt.Errorf("derive %s: no household", hh)
-	}
-	f.VillageCode = house.VillageCode
-	h, err := entity.Materialise(house, members)
+	h, err := entity.MaterialiseOf(hh, states)
 	if err != nil {
 		return f, fmt.Errorf("derive %s: %w", hh, err)
 	}
+	f.VillageCode = h.GetVillageCode()
 	f.Urban = h.GetArea() == rasoatv1.Area_AREA_URBAN
 	switch e := strings.TrimSpace(h.GetHeadEthnicity()); {
 	case e == "":

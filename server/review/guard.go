@@ -200,17 +200,7 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 // the server scores it: the certificate's grid is made of what decisions
 // record, so what they record must be the engine's verdict.
 func (g *Guard) checkResult(states []*entity.State, hh string, regular bool, d *workflow.Decision) error {
-	var house entity.State
-	var members []entity.State
-	for _, s := range states {
-		switch {
-		case s.ID == hh:
-			house = *s
-		case s.Kind == rasoatv1.EntityKind_ENTITY_KIND_MEMBER:
-			members = append(members, *s)
-		}
-	}
-	h, err := entity.Materialise(house, members)
+	h, err := entity.MaterialiseOf(hh, states)
 	if err != nil {
 		return refused("value", store.ErrWorkflow, "household %s cannot be read to check the decision: %v", hh, err)
 	}
