@@ -51,6 +51,12 @@ func (v *view) Entity(ctx context.Context, id string) (*entity.State, error) {
 
 func (v *view) Household(ctx context.Context, hh string) ([]*entity.State, error) {
 	stored, ok := v.members[hh]
+	if p := v.states.Get(hh); !ok && p != nil && !p.Found {
+		// A household new in this batch has nothing stored under it: a
+		// member or review is stored only once its household is.
+		ok = true
+		v.members[hh] = nil
+	}
 	if !ok {
 		err := v.tx.Household(ctx, hh, func(b []byte) error {
 			s := &entity.State{}
