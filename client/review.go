@@ -72,7 +72,7 @@ func reviewOf(s *entity.State) (Review, error) {
 	}
 	if f := s.Field("status"); f != nil {
 		if w, ok := f.Winner(); ok {
-			t, err := workflow.Parse(w.Value, func(s string, _ bool) (string, error) { return s, nil })
+			t, err := workflow.ParseStored(w.Value)
 			if err != nil {
 				return r, fmt.Errorf("review %s: status: %w", s.ID, err)
 			}
@@ -247,7 +247,12 @@ func (c *Client) Seal(ctx context.Context, reviewID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rows, err := c.r.QueryContext(ctx, "SELECT state FROM entities WHERE household_id = ?", r.HouseholdID)
+	return c.sealOf(ctx, r.HouseholdID, r.ID)
+}
+
+// sealOf is the seal of household hh for its review reviewID.
+func (c *Client) sealOf(ctx context.Context, hh, reviewID string) (string, error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT state FROM entities WHERE household_id = ?", hh)
 	if err != nil {
 		return "", fmt.Errorf("seal review %s: %w", reviewID, err)
 	}
@@ -280,7 +285,7 @@ func (c *Client) Decide(ctx context.Context, reviewID, number, date string) erro
 	if err != nil {
 		return err
 	}
-	s, err := c.Seal(ctx, reviewID)
+	s, err := c.sealOf(ctx, r.HouseholdID, r.ID)
 	if err != nil {
 		return err
 	}
@@ -314,7 +319,7 @@ func (c *Client) Sealed(ctx context.Context, reviewID string) (ok bool, decided,
 	if r.Step.Decision == nil {
 		return false, "", "", fmt.Errorf("review %s: %w: it is %s, not decided", reviewID, ErrWorkflow, r.Status)
 	}
-	now, err = c.Seal(ctx, reviewID)
+	now, err = c.sealOf(ctx, r.HouseholdID, r.ID)
 	if err != nil {
 		return false, "", "", err
 	}
@@ -546,11 +551,11 @@ func (c *Client) Decision(ctx context.Context, number string) (DecisionList, err
 			// Thoát nghèo into near-poverty: on both lists.
 			d.Lists["LEFT_POVERTY"] = append(d.Lists["LEFT_POVERTY"], *x)
 		}
-		ok, _, _, err := c.Sealed(ctx, x.ReviewID)
+		now, err := c.sealOf(ctx, x.HouseholdID, x.ReviewID)
 		if err != nil {
 			return d, err
 		}
-		if !ok {
+		if now != x.Seal {
 			d.Changed = append(d.Changed, x.HouseholdID)
 		}
 	}

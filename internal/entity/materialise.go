@@ -11,15 +11,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// Materialise builds the Household that household and members hold now:
-// the winner of every field path, nested by the dots into the protojson
-// object, members (removed ones too, with their removal) ordered by entity
-// id — UUIDv7, so creation order — and decoded with protojson. No field
-// needs code of its own; a winner of null leaves its field unset.
-func Materialise(household State, members []State) (*rasoatv1.Household, error) {
-	return materialise(household, members)
-}
-
 // MaterialiseOf is Materialise of household hh from the states of its
 // entities (the household, its members, its reviews, in any order).
 func MaterialiseOf(hh string, states []*State) (*rasoatv1.Household, error) {
@@ -36,10 +27,15 @@ func MaterialiseOf(hh string, states []*State) (*rasoatv1.Household, error) {
 	if house.ID == "" {
 		return nil, fmt.Errorf("household %s: no state", hh)
 	}
-	return materialise(house, members)
+	return Materialise(house, members)
 }
 
-func materialise(household State, members []State) (*rasoatv1.Household, error) {
+// Materialise builds the Household that household and members hold now:
+// the winner of every field path, nested by the dots into the protojson
+// object, members (removed ones too, with their removal) ordered by entity
+// id — UUIDv7, so creation order — and decoded with protojson. No field
+// needs code of its own; a winner of null leaves its field unset.
+func Materialise(household State, members []State) (*rasoatv1.Household, error) {
 	if household.Kind != rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
 		return nil, fmt.Errorf("materialise: entity %s is a %v, not a household", household.ID, household.Kind)
 	}

@@ -199,6 +199,12 @@ func Parse(v []byte, canon func(s string, multiline bool) (string, error)) (Tran
 	return t, nil
 }
 
+// ParseStored reads a status value as stored: already canonical, so its
+// texts are taken as they are.
+func ParseStored(v []byte) (Transition, error) {
+	return Parse(v, func(s string, _ bool) (string, error) { return s, nil })
+}
+
 func checkState(s State) error {
 	if !Known(s) {
 		return fmt.Errorf("%q is not a review status (want one of %s)", s, statesText())

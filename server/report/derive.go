@@ -84,7 +84,7 @@ func (d Deriver) review(ctx context.Context, s *entity.State, v store.View, f *s
 	if !ok {
 		return nil
 	}
-	t, err := workflow.Parse(w.Value, func(s string, _ bool) (string, error) { return s, nil })
+	t, err := workflow.ParseStored(w.Value)
 	if err != nil {
 		return nil // a status this server cannot read: not reported
 	}

@@ -150,7 +150,7 @@ func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 		// (server/units).
 		commune, _, _ := strings.Cut(g.Village, "-")
 		get(byCommune, commune).add(g)
-		get(byEthnicity, map[int]string{1: "minority", 0: "kinh", -1: "unknown"}[g.MinorityHead]).add(g)
+		get(byEthnicity, ethnicityKey(g.MinorityHead)).add(g)
 		area := "rural"
 		if g.Urban {
 			area = "urban"
@@ -209,6 +209,18 @@ func Build(rows store.ReportRows) *rasoatv1.ReportResponse {
 	})
 	res.TransitionSummary = sum
 	return res
+}
+
+// ethnicityKey names a group's head's ethnicity (store.HouseholdFacts.
+// MinorityHead).
+func ethnicityKey(minority int) string {
+	switch minority {
+	case 1:
+		return "minority"
+	case 0:
+		return "kinh"
+	}
+	return "unknown"
 }
 
 func breakdown(m map[string]*counts) []*rasoatv1.ReportBreakdown {

@@ -135,7 +135,7 @@ func Status(st *entity.State) (workflow.Transition, []merge.Stamp, error) {
 
 // ParseStatus reads a stored status value.
 func ParseStatus(v []byte) (workflow.Transition, error) {
-	return workflow.Parse(v, func(s string, _ bool) (string, error) { return s, nil })
+	return workflow.ParseStored(v)
 }
 
 func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View) error {

@@ -217,6 +217,26 @@ func (e *MismatchError) Error() string {
 // Unwrap returns ErrContentMismatch.
 func (e *MismatchError) Unwrap() error { return ErrContentMismatch }
 
+// Reason is the stable reason a refused change's cause carries on the
+// wire (INVALID_FIELD for a cause not listed here).
+func Reason(err error) rasoatv1.ErrorReason {
+	switch {
+	case errors.Is(err, ErrContentMismatch):
+		return rasoatv1.ErrorReason_CONTENT_MISMATCH
+	case errors.Is(err, ErrBaseUnknown):
+		return rasoatv1.ErrorReason_BASE_UNKNOWN
+	case errors.Is(err, ErrEntityMismatch):
+		return rasoatv1.ErrorReason_ENTITY_MISMATCH
+	case errors.Is(err, ErrEntityTooLarge):
+		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
+	case errors.Is(err, ErrWorkflow):
+		return rasoatv1.ErrorReason_TRANSITION_REFUSED
+	case errors.Is(err, ErrLocked):
+		return rasoatv1.ErrorReason_REVIEW_LOCKED
+	}
+	return rasoatv1.ErrorReason_INVALID_FIELD
+}
+
 // ErrBusy is wrapped by an error from a store that could not get its lock in
 // time: the call may be retried.
 var ErrBusy = errors.New("store busy")

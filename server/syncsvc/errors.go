@@ -177,7 +177,7 @@ func violations(bad badRequest, extra map[string]string) error {
 func refusedStatus(r store.Refused) error {
 	bad := make(badRequest, len(r))
 	for i, ce := range r {
-		bad[i] = rpcerr.Violation{Field: fmt.Sprintf("changes[%d].%s", ce.Index, ce.Field), Desc: ce.Err.Error(), Reason: reasonOf(ce.Err)}
+		bad[i] = rpcerr.Violation{Field: fmt.Sprintf("changes[%d].%s", ce.Index, ce.Field), Desc: ce.Err.Error(), Reason: store.Reason(ce.Err)}
 	}
 	var extra map[string]string
 	var me *store.MismatchError
@@ -206,22 +206,4 @@ func failedPrecondition(bad badRequest) error {
 		meta["index"] = strconv.Itoa(i)
 	}
 	return rpcerr.New(codes.FailedPrecondition, bad[0].Reason, bad.Error(), meta, bad...)
-}
-
-func reasonOf(err error) rasoatv1.ErrorReason {
-	switch {
-	case errors.Is(err, store.ErrContentMismatch):
-		return rasoatv1.ErrorReason_CONTENT_MISMATCH
-	case errors.Is(err, store.ErrBaseUnknown):
-		return rasoatv1.ErrorReason_BASE_UNKNOWN
-	case errors.Is(err, store.ErrEntityMismatch):
-		return rasoatv1.ErrorReason_ENTITY_MISMATCH
-	case errors.Is(err, store.ErrEntityTooLarge):
-		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
-	case errors.Is(err, store.ErrWorkflow):
-		return rasoatv1.ErrorReason_TRANSITION_REFUSED
-	case errors.Is(err, store.ErrLocked):
-		return rasoatv1.ErrorReason_REVIEW_LOCKED
-	}
-	return rasoatv1.ErrorReason_INVALID_FIELD
 }

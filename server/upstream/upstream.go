@@ -718,7 +718,7 @@ func (l *Link) apply(ctx context.Context, changes []*rasoatv1.Change) error {
 			for _, ce := range refused {
 				if ce.Index >= 0 && ce.Index < len(changes) && !drop[ce.Index] {
 					drop[ce.Index] = true
-					aside = append(aside, pulledAside(changes[ce.Index], reasonOf(ce.Err), ce))
+					aside = append(aside, pulledAside(changes[ce.Index], store.Reason(ce.Err), ce))
 				}
 			}
 			keep := changes[:0]
@@ -761,20 +761,6 @@ func pulledAside(c *rasoatv1.Change, r rasoatv1.ErrorReason, err error) Aside {
 		a.Change = &raw
 	}
 	return a
-}
-
-func reasonOf(err error) rasoatv1.ErrorReason {
-	switch {
-	case errors.Is(err, store.ErrContentMismatch):
-		return rasoatv1.ErrorReason_CONTENT_MISMATCH
-	case errors.Is(err, store.ErrBaseUnknown):
-		return rasoatv1.ErrorReason_BASE_UNKNOWN
-	case errors.Is(err, store.ErrEntityMismatch):
-		return rasoatv1.ErrorReason_ENTITY_MISMATCH
-	case errors.Is(err, store.ErrEntityTooLarge):
-		return rasoatv1.ErrorReason_ENTITY_TOO_LARGE
-	}
-	return rasoatv1.ErrorReason_INVALID_FIELD
 }
 
 // retryAside tries the changes set aside again, oldest first: those the

@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rasoat/rasoat/internal/pgtest"
 	"github.com/rasoat/rasoat/server/store"
-	"github.com/rasoat/rasoat/server/store/facts"
+	"github.com/rasoat/rasoat/server/store/storetest"
 )
 
 // BenchmarkReport20000 is BenchmarkReport20000 of the SQLite store on
@@ -19,7 +19,7 @@ func BenchmarkReport20000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	fs := facts.Synthetic(20000, 20, "06517", 1)
+	fs := storetest.SyntheticFacts(20000, 20, "06517", 1)
 	for start := 0; start < len(fs); start += 2000 {
 		if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 			return pgTx{tx}.PutFacts(ctx, fs[start:min(start+2000, len(fs))])
@@ -55,7 +55,7 @@ func BenchmarkReportProvince200000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	fs, villages := facts.SyntheticProvince(100, 2000, 10)
+	fs, villages := storetest.SyntheticProvince(100, 2000, 10)
 	for start := 0; start < len(fs); start += 5000 {
 		if err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 			return pgTx{tx}.PutFacts(ctx, fs[start:min(start+5000, len(fs))])

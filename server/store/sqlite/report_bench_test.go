@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/rasoat/rasoat/server/store"
-	"github.com/rasoat/rasoat/server/store/facts"
 	"github.com/rasoat/rasoat/server/store/sqlite"
+	"github.com/rasoat/rasoat/server/store/storetest"
 )
 
 // BenchmarkReport20000 is a commune of 20,000 households in 20 villages
@@ -20,7 +20,7 @@ func BenchmarkReport20000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.PutFacts(ctx, facts.Synthetic(20000, 20, "06517", 1)); err != nil {
+	if err := db.PutFacts(ctx, storetest.SyntheticFacts(20000, 20, "06517", 1)); err != nil {
 		b.Fatal(err)
 	}
 	var villages []string
@@ -50,7 +50,7 @@ func BenchmarkReportProvince200000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	fs, villages := facts.SyntheticProvince(100, 2000, 10)
+	fs, villages := storetest.SyntheticProvince(100, 2000, 10)
 	if err := db.PutFacts(ctx, fs); err != nil {
 		b.Fatal(err)
 	}
