@@ -138,7 +138,12 @@ func (c *Client) Reviews(ctx context.Context, state workflow.State, fn func(Revi
 
 // Round says which review round a new review belongs to.
 type Round struct {
-	Date string // ngày rà soát, YYYY-MM-DD
+	// Date is the review's date (ngày rà soát), YYYY-MM-DD. A regular
+	// review is dated by the household's request (ngày nộp Giấy đề nghị):
+	// it is taken up by the monthly review from the 15th on or after it,
+	// whose year is the list year it changes and whose 15 days are its
+	// deadline (procedure.Rules.ListYear, RegularStart).
+	Date string
 	// Regular is a regular review (rà soát thường xuyên), started by the
 	// household's Request; otherwise the periodic review (định kỳ).
 	Regular bool

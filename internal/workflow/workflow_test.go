@@ -213,7 +213,6 @@ func TestDeadlines(t *testing.T) {
 // January), but ListYear and Standard put it on the 2026 list under the
 // 2021-2025 standard.
 func TestRegularReviewDeadlineAndListYearReadOneDate(t *testing.T) {
-	t.Skip("hole: reviewDate is the request's date to Deadlines (RegularStart) and the review's date to ListYear and Standard; the review has no separate request date (design: see the report)")
 	date := "2026-12-20"
 	on, _ := time.Parse(time.DateOnly, date)
 	ds := Deadlines(Facts{Regular: true, Date: on, Status: Draft}, on, procedure.Default(), Plan{})
