@@ -204,6 +204,15 @@ func (c *Client) StartRound(ctx context.Context, householdID string, r Round) (s
 // the one this tablet saw, is the server's to check at the next sync,
 // which sets a refused step aside with the reason (Refused).
 func (c *Client) Move(ctx context.Context, reviewID string, t workflow.Transition) error {
+	if t.State == workflow.Agreed && t.Seal == "" {
+		// The minutes seal the answers the meeting discussed: this
+		// tablet's copy of them, which the server checks is its own.
+		s, err := c.Seal(ctx, reviewID)
+		if err != nil {
+			return err
+		}
+		t.Seal = s
+	}
 	return c.write(ctx, "move review", func(w *writeTx) error {
 		e, err := w.loadReview(reviewID)
 		if err != nil {
@@ -215,6 +224,12 @@ func (c *Client) Move(ctx context.Context, reviewID string, t workflow.Transitio
 		}
 		if !allowedFrom(r.Status, t.State) {
 			return fmt.Errorf("review %s: %w: it is %s, and cannot move to %s", reviewID, ErrWorkflow, r.Status, t.State)
+		}
+		if t.State != workflow.Agreed && t.Seal == "" && r.Step.Seal != "" && slices.Contains([]workflow.State{workflow.Posted, workflow.Rechecking, workflow.Passed}, t.State) {
+			t.Seal = r.Step.Seal // carried from the meeting's agreement
+		}
+		if err := workflow.CheckSeal(workflow.Review{Status: r.Status, Regular: r.Regular(), Seal: r.Step.Seal}, t); err != nil {
+			return fmt.Errorf("review %s: %w: %v", reviewID, ErrWorkflow, err)
 		}
 		v, err := entity.Canonical(rasoatv1.EntityKind_ENTITY_KIND_REVIEW, "status", t.Marshal())
 		if err != nil {

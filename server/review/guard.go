@@ -155,7 +155,7 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 	if !slices.Equal(base, heads) {
 		return refused("base", store.ErrWorkflow, "the review is %s now (%s), which this change was not written over: it was written on an older copy of the review", orNone(cur.State), cur.State.Vietnamese())
 	}
-	rv := workflow.Review{Status: cur.State}
+	rv := workflow.Review{Status: cur.State, Seal: cur.Seal}
 	if st != nil {
 		if f := st.Field("round"); f != nil {
 			if w, ok := f.Winner(); ok && string(w.Value) == `"regular"` {
@@ -165,7 +165,7 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 	}
 	actor := workflow.Actor{Person: g.Person, Roles: g.Roles}
 	var states []*entity.State
-	if needsFourEyes(cur.State, t.State) || t.Decision != nil {
+	if needsFourEyes(cur.State, t.State) || t.Decision != nil || t.State == workflow.Agreed {
 		if states, err = v.Household(ctx, entity.HouseholdOf(c)); err != nil {
 			return err
 		}
@@ -183,6 +183,11 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 		}
 		if err := g.checkStart(ctx, v, c.GetEntityId(), entity.HouseholdOf(c), rv.Regular, date); err != nil {
 			return err
+		}
+	}
+	if t.State == workflow.Agreed {
+		if want := seal.Household(states, c.GetEntityId()); t.Seal != want {
+			return refused("value", store.ErrWorkflow, "the minutes' seal %s is not the seal of the household as stored (%s): the meeting discussed answers that changed since, or were never synced", t.Seal, want)
 		}
 	}
 	if t.Decision != nil {
