@@ -45,11 +45,12 @@ type Review struct {
 	Conflict bool
 }
 
-// Deadlines returns what is due for the review on today (see
-// workflow.Deadlines), under the national procedure rules.
-func (r Review) Deadlines(today time.Time, plan workflow.Plan) []workflow.Due {
+// DeadlinesUnder returns what is due for the review on today (see
+// workflow.Deadlines) under rules and plan; Client.Deadlines reads those
+// in force at the review's village.
+func (r Review) DeadlinesUnder(today time.Time, rules procedure.Rules, plan workflow.Plan) []workflow.Due {
 	date, _ := time.Parse(time.DateOnly, r.Date) // zero if unset: no regular deadline
-	return workflow.Deadlines(workflow.Facts{Regular: r.Regular(), Date: date, Status: r.Status, Since: r.Since}, today, procedure.Default(), plan)
+	return workflow.Deadlines(workflow.Facts{Regular: r.Regular(), Date: date, Status: r.Status, Since: r.Since}, today, rules, plan)
 }
 
 // Regular reports whether r is a regular review's round.
