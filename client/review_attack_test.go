@@ -380,3 +380,41 @@ func TestMeetingOnAStaleCopyIsRefused(t *testing.T) {
 		t.Fatalf("refused as %q; want the minutes' seal named", ref.Description)
 	}
 }
+
+// Minutes and decisions record what has happened: a meeting dated before
+// its review, or a decision dated after today, is refused.
+func TestStepDatesAreChecked(t *testing.T) {
+	s := workflowServer(t)
+	ctx := t.Context()
+	col, head := s.device(t, "col1"), s.device(t, "head1")
+	hh, err := col.CreateHousehold(ctx, authtest.Village(1), fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := col.StartRound(ctx, hh, Round{Date: "2025-10-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Submit(ctx, rv); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, col)
+	for _, tc := range []struct{ date, want string }{
+		{"2025-10-01", "before the review's date"},
+		{time.Now().AddDate(0, 0, 3).Format(time.DateOnly), "after today"},
+	} {
+		s.sync(t, head)
+		if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: tc.date, Attendees: 10, Agreeing: 8}}); err != nil {
+			t.Fatal(err)
+		}
+		if ref := s.refusedOnce(t, head, "TRANSITION_REFUSED"); !strings.Contains(ref.Description, tc.want) {
+			t.Errorf("a meeting dated %s: refused as %q; want %q", tc.date, ref.Description, tc.want)
+		}
+	}
+	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, head); st.Refused != 0 {
+		t.Fatal("a meeting dated between the review and today was refused")
+	}
+}

@@ -124,7 +124,7 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	// A collaborator cannot record the meeting, even over the status the
 	// server holds: the server refuses the role, the tablet shows why.
 	s.sync(t, colB)
-	if err := colB.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2026-10-20", Attendees: 10, Agreeing: 9}}); err != nil {
+	if err := colB.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 9}}); err != nil {
 		t.Fatal(err)
 	}
 	if r := s.refusedOnce(t, colB, "TRANSITION_REFUSED"); !strings.Contains(r.Description, "is for village_head") {
@@ -132,7 +132,7 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	}
 
 	meeting := func(agreeing int) workflow.Transition {
-		m := &workflow.Meeting{Date: "2026-10-20", Attendees: 40, Agreeing: agreeing}
+		m := &workflow.Meeting{Date: "2025-10-20", Attendees: 40, Agreeing: agreeing}
 		if agreeing*2 >= m.Attendees {
 			return workflow.Transition{State: workflow.Agreed, Meeting: m}
 		}
@@ -204,7 +204,7 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := &workflow.Decision{Number: "124/QĐ-UBND", Date: "2026-12-10", Seal: seal, Standard: "2021-2025", Result: "NOT_POOR"}
+	forged := &workflow.Decision{Number: "124/QĐ-UBND", Date: "2025-12-10", Seal: seal, Standard: "2021-2025", Result: "NOT_POOR"}
 	if err := chair.Move(ctx, rv, workflow.Transition{State: workflow.Decided, Decision: forged}); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestReviewWorkflowThroughRealRPCs(t *testing.T) {
 	if err := chair.Move(ctx, rv, workflow.Transition{State: workflow.Decided, Decision: forged}); !errors.Is(err, ErrWorkflow) || !strings.Contains(err.Error(), "changed after the village meeting") {
 		t.Errorf("a decision with a wrong seal: %v; want it refused as answers the meeting did not agree on", err)
 	}
-	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2026-12-10"); err != nil {
+	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2025-12-10"); err != nil {
 		t.Fatal(err)
 	}
 	s.sync(t, chair)
@@ -311,13 +311,13 @@ func TestDecisionSealDetectsAChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range []workflow.Transition{{State: workflow.Submitted},
-		{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2026-10-20", Attendees: 10, Agreeing: 5}},
+		{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 5}},
 		{State: workflow.Posted}, {State: workflow.Passed}} {
 		if err := c.Move(ctx, rv, st); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Decide(ctx, rv, "1/QĐ-UBND", "2026-12-10"); err != nil {
+	if err := c.Decide(ctx, rv, "1/QĐ-UBND", "2025-12-10"); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _, _, err := c.Sealed(ctx, rv); err != nil || !ok {
