@@ -175,7 +175,7 @@ func addUpstreamFlags(fs *flag.FlagSet) upstreamFlags {
 		addr:       fs.String("upstream", "", "sync this commune up to the province server at `host:port` (enrol first: rasoatd upstream enrol)"),
 		ca:         fs.String("upstream-ca", "", "reach the province over TLS trusting the certificates in PEM `file`"),
 		tls:        fs.Bool("upstream-tls", false, "reach the province over TLS with the system's authorities"),
-		every:      fs.Duration("upstream-every", upstream.DefaultEvery, "how often a link in sync looks for new work"),
+		every:      fs.Duration("upstream-every", upstream.DefaultEvery, "how often a link in sync looks for the province's new work (a push stored here wakes it at once)"),
 		maxBackoff: fs.Duration("upstream-max-backoff", upstream.DefaultMaxBackoff, "the longest wait between tries while the province cannot be reached"),
 		batch:      fs.Int("upstream-batch", upstream.DefaultPushBatch, "changes per push to the province (at most 20000): smaller resends less after a cut on a poor link"),
 	}
