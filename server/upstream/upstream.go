@@ -279,8 +279,13 @@ func (l *Link) Status() Status {
 	return l.status
 }
 
-// Kick asks a link waiting for its next pass to start it now (a tablet
-// pushed): a no-op while a pass runs or one is asked already.
+// Kick asks the link for a pass now (a tablet's push was stored: rasoatd
+// calls it through syncsvc.WithOnStored). It never blocks and coalesces:
+// any number of kicks before the next pass starts make one pass, and a
+// kick during a pass makes one more right after it, so a change stored
+// while a pass was past its push is not left for Every. A link that is
+// down keeps its backoff: kicks do not hammer a province that cannot be
+// reached.
 func (l *Link) Kick() {
 	select {
 	case l.kick <- struct{}{}:
@@ -299,14 +304,20 @@ type pullState struct {
 var errResync = errors.New("the province's log changed")
 
 // Run syncs until ctx is done, then returns nil: a pass (push, then pull,
-// then, now and then, the changes set aside), then a wait of Every (or a
-// Kick); after a failure a wait that doubles from MinBackoff up to
+// then, now and then, the changes set aside), then a wait of Every (or
+// until a Kick); after a failure a wait that doubles from MinBackoff up to
 // MaxBackoff, jittered so that a province's communes do not all come back
 // at once.
 func (l *Link) Run(ctx context.Context) error {
 	backoff := MinBackoff
 	var lastRetry time.Time
 	for {
+		// This pass pushes everything stored until now: a kick asked
+		// before it is answered by it.
+		select {
+		case <-l.kick:
+		default:
+		}
 		err := l.pass(ctx, time.Since(lastRetry) >= l.cfg.RetryAside)
 		if err == nil && time.Since(lastRetry) >= l.cfg.RetryAside {
 			lastRetry = time.Now()
@@ -334,13 +345,19 @@ func (l *Link) Run(ctx context.Context) error {
 			wait = l.cfg.Every
 			l.set(StateInSync, nil, func(s *Status) { s.LastInSync = time.Now(); s.NextAttempt = time.Time{} })
 		}
+		// While down, only the backoff ends the wait (a nil channel is
+		// never ready).
+		kick := l.kick
+		if err != nil {
+			kick = nil
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			l.set(StateStopped, nil, func(*Status) {})
 			return nil
-		case <-l.kick:
+		case <-kick:
 			t.Stop()
 		case <-t.C:
 		}
