@@ -411,6 +411,25 @@ func threeTiersConverge(t *testing.T, tr *threeTiers) {
 	}
 	syncOK(t, off, provConn)
 
+	// The province sets its posting period; the commune's link brings it
+	// down and the tablet reads it after its next sync, the province named
+	// as its setter.
+	if _, err := rasoatv1.NewProcedureServiceClient(dialAs(t, province.addr, provinceReader)).SetProcedure(ctx, &rasoatv1.SetProcedureRequest{UnitCode: authtest.Province,
+		Settings: &rasoatv1.ProcedureSettings{Periods: []*rasoatv1.ProcedurePeriod{{Id: "posting", Days: 10, WorkingDays: true, Source: "Quyết định của UBND tỉnh (thử)"}}}}); err != nil {
+		t.Fatalf("the province officer sets the posting period: %v", err)
+	}
+	waitFor(t, "the tablet reads the province's posting period", 30*time.Second, func() string {
+		syncOK(t, tab, communeConn)
+		s, err := tab.Procedure(ctx, authtest.Village(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.GetPeriods()) != 1 || s.GetPeriods()[0].GetSetBy() != authtest.Province || s.GetPeriods()[0].GetDays() != 10 {
+			return fmt.Sprintf("settings at the village: %v", s)
+		}
+		return ""
+	})
+
 	prov := snapshotStates(t, province.addr, provinceReader)
 	for name, got := range map[string]map[string][]byte{
 		"commune":          snapshotStates(t, commune.addr, communeReader),

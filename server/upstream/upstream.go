@@ -36,11 +36,13 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/proceduresvc"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Store is what the link needs of the commune's own store (server/store/
@@ -397,10 +399,41 @@ func (l *Link) pass(ctx context.Context, retry bool) error {
 	if err := l.pull(ctx); err != nil {
 		return err
 	}
+	l.procedure(ctx)
 	if retry {
 		return l.retryAside(ctx)
 	}
 	return nil
+}
+
+// procedure keeps what the province has in force at the commune this
+// server serves (its periods, proceduresvc.UpstreamKey), under which the
+// commune's own settings stand, so the tablets here read the province's
+// periods. Best effort: a province without the service, or a failure,
+// keeps what was fetched before and does not fail the pass.
+func (l *Link) procedure(ctx context.Context) {
+	unit, ok, err := l.cfg.Store.Setting(ctx, "served_unit")
+	if err != nil || !ok || unit == "" {
+		return
+	}
+	res, err := rasoatv1.NewProcedureServiceClient(l.cfg.Conn).Procedure(ctx, &rasoatv1.ProcedureRequest{UnitCodes: []string{unit}})
+	if err != nil || len(res.GetUnits()) != 1 {
+		if status.Code(err) != codes.Unimplemented {
+			l.log.Debug("the province's procedure settings not fetched", "err", err)
+		}
+		return
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res.GetUnits()[0].GetSettings())
+	if err != nil {
+		return
+	}
+	key := proceduresvc.UpstreamKey(unit)
+	if old, ok, err := l.cfg.Store.Setting(ctx, key); err == nil && ok && old == string(b) {
+		return
+	}
+	if err := l.cfg.Store.PutSettings(ctx, map[string]string{key: string(b)}, nil); err != nil {
+		l.log.Warn("the province's procedure settings not kept", "err", err)
+	}
 }
 
 // set records a state (stateNoChange keeps it) with its error, logs a line
