@@ -170,7 +170,9 @@ func TestPostedListThroughRealRPCs(t *testing.T) {
 	if want[1].result != "POOR" {
 		t.Fatalf("the re-posted household scores %s; want POOR", want[1].result)
 	}
-	slices.SortStableFunc(want, func(a, b line) int { return slices.Index(workflow.ListOrder, a.list) - slices.Index(workflow.ListOrder, b.list) })
+	slices.SortStableFunc(want, func(a, b line) int {
+		return slices.Index(workflow.ListOrder, a.list) - slices.Index(workflow.ListOrder, b.list)
+	})
 	// Within a list, review (creation) order: poor's review was started
 	// before reposted's.
 	if !slices.Equal(got, want) {
