@@ -67,7 +67,7 @@ const (
 
 // ReportSheets is a report as a workbook's sheets: the overall figures
 // (with Alkire–Foster's H, A and M0), by commune (a province's report
-// only), by village, by the head's ethnicity, by area, the indicators,
+// only, not a commune's, whose one commune is itself), by village, by the head's ethnicity, by area, the indicators,
 // the review's progress, and the transitions against the year before, in
 // full and as the five figures a commune reports.
 func ReportSheets(r *rasoatv1.ReportResponse) []Table {
@@ -86,7 +86,9 @@ func ReportSheets(r *rasoatv1.ReportResponse) []Table {
 	same := func(k string) string { return k }
 	var tables []Table
 	tables = append(tables, overall)
-	if len(r.GetByCommune()) > 0 {
+	// A commune's own report has itself as its one commune: a sheet
+	// repeating the overall row would only be noise.
+	if bc := r.GetByCommune(); len(bc) > 1 || len(bc) == 1 && bc[0].GetKey() != r.GetUnitCode() {
 		tables = append(tables, breakdown(SheetByCommune, "Xã", r.GetByCommune(), same))
 	}
 	tables = append(tables,

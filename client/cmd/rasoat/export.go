@@ -64,7 +64,11 @@ func (v *verb) writeWorkbook(path string, tables ...export.Table) int {
 	if err := writeFileAtomic(path, func(w io.Writer) error { return export.WriteXLSX(w, tables...) }); err != nil {
 		return v.fail(err)
 	}
-	fmt.Fprintf(v.stdout, "wrote %s (%d sheets)\n", path, len(tables))
+	sheets := "1 sheet"
+	if len(tables) != 1 {
+		sheets = fmt.Sprintf("%d sheets", len(tables))
+	}
+	fmt.Fprintf(v.stdout, "wrote %s (%s)\n", path, sheets)
 	return exitOK
 }
 

@@ -82,7 +82,7 @@ func TestPostedListAndDecisionExports(t *testing.T) {
 	// Under re-check: listed as such, the posting day no longer known here.
 	ok(t, "", "review", "complaint", "--db", db, "--note", "Hộ khiếu nại diện tích nhà", id)
 	book := filepath.Join(dir, "niêm yết.xlsx")
-	if out := ok(t, "", "review", "posted", "--db", db, "--xlsx", book); out != "wrote "+book+" (1 sheets)\n" {
+	if out := ok(t, "", "review", "posted", "--db", db, "--xlsx", book); out != "wrote "+book+" (1 sheet)\n" {
 		t.Errorf("posted --xlsx printed %q", out)
 	}
 	f := openXLSX(t, book)
