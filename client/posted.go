@@ -24,9 +24,6 @@ type PostedOptions struct {
 	// a dash and a suffix: server/units) or a village's; "" for every
 	// village this tablet holds.
 	Unit string
-	// Rules gives the complaint period the province set (procedure.Rules.
-	// Set); the zero value is the national rules, which leave it unset.
-	Rules procedure.Rules
 }
 
 // vietnam is the time zone the posting day is read in (UTC+7, no daylight
@@ -44,10 +41,6 @@ var vietnam = time.FixedZone("ICT", 7*60*60)
 // the period. A household that cannot be scored now is listed under
 // workflow.ListUnscored with the reason, never left off.
 func (c *Client) Posted(ctx context.Context, opts PostedOptions) (PostedList, error) {
-	rules := opts.Rules
-	if rules.Periods == nil {
-		rules = procedure.Default()
-	}
 	p := PostedList{Unit: opts.Unit, Lists: map[string][]PostedHousehold{}}
 	// Collected first, then scored: scoring reads the store, which must not
 	// wait on the iteration's open read.
@@ -61,8 +54,16 @@ func (c *Client) Posted(ctx context.Context, opts PostedOptions) (PostedList, er
 	if err != nil {
 		return p, fmt.Errorf("posted list: %w", err)
 	}
+	rules := map[string]procedure.Rules{} // by village
 	for _, r := range reviews {
-		x, err := c.postedHousehold(ctx, r, rules)
+		if _, ok := rules[r.VillageCode]; !ok {
+			rs, _, err := c.Rules(ctx, r.VillageCode)
+			if err != nil {
+				return p, fmt.Errorf("posted list: %w", err)
+			}
+			rules[r.VillageCode] = rs
+		}
+		x, err := c.postedHousehold(ctx, r, rules[r.VillageCode])
 		if err != nil {
 			return p, fmt.Errorf("posted list: %w", err)
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"github.com/rasoat/rasoat/survey/procedure"
+	"github.com/rasoat/rasoat/server/directory"
 )
 
 // TestPostedListThroughRealRPCs: the posted list (niêm yết công khai) an
@@ -16,7 +16,8 @@ import (
 // step by its own person: a poor household posted, a near-poor one under
 // a complaint's re-check, one posted again after its re-check, one decided
 // poor the year before and now above the line (left poverty), and one still
-// at the village meeting (not posted: not listed).
+// at the village meeting (not posted: not listed); the last day for
+// complaints once the province has set the period on the server.
 func TestPostedListThroughRealRPCs(t *testing.T) {
 	s := workflowServer(t)
 	ctx := t.Context()
@@ -129,10 +130,29 @@ func TestPostedListThroughRealRPCs(t *testing.T) {
 		t.Fatalf("the leaving household scores %s", got)
 	}
 
-	rules, err := procedure.Default().Set(procedure.PeriodComplaints, 10, procedure.WorkingDays, procedure.Source{Text: "Quyết định của UBND tỉnh (test)"})
+	// Before the province sets the complaint period, no last day shows.
+	p, err := officer2.Posted(ctx, PostedOptions{Unit: v1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if x := p.Lists[workflow.ListPoor][0]; x.PostedOn != postedOn || x.ComplaintsUntil != "" {
+		t.Errorf("national rules: posted %q, complaints until %q; want %s and none", x.PostedOn, x.ComplaintsUntil, postedOn)
+	}
+	// The province's officer sets it on the server; the tablet has it at
+	// its next sync.
+	if _, _, err := s.db.PutPeople(ctx, []directory.Person{authtest.Person("province-officer", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_OFFICER}, authtest.Province)}); err != nil {
+		t.Fatal(err)
+	}
+	prov := s.device(t, "province-officer")
+	pctx, err := prov.WithToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rasoatv1.NewProcedureServiceClient(s.conn).SetProcedure(pctx, &rasoatv1.SetProcedureRequest{UnitCode: authtest.Province, Settings: &rasoatv1.ProcedureSettings{
+		Periods: []*rasoatv1.ProcedurePeriod{{Id: "complaints", Days: 10, WorkingDays: true, Source: "Quyết định 1/QĐ-UBND tỉnh, Điều 3"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, officer2)
 	// Ten working days after the posting day, counted here.
 	day, _ := time.Parse(time.DateOnly, postedOn)
 	for n := 0; n < 10; {
@@ -143,7 +163,7 @@ func TestPostedListThroughRealRPCs(t *testing.T) {
 	}
 	until := day.Format(time.DateOnly)
 
-	p, err := officer2.Posted(ctx, PostedOptions{Unit: authtest.Commune, Rules: rules})
+	p, err = officer2.Posted(ctx, PostedOptions{Unit: authtest.Commune})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,14 +202,6 @@ func TestPostedListThroughRealRPCs(t *testing.T) {
 		t.Errorf("Len = %d; want 4 (the household at its meeting is not posted)", p.Len())
 	}
 
-	// Without the province's period, no last day is shown.
-	p, err = officer2.Posted(ctx, PostedOptions{Unit: v1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x := p.Lists[workflow.ListPoor][0]; x.PostedOn != postedOn || x.ComplaintsUntil != "" {
-		t.Errorf("national rules: posted %q, complaints until %q; want %s and none", x.PostedOn, x.ComplaintsUntil, postedOn)
-	}
 	// Another commune's list is empty.
 	if p, err := officer2.Posted(ctx, PostedOptions{Unit: "06518"}); err != nil || p.Len() != 0 {
 		t.Errorf("another commune's posted list: %d households, %v; want none", p.Len(), err)

@@ -52,14 +52,6 @@ func TestPostedListAndDecisionExports(t *testing.T) {
 	ok(t, "", "review", "meeting", "--db", db, "--date", "2025-10-20", "--attendees", "10", "--agreeing", "7", id)
 	ok(t, "", "review", "post", "--db", db, id)
 	today := time.Now().In(time.FixedZone("ICT", 7*3600))
-	// Five working days after today, counted here.
-	until := today
-	for n := 0; n < 5; {
-		until = until.AddDate(0, 0, 1)
-		if until.Weekday() != time.Saturday && until.Weekday() != time.Sunday {
-			n++
-		}
-	}
 
 	out := ok(t, "", "review", "posted", "--db", db, "--unit", "06517")
 	for _, want := range []string{"Danh sách niêm yết công khai — đơn vị 06517: 1 hộ", "Danh sách hộ nghèo (1):", "Hoàng Văn Sáng", "hộ nghèo", "niêm yết công khai", today.Format(time.DateOnly), exampleID} {
@@ -71,12 +63,12 @@ func TestPostedListAndDecisionExports(t *testing.T) {
 		t.Errorf("another commune's posted list:\n%s", out)
 	}
 
-	recs := readCSVOut(t, ok(t, "", "review", "posted", "--db", db, "--csv", "--complaint-days", "5"))
+	recs := readCSVOut(t, ok(t, "", "review", "posted", "--db", db, "--csv"))
 	if len(recs) != 2 || recs[0][0] != "STT" || recs[0][2] != "Họ tên chủ hộ" || recs[0][12] != "Hạn cuối nhận khiếu nại" {
 		t.Fatalf("posted CSV %q", recs)
 	}
-	if r := recs[1]; r[1] != "Danh sách hộ nghèo" || r[2] != "Hoàng Văn Sáng" || r[6] != "hộ nghèo" || r[11] != today.Format(time.DateOnly) || r[12] != until.Format(time.DateOnly) || r[14] != exampleID || r[15] != id {
-		t.Errorf("posted CSV row %q; want the household, posted today, complaints until %s", r, until.Format(time.DateOnly))
+	if r := recs[1]; r[1] != "Danh sách hộ nghèo" || r[2] != "Hoàng Văn Sáng" || r[6] != "hộ nghèo" || r[11] != today.Format(time.DateOnly) || r[12] != "" || r[14] != exampleID || r[15] != id {
+		t.Errorf("posted CSV row %q; want the household, posted today, no complaint period set", r)
 	}
 
 	// Under re-check: listed as such, the posting day no longer known here.
@@ -132,9 +124,6 @@ func TestExportFlagsChooseOneOutput(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, "give one") {
 			t.Errorf("rasoat %s: exit %d, %s; want %d, one output", strings.Join(args, " "), code, stderr, exitUsage)
 		}
-	}
-	if _, stderr, code := rasoat(t, "", "review", "posted", "--db", db, "--complaint-days", "-3"); code != exitUsage || !strings.Contains(stderr, "--complaint-days") {
-		t.Errorf("a negative complaint period: exit %d, %s", code, stderr)
 	}
 }
 

@@ -35,7 +35,7 @@ const reviewUsage = `Usage:
   rasoat review show     [--json] REVIEW_ID
   rasoat review certificate [--json] HOUSEHOLD_ID
   rasoat review decision --number N [--json | --csv | --xlsx FILE]
-  rasoat review posted   [--unit CODE] [--complaint-days N] [--json | --csv | --xlsx FILE]
+  rasoat review posted   [--unit CODE] [--json | --csv | --xlsx FILE]
   rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
 Every command takes --db F, the tablet file (default tablet.db in the
@@ -88,12 +88,11 @@ commune or village --unit (default: every village this file holds): each
 household whose review is posted or under re-check, with its provisional
 result as the engine scores it now, on the list the decision would put
 it on (poor, near-poor, left poverty, left near-poverty; MIDDLE and
-NOT_POOR for the others), the day it was posted and, with
---complaint-days N (the working days the province allows for complaints,
-counted from the day after posting), the last day for complaints. A
-household posted again after a re-check shows no posting day: this file
-holds only the status's last step (rasoat history REVIEW_ID has them
-all).
+NOT_POOR for the others), the day it was posted and, once the province
+has set its complaint period (rasoat procedure set, fetched at sync), the
+last day for complaints. A household posted again after a re-check shows
+no posting day: this file holds only the status's last step (rasoat
+history REVIEW_ID has them all).
 
 "decision" and "posted" write --csv (standard output; UTF-8 with a
 byte-order mark, Vietnamese headings, one household a row) or --xlsx FILE
@@ -115,7 +114,7 @@ written); 2 for bad usage or a file that cannot be opened.
 
 func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "review", usage: reviewUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by", "unit", "xlsx", "complaint-days")
+	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by", "unit", "xlsx")
 	if sub == "" {
 		if help {
 			fmt.Fprint(stdout, reviewUsage)
@@ -718,14 +717,9 @@ func orDash(s string) string {
 	return s
 }
 
-// maxComplaintDays bounds --complaint-days: a period of working days a
-// province sets runs to weeks, not years.
-const maxComplaintDays = 365
-
 func runReviewPosted(ctx context.Context, v *verb, args []string) int {
 	fs, db := v.flags()
 	unit := fs.String("unit", "", "")
-	days := fs.Int("complaint-days", 0, "")
 	out := v.exportFlags(fs, true)
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
@@ -733,24 +727,12 @@ func runReviewPosted(ctx context.Context, v *verb, args []string) int {
 	if err := out.check(); err != nil {
 		return v.usageError(err)
 	}
-	rules := procedure.Default()
-	if *days != 0 {
-		if *days < 0 || *days > maxComplaintDays {
-			return v.usageError(fmt.Errorf("--complaint-days %d: want 1 to %d working days", *days, maxComplaintDays))
-		}
-		var err error
-		rules, err = rules.Set(procedure.PeriodComplaints, *days, procedure.WorkingDays,
-			procedure.Source{Text: "the province's rule, given to rasoat review posted --complaint-days"})
-		if err != nil {
-			return v.usageError(err)
-		}
-	}
 	c, err := openDB(ctx, *db, false)
 	if err != nil {
 		return v.fail(err)
 	}
 	defer c.Close()
-	p, err := c.Posted(ctx, client.PostedOptions{Unit: *unit, Rules: rules})
+	p, err := c.Posted(ctx, client.PostedOptions{Unit: *unit})
 	if err != nil {
 		return v.fail(err)
 	}
