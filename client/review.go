@@ -493,33 +493,12 @@ func (c *Client) Certificate(ctx context.Context, householdID string) (Certifica
 }
 
 // DecisionList is a recognition decision (quyết định công nhận, form 02)
-// as this tablet holds it: the households decided in it, by list, and a
-// digest over them, so that the posted list, the certificates and the
-// province's copy can be checked to be the list decided.
-type DecisionList struct {
-	Number string
-	Date   string
-	// Lists: "POOR" (hộ nghèo), "NEAR_POOR" (hộ cận nghèo), "LEFT_POVERTY"
-	// (hộ thoát nghèo: decided poor the year before, not now),
-	// "LEFT_NEAR_POVERTY" (hộ thoát cận nghèo); the others decided in it are
-	// under their result.
-	Lists map[string][]DecidedHousehold
-	// Digest is SHA-256 over every household decided in it, in review id
-	// order: its review, household, result and seal. Any change to one of
-	// them, or a household added or left out, changes it.
-	Digest string
-	// Changed lists the households whose answers changed since (their
-	// seal no longer matches).
-	Changed []string
-}
+// as this tablet holds it (workflow.DecisionList, shared with the exports
+// and the server).
+type DecisionList = workflow.DecisionList
 
 // DecidedHousehold is one line of a decision's lists.
-type DecidedHousehold struct {
-	ReviewID, HouseholdID, VillageCode string
-	Year                               int
-	Result, Before                     string // the result, and the one decided the year before ("" none)
-	Seal                               string
-}
+type DecidedHousehold = workflow.DecidedHousehold
 
 // Decision returns the decision numbered number, from the reviews this
 // tablet holds; ErrNotFound if none was decided in it.
@@ -549,28 +528,12 @@ func (c *Client) Decision(ctx context.Context, number string) (DecisionList, err
 	h := sha256.New()
 	for i := range rows {
 		x := &rows[i]
-		if err := c.householdReviews(ctx, x.HouseholdID, func(r Review) error {
-			if dec := r.Step.Decision; r.Status == workflow.Decided && dec != nil {
-				if y, err := workflow.ListYear(r.Regular(), r.Date); err == nil && y == x.Year-1 {
-					x.Before = dec.Result
-				}
-			}
-			return nil
-		}); err != nil {
+		if x.Before, err = c.decidedFor(ctx, x.HouseholdID, x.Year-1); err != nil {
 			return d, err
 		}
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\n", x.ReviewID, x.HouseholdID, x.Result, x.Seal)
-		list := x.Result
-		switch {
-		case x.Before == "POOR" && x.Result != "POOR" && x.Result != "NEAR_POOR":
-			list = "LEFT_POVERTY"
-		case x.Before == "NEAR_POOR" && x.Result != "POOR" && x.Result != "NEAR_POOR":
-			list = "LEFT_NEAR_POVERTY"
-		}
-		d.Lists[list] = append(d.Lists[list], *x)
-		if x.Before == "POOR" && x.Result == "NEAR_POOR" {
-			// Thoát nghèo into near-poverty: on both lists.
-			d.Lists["LEFT_POVERTY"] = append(d.Lists["LEFT_POVERTY"], *x)
+		for _, list := range workflow.ListsOf(x.Before, x.Result) {
+			d.Lists[list] = append(d.Lists[list], *x)
 		}
 		now, err := c.sealOf(ctx, x.HouseholdID, x.ReviewID)
 		if err != nil {
@@ -582,4 +545,19 @@ func (c *Client) Decision(ctx context.Context, number string) (DecisionList, err
 	}
 	d.Digest = hex.EncodeToString(h.Sum(nil))
 	return d, nil
+}
+
+// decidedFor returns the result decided for a household's list of year
+// ("" if none was).
+func (c *Client) decidedFor(ctx context.Context, householdID string, year int) (string, error) {
+	var result string
+	err := c.householdReviews(ctx, householdID, func(r Review) error {
+		if dec := r.Step.Decision; r.Status == workflow.Decided && dec != nil {
+			if y, err := workflow.ListYear(r.Regular(), r.Date); err == nil && y == year {
+				result = dec.Result
+			}
+		}
+		return nil
+	})
+	return result, err
 }

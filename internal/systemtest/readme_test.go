@@ -3,12 +3,16 @@ package systemtest
 import (
 	"bufio"
 	"encoding/csv"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xuri/excelize/v2"
 )
 
 // TestQuickstartAsInTheReadme runs the README's quickstart, line by line as
@@ -22,32 +26,153 @@ func TestQuickstartAsInTheReadme(t *testing.T) {
 
 // TestReviewRoundAsInTheReadme runs the README's review round, which
 // continues the quickstart: four people on their own tablet files take a
-// household from draft to decided and print its certificate.
+// household from draft to decided and print its certificate; then the
+// exports that follow it. The outputs the README shows in its
+// "readme-output" blocks are compared line by line (-update writes them).
 func TestReviewRoundAsInTheReadme(t *testing.T) {
 	round := readmeBlock(t, "review round", func(lines []string) bool {
 		return len(lines) > 0 && strings.HasPrefix(lines[0], "rasoat admin --db admin.db person put lan")
 	})
+	exports := readmeBlock(t, "exports (```sh starting with rasoat report … --xlsx)", func(lines []string) bool {
+		return len(lines) > 0 && strings.HasPrefix(lines[0], "rasoat report ") && strings.Contains(lines[0], "--xlsx")
+	})
 	// The report comes before the certificate: check it, and the same as
 	// CSV (a line added after it), read back.
-	lines := append(quickstart(t), round...)
+	lines := append(append(quickstart(t), round...), exports...)
 	i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "rasoat report ") })
 	if i < 0 || i == len(lines)-1 {
 		t.Fatal("the README's review round has no rasoat report line before its last")
 	}
 	lines = slices.Insert(lines, i+1, lines[i]+" --csv")
-	outs := runReadmeOutputs(t, lines)
-	if report := outs[i]; !strings.Contains(report, "thôn 06517-01") || !strings.Contains(report, "Báo cáo kết quả rà soát — đơn vị 06517, danh sách năm 2026") {
-		t.Errorf("the README's report does not show the commune's village:\n%s", report)
-	}
+	// The posting is stamped when the round runs: the README shows that
+	// day as postedDay. The day is read before and after, in the commune's
+	// time zone, should the run cross midnight.
+	ict := time.FixedZone("ICT", 7*3600)
+	days := []string{time.Now().In(ict).Format(time.DateOnly)}
+	outs, dir := runReadmeOutputs(t, lines)
+	days = append(days, time.Now().In(ict).Format(time.DateOnly))
+	checkReadmeOutputs(t, lines, outs, func(s string) string {
+		for _, d := range days {
+			s = strings.ReplaceAll(s, d, postedDay)
+		}
+		return s
+	})
+
 	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(outs[i+1], "\ufeff"))).ReadAll()
 	if err != nil || len(recs) < 3 || recs[0][0] != "Đơn vị" || recs[1][2] != "tổng" || recs[1][4] != "1" {
 		t.Errorf("the report as CSV = %q, %v; want a header, the total with the one household, and its groups", recs, err)
 	}
-	last := outs[len(outs)-1]
+	cert := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "rasoat review certificate ") })
 	for _, want := range []string{"GIẤY CHỨNG NHẬN HỘ NGHÈO", "2026 POOR", "125/QĐ-UBND of 2025-12-10"} {
-		if !strings.Contains(last, want) {
-			t.Errorf("the README's certificate does not show %q:\n%s", want, last)
+		if !strings.Contains(outs[cert], want) {
+			t.Errorf("the README's certificate does not show %q:\n%s", want, outs[cert])
 		}
+	}
+
+	// The workbooks the exports wrote: one household, decided poor, in
+	// village 06517-01 (the round above), so every rate is 100 %.
+	book := func(name string) *excelize.File {
+		f, err := excelize.OpenFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatalf("the README's workbook %s does not open: %v", name, err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	report := book("bao-cao-06517-2026.xlsx")
+	if got := report.GetSheetList(); len(got) != 8 || got[0] != "Tổng hợp" || got[1] != "Theo thôn" {
+		t.Errorf("report workbook sheets %q", got)
+	}
+	if rows, err := report.GetRows("Tổng hợp"); err != nil || len(rows) != 2 || strings.Join(rows[1][:11], "|") != "06517|2026|1|1|1|0|0|0|0|100.00%|100.00%" {
+		t.Errorf("report workbook's overall sheet %q, %v", rows, err)
+	}
+	if rows, err := report.GetRows("Theo thôn"); err != nil || len(rows) != 2 || rows[1][0] != "06517-01" || rows[1][3] != "1" {
+		t.Errorf("report workbook's villages %q, %v", rows, err)
+	}
+	decision := book("quyet-dinh-125.xlsx")
+	if rows, err := decision.GetRows("Danh sách hộ nghèo"); err != nil || len(rows) != 2 || rows[1][1] != "0193a1f2-7c4e-7b1a-9d2e-5f6a7b8c9d01" || rows[1][4] != "hộ nghèo" {
+		t.Errorf("decision workbook's poor list %q, %v", rows, err)
+	}
+}
+
+// postedDay is the posting day the README's posted list shows.
+const postedDay = "2025-11-03"
+
+var update = flag.Bool("update", false, "write this run's outputs into the README's readme-output blocks")
+
+// checkReadmeOutputs compares each README block marked
+//
+//	<!-- readme-output: COMMAND -->
+//
+// with the output of the line COMMAND among lines, every line, after vary
+// (which puts the README's values in place of those that change from run
+// to run) and without trailing spaces (which the README does not keep).
+// With -update it writes the outputs into the README instead.
+func checkReadmeOutputs(t *testing.T, lines, outs []string, vary func(string) string) {
+	t.Helper()
+	path := filepath.Join("..", "..", "README.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := strings.Split(string(b), "\n")
+	const marker = "<!-- readme-output: "
+	changed, found := false, 0
+	for k := 0; k < len(readme); k++ {
+		cmd, ok := strings.CutPrefix(readme[k], marker)
+		if !ok {
+			continue
+		}
+		cmd = strings.TrimSuffix(cmd, " -->")
+		found++
+		i := slices.Index(lines, cmd)
+		if i < 0 {
+			t.Errorf("README.md:%d: readme-output %q is not a line the test runs", k+1, cmd)
+			continue
+		}
+		if k+1 >= len(readme) || readme[k+1] != "```text" {
+			t.Fatalf("README.md:%d: readme-output is not followed by a ```text block", k+1)
+		}
+		end := slices.Index(readme[k+2:], "```")
+		if end < 0 {
+			t.Fatalf("README.md:%d: the block never closes", k+2)
+		}
+		end += k + 2
+		var got []string
+		for _, l := range strings.Split(strings.TrimRight(vary(outs[i]), "\n"), "\n") {
+			got = append(got, strings.TrimRight(l, " "))
+		}
+		want := readme[k+2 : end]
+		if slices.Equal(got, want) {
+			continue
+		}
+		if *update {
+			readme = slices.Concat(readme[:k+2], got, readme[end:])
+			changed = true
+			continue
+		}
+		for n := range max(len(got), len(want)) {
+			g, w := "(none)", "(none)"
+			if n < len(got) {
+				g = got[n]
+			}
+			if n < len(want) {
+				w = want[n]
+			}
+			if g != w {
+				t.Errorf("README.md:%d, the output of %q differs from its line %d:\n got %q\nwant %q\n(go test ./internal/systemtest -run %s -update writes this run's output)", k+3+n, cmd, n+1, g, w, t.Name())
+				break
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("README.md has no readme-output block")
+	}
+	if changed {
+		if err := os.WriteFile(path, []byte(strings.Join(readme, "\n")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Log("README.md: readme-output blocks written from this run")
 	}
 }
 
@@ -56,13 +181,14 @@ func TestReviewRoundAsInTheReadme(t *testing.T) {
 // of the command before it ($name expanded), and returns the last output.
 func runReadme(t *testing.T, lines []string) string {
 	t.Helper()
-	outs := runReadmeOutputs(t, lines)
+	outs, _ := runReadmeOutputs(t, lines)
 	return outs[len(outs)-1]
 }
 
 // runReadmeOutputs is runReadme returning each line's output (a line
-// that prints nothing, or checks an output, has ""), in the lines' order.
-func runReadmeOutputs(t *testing.T, lines []string) []string {
+// that prints nothing, or checks an output, has ""), in the lines' order,
+// and the directory the lines ran in.
+func runReadmeOutputs(t *testing.T, lines []string) ([]string, string) {
 	t.Helper()
 	outs := make([]string, len(lines))
 	dir := t.TempDir()
@@ -100,7 +226,7 @@ func runReadmeOutputs(t *testing.T, lines []string) []string {
 		last = runReadmeLine(t, dir, srv.addr, line, vars)
 		outs[i] = last
 	}
-	return outs
+	return outs, dir
 }
 
 // quickstart returns the shell lines of the README's quickstart block.

@@ -1,78 +1,103 @@
 package main
 
 import (
-	"encoding/csv"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"strconv"
+	"os"
+	"path/filepath"
 
-	"github.com/rasoat/rasoat/client"
-	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/internal/export"
 )
 
-// CSV exports for officers: UTF-8 with a byte-order mark, so that a
-// spreadsheet opens the Vietnamese headings as written, and one header row
-// in Vietnamese.
+// The files officers take away (internal/export builds the tables): CSV
+// on standard output with --csv, an Excel workbook with --xlsx FILE.
 
-const utf8BOM = "\ufeff"
-
-func csvWriter(w io.Writer) (*csv.Writer, error) {
-	if _, err := io.WriteString(w, utf8BOM); err != nil {
-		return nil, err
-	}
-	return csv.NewWriter(w), nil
+// exportFlags are --csv and --xlsx, and --json where the verb has it.
+type exportFlags struct {
+	csv, json bool
+	xlsx      string
 }
 
-// writeDecisionCSV writes a decision's lists, one household a row.
-func writeDecisionCSV(w io.Writer, d client.DecisionList) error {
-	cw, err := csvWriter(w)
-	if err != nil {
-		return err
+func (v *verb) exportFlags(fs *flag.FlagSet, withJSON bool) *exportFlags {
+	e := &exportFlags{}
+	fs.BoolVar(&e.csv, "csv", false, "")
+	fs.StringVar(&e.xlsx, "xlsx", "", "")
+	if withJSON {
+		fs.BoolVar(&e.json, "json", false, "")
 	}
-	rec := []string{"Số quyết định", "Ngày", "Danh sách", "Mã hộ", "Thôn", "Năm danh sách", "Kết quả", "Kết quả năm trước", "Mã rà soát", "Dấu niêm phong"}
-	if err := cw.Write(rec); err != nil {
-		return err
-	}
-	for _, list := range []string{"POOR", "NEAR_POOR", "LEFT_POVERTY", "LEFT_NEAR_POVERTY", "MIDDLE", "NOT_POOR"} {
-		for _, h := range d.Lists[list] {
-			if err := cw.Write([]string{d.Number, d.Date, list, h.HouseholdID, h.VillageCode, strconv.Itoa(h.Year), h.Result, h.Before, h.ReviewID, h.Seal}); err != nil {
-				return err
-			}
-		}
-	}
-	cw.Flush()
-	return cw.Error()
+	return e
 }
 
-// writeReportCSV writes a report's counts, one group a row: the total,
-// each commune, village, ethnicity and area.
-func writeReportCSV(w io.Writer, r *rasoatv1.ReportResponse) error {
-	cw, err := csvWriter(w)
-	if err != nil {
-		return err
-	}
-	if err := cw.Write([]string{"Đơn vị", "Năm danh sách", "Nhóm", "Khóa", "Số hộ", "Đã rà soát", "Hộ nghèo", "Hộ cận nghèo", "Hộ có mức sống trung bình", "Không thuộc các diện trên", "Chưa đủ thông tin", "Tỷ lệ hộ nghèo (%)", "Tỷ lệ nghèo đa chiều (%)"}); err != nil {
-		return err
-	}
-	row := func(group, key string, c *rasoatv1.ReportCounts) error {
-		return cw.Write([]string{r.GetUnitCode(), strconv.Itoa(int(r.GetListYear())), group, key,
-			fmt.Sprint(c.GetHouseholds()), fmt.Sprint(c.GetReviewed()), fmt.Sprint(c.GetPoor()), fmt.Sprint(c.GetNearPoor()),
-			fmt.Sprint(c.GetMiddle()), fmt.Sprint(c.GetNotPoor()), fmt.Sprint(c.GetUnscored()),
-			strconv.FormatFloat(100*c.GetPovertyRate(), 'f', 2, 64), strconv.FormatFloat(100*c.GetMultidimensionalPovertyRate(), 'f', 2, 64)})
-	}
-	if err := row("tổng", "", r.GetTotal()); err != nil {
-		return err
-	}
-	for _, g := range []struct {
-		name string
-		rows []*rasoatv1.ReportBreakdown
-	}{{"xã", r.GetByCommune()}, {"thôn", r.GetByVillage()}, {"dân tộc chủ hộ", r.GetByEthnicity()}, {"khu vực", r.GetByArea()}} {
-		for _, b := range g.rows {
-			if err := row(g.name, b.GetKey(), b.GetCounts()); err != nil {
-				return err
-			}
+// check refuses two outputs at once.
+func (e *exportFlags) check() error {
+	n := 0
+	for _, on := range []bool{e.csv, e.json, e.xlsx != ""} {
+		if on {
+			n++
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	if n > 1 {
+		return errors.New("--csv, --json and --xlsx each choose the output: give one")
+	}
+	return nil
+}
+
+// writeCSV writes t to standard output as CSV.
+func (v *verb) writeCSV(t export.Table) int {
+	if err := export.WriteCSV(v.stdout, t); err != nil {
+		return v.fail(err)
+	}
+	return exitOK
+}
+
+// writeWorkbook writes tables as a workbook to path ("-": standard
+// output) and says where it went.
+func (v *verb) writeWorkbook(path string, tables ...export.Table) int {
+	if path == "-" {
+		if err := export.WriteXLSX(v.stdout, tables...); err != nil {
+			return v.fail(err)
+		}
+		return exitOK
+	}
+	if err := writeFileAtomic(path, func(w io.Writer) error { return export.WriteXLSX(w, tables...) }); err != nil {
+		return v.fail(err)
+	}
+	sheets := "1 sheet"
+	if len(tables) != 1 {
+		sheets = fmt.Sprintf("%d sheets", len(tables))
+	}
+	fmt.Fprintf(v.stdout, "wrote %s (%s)\n", path, sheets)
+	return exitOK
+}
+
+// writeFileAtomic writes path through a temporary file beside it, renamed
+// over it once whole: an export that fails half way leaves the officer's
+// earlier file as it was, never a truncated one a spreadsheet cannot open.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := write(tmp); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; an export is for sharing.
+	if err := tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

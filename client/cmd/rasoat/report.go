@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rasoat/rasoat/internal/export"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -45,6 +46,10 @@ Flags:
   --json              print the ReportResponse as protobuf JSON
   --csv               print the counts as CSV (UTF-8 with a byte-order
                       mark, Vietnamese headings), one group a row
+  --xlsx FILE         write the report as an Excel workbook, one sheet a
+                      table (overall, by commune, village, ethnicity and
+                      area, indicators, progress, transitions); - for
+                      standard output
 
 Exit status: 0 when printed; 1 when the unit is not yours or unknown, or a
 value is invalid; 2 for bad usage, a device not enrolled, or a server that
@@ -57,13 +62,15 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	nf := v.netFlags(fs, time.Minute)
 	unit := fs.String("unit", "", "")
 	year := fs.Int("year", 0, "")
-	asJSON := fs.Bool("json", false, "")
-	asCSV := fs.Bool("csv", false, "")
+	out := v.exportFlags(fs, true)
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
 	}
 	if *unit == "" || *year == 0 {
 		return v.usageError(fmt.Errorf("--unit and --year are required"))
+	}
+	if err := out.check(); err != nil {
+		return v.usageError(err)
 	}
 	if err := nf.check(); err != nil {
 		return v.usageError(err)
@@ -83,13 +90,13 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			return map[string]string{"unit_code": "--unit", "list_year": "--year"}[f]
 		})
 	}
-	if *asCSV {
-		if err := writeReportCSV(stdout, res); err != nil {
-			return v.fail(err)
-		}
-		return exitOK
+	switch {
+	case out.csv:
+		return v.writeCSV(export.ReportCounts(res))
+	case out.xlsx != "":
+		return v.writeWorkbook(out.xlsx, export.ReportSheets(res)...)
 	}
-	if *asJSON {
+	if out.json {
 		b, err := protojson.Marshal(res)
 		if err != nil {
 			return v.fail(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/client"
+	"github.com/rasoat/rasoat/internal/export"
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/survey/procedure"
@@ -33,7 +34,8 @@ const reviewUsage = `Usage:
   rasoat review refuse   --note TEXT REVIEW_ID           (commune chair)
   rasoat review show     [--json] REVIEW_ID
   rasoat review certificate [--json] HOUSEHOLD_ID
-  rasoat review decision --number N [--json | --csv]
+  rasoat review decision --number N [--json | --csv | --xlsx FILE]
+  rasoat review posted   [--unit CODE] [--json | --csv | --xlsx FILE]
   rasoat review list     [--state S] [--overdue] [--today D] [--meetings-by D] [--json]
 
 Every command takes --db F, the tablet file (default tablet.db in the
@@ -81,6 +83,22 @@ with a digest over every household decided, its result and seal: the same
 digest on every copy of the data means the same list was decided, and any
 household whose answers changed since is named.
 
+"posted" prints the posted lists (danh sách niêm yết công khai) of the
+commune or village --unit (default: every village this file holds): each
+household whose review is posted or under re-check, with its provisional
+result as the engine scores it now, on the list the decision would put
+it on (poor, near-poor, left poverty, left near-poverty; MIDDLE and
+NOT_POOR for the others), the day it was posted and, once the province
+has set its complaint period (rasoat procedure set, fetched at sync), the
+last day for complaints. A household posted again after a re-check shows
+no posting day: this file holds only the status's last step (rasoat
+history REVIEW_ID has them all).
+
+"decision" and "posted" write --csv (standard output; UTF-8 with a
+byte-order mark, Vietnamese headings, one household a row) or --xlsx FILE
+(an Excel workbook: a sheet a list of form 02 and one with the digest for
+a decision; the posted list on one sheet; - for standard output).
+
 "show" prints a review's status, the step that set it and its deadlines;
 "list" prints one line per review, --state keeping one status, --overdue
 only those past a deadline on --today (default today): a regular review
@@ -96,13 +114,13 @@ written); 2 for bad usage or a file that cannot be opened.
 
 func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "review", usage: reviewUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by")
+	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by", "unit", "xlsx")
 	if sub == "" {
 		if help {
 			fmt.Fprint(stdout, reviewUsage)
 			return exitOK
 		}
-		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate, decision or list"))
+		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate, decision, posted or list"))
 	}
 	v.name = "review " + sub
 	switch sub {
@@ -114,6 +132,8 @@ func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return runReviewCertificate(ctx, v, rest)
 	case "decision":
 		return runReviewDecision(ctx, v, rest)
+	case "posted":
+		return runReviewPosted(ctx, v, rest)
 	case "list":
 		return runReviewList(ctx, v, rest)
 	case "decide":
@@ -646,13 +666,15 @@ func runReviewCertificate(ctx context.Context, v *verb, args []string) int {
 func runReviewDecision(ctx context.Context, v *verb, args []string) int {
 	fs, db := v.flags()
 	number := fs.String("number", "", "")
-	asJSON := fs.Bool("json", false, "")
-	asCSV := fs.Bool("csv", false, "")
+	out := v.exportFlags(fs, true)
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
 	}
 	if *number == "" {
 		return v.usageError(errors.New("--number is required: the decision's number (Quyết định số …)"))
+	}
+	if err := out.check(); err != nil {
+		return v.usageError(err)
 	}
 	c, err := openDB(ctx, *db, false)
 	if err != nil {
@@ -663,26 +685,21 @@ func runReviewDecision(ctx context.Context, v *verb, args []string) int {
 	if err != nil {
 		return v.fail(err)
 	}
-	if *asCSV {
-		if err := writeDecisionCSV(v.stdout, d); err != nil {
-			return v.fail(err)
-		}
-		return exitOK
-	}
-	if *asJSON {
+	switch {
+	case out.csv:
+		return v.writeCSV(export.DecisionRows(d))
+	case out.xlsx != "":
+		return v.writeWorkbook(out.xlsx, export.DecisionSheets(d)...)
+	case out.json:
 		return writeJSONLine(v, d)
 	}
 	fmt.Fprintf(v.stdout, "Quyết định %s ngày %s (form 02)\ndigest %s\n", d.Number, d.Date, d.Digest)
-	for _, l := range []struct{ key, name string }{
-		{"POOR", "Danh sách hộ nghèo"}, {"NEAR_POOR", "Danh sách hộ cận nghèo"},
-		{"LEFT_POVERTY", "Danh sách hộ thoát nghèo"}, {"LEFT_NEAR_POVERTY", "Danh sách hộ thoát cận nghèo"},
-		{"MIDDLE", "Hộ có mức sống trung bình"}, {"NOT_POOR", "Hộ không thuộc các diện trên"},
-	} {
-		rows := d.Lists[l.key]
+	for _, list := range workflow.ListOrder {
+		rows := d.Lists[list]
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(v.stdout, "\n%s (%d):\n", l.name, len(rows))
+		fmt.Fprintf(v.stdout, "\n%s (%d):\n", workflow.ListName(list), len(rows))
 		for _, r := range rows {
 			fmt.Fprintf(v.stdout, "  %s  village %s  %d: %s (before: %s)\n", r.HouseholdID, r.VillageCode, r.Year, r.Result, orDash(r.Before))
 		}
@@ -698,4 +715,59 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+func runReviewPosted(ctx context.Context, v *verb, args []string) int {
+	fs, db := v.flags()
+	unit := fs.String("unit", "", "")
+	out := v.exportFlags(fs, true)
+	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
+		return code
+	}
+	if err := out.check(); err != nil {
+		return v.usageError(err)
+	}
+	c, err := openDB(ctx, *db, false)
+	if err != nil {
+		return v.fail(err)
+	}
+	defer c.Close()
+	p, err := c.Posted(ctx, client.PostedOptions{Unit: *unit})
+	if err != nil {
+		return v.fail(err)
+	}
+	switch {
+	case out.csv:
+		return v.writeCSV(export.Posted(p))
+	case out.xlsx != "":
+		return v.writeWorkbook(out.xlsx, export.Posted(p))
+	case out.json:
+		return writeJSONLine(v, p)
+	}
+	title := "mọi thôn trong tệp (every village this file holds)"
+	if p.Unit != "" {
+		title = "đơn vị " + p.Unit
+	}
+	fmt.Fprintf(v.stdout, "Danh sách niêm yết công khai — %s: %d hộ\n", title, p.Len())
+	for _, list := range workflow.ListOrder {
+		rows := p.Lists[list]
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(v.stdout, "\n%s (%d):\n", workflow.ListName(list), len(rows))
+		w := tabwriter.NewWriter(v.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(w, "  STT\tCHỦ HỘ\tTHÔN\tKẾT QUẢ\tNĂM TRƯỚC\tTRẠNG THÁI\tNIÊM YẾT\tHẠN KHIẾU NẠI\tHỘ")
+		for i, h := range rows {
+			result := workflow.ResultName(h.Result)
+			if h.Result == "" {
+				result = "— " + h.Problem
+			}
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, h.HeadName, h.VillageCode, result, orDash(workflow.ResultName(h.Before)),
+				h.Status.Vietnamese(), orDash(h.PostedOn), orDash(h.ComplaintsUntil), h.HouseholdID)
+		}
+		if err := w.Flush(); err != nil {
+			return v.fail(err)
+		}
+	}
+	return exitOK
 }

@@ -147,7 +147,7 @@ func TestReviewCertificate(t *testing.T) {
 	}
 	// The decision's lists as CSV, read back.
 	recs, err := csv.NewReader(strings.NewReader(strings.TrimPrefix(ok(t, "", "review", "decision", "--csv", "--db", db, "--number", "125/QĐ-UBND"), "\ufeff"))).ReadAll()
-	if err != nil || len(recs) != 2 || recs[0][0] != "Số quyết định" || recs[1][2] != "POOR" || recs[1][3] != exampleID {
+	if err != nil || len(recs) != 2 || recs[0][0] != "Số quyết định" || recs[1][2] != "Danh sách hộ nghèo" || recs[1][3] != exampleID {
 		t.Errorf("the decision's CSV = %q, %v; want a header and the household on the poor list", recs, err)
 	}
 	out := ok(t, "", "review", "certificate", "--db", db, exampleID)
