@@ -3,6 +3,8 @@ package facts
 import (
 	"strconv"
 	"strings"
+
+	"github.com/rasoat/rasoat/server/store"
 )
 
 // The report's queries over the facts tables, written once for both
@@ -66,14 +68,103 @@ func Rebind(q string) string {
 	return b.String()
 }
 
-// TransitionsSQL: (list year, list year) + where's arguments. Each
-// household decided for the list year, with its result the year before
-// (” when it was not decided then).
+// latest is the condition that the household_decided row d is its
+// household's latest decided review of its list year: the greatest review
+// id (UUIDv7, the review started last), so that a regular review changing
+// the list counts once, with its result.
+func latest(d string) string {
+	return "NOT EXISTS (SELECT 1 FROM household_decided x WHERE x.household_id = " + d + ".household_id AND x.list_year = " + d +
+		".list_year AND x.review_id > " + d + ".review_id)"
+}
+
+// TransitionsSQL: (list year) + where's arguments. Each household decided
+// for the list year, with its result the year before (” when it was not
+// decided then) and whether it was decided poor for any year before that
+// (tái nghèo).
 func TransitionsSQL(where string) string {
-	return `SELECT COALESCE(p.result, ''), c.result, COUNT(*)
+	return `SELECT COALESCE(p.result, ''), c.result,
+	CASE WHEN EXISTS (SELECT 1 FROM household_decided e WHERE e.household_id = c.household_id AND e.list_year < c.list_year - 1 AND e.result = 'POOR') THEN 1 ELSE 0 END,
+	COUNT(*)
 FROM household_decided c
 JOIN household_facts f ON f.household_id = c.household_id
-LEFT JOIN household_decided p ON p.household_id = c.household_id AND p.list_year = ? - 1
-WHERE c.list_year = ?` + and(" AND ", qualify(where)) + `
-GROUP BY COALESCE(p.result, ''), c.result`
+LEFT JOIN household_decided p ON p.household_id = c.household_id AND p.list_year = c.list_year - 1 AND ` + latest("p") + `
+WHERE c.list_year = ? AND ` + latest("c") + and(" AND ", qualify(where)) + `
+GROUP BY 1, 2, 3`
+}
+
+// PreviousSQL: (a list year) + where's arguments. The households with a
+// result decided for that year, and the poor and near-poor among them, by
+// village: the base a year's targets are measured against.
+func PreviousSQL(where string) string {
+	return `SELECT f.village_code, COUNT(*),
+	SUM(CASE WHEN d.result = 'POOR' THEN 1 ELSE 0 END),
+	SUM(CASE WHEN d.result = 'NEAR_POOR' THEN 1 ELSE 0 END)
+FROM household_decided d
+JOIN household_facts f ON f.household_id = d.household_id
+WHERE d.list_year = ? AND ` + latest("d") + and(" AND ", qualify(where)) + `
+GROUP BY f.village_code`
+}
+
+// AnyDeprivedSQL returns the query counting, for each set of indicators
+// (numbered from 0) and village, the poor households deprived in any of
+// the set's, and its arguments, which where's follow. The sets are one
+// VALUES table joined to household_deprived, so every set is one scan of
+// the poor households' deprivations.
+func AnyDeprivedSQL(where string, sets [][]string) (string, []any) {
+	var b strings.Builder
+	var args []any
+	b.WriteString(`SELECT s.column1, d.village_code, COUNT(DISTINCT d.household_id)
+FROM household_deprived d
+JOIN (VALUES `)
+	first := true
+	for i, set := range sets {
+		for _, ind := range set {
+			if !first {
+				b.WriteString(", ")
+			}
+			first = false
+			b.WriteString("(CAST(? AS INTEGER), CAST(? AS TEXT))")
+			args = append(args, i, ind)
+		}
+	}
+	b.WriteString(`) s ON s.column2 = d.indicator
+WHERE d.poor = 1` + and(" AND ", where) + `
+GROUP BY s.column1, d.village_code`)
+	return b.String(), args
+}
+
+// WatchSQL returns the watch list's query and its arguments, which
+// where's follow and, unless count, the limit follows: with count, the
+// number of households on it; without, the first Limit of them, most at
+// risk first (both reasons, then more deprivations, then lower income,
+// then the id, so the order is the same on both engines).
+func WatchSQL(where string, q store.WatchQuery, count bool) (string, []any) {
+	var near strings.Builder
+	var args []any
+	for i, l := range q.Lines {
+		if i > 0 {
+			near.WriteString(" OR ")
+		}
+		urban := 0
+		if l.Urban {
+			urban = 1
+		}
+		near.WriteString("(standard = ? AND urban = ? AND income_per_capita <= ?)")
+		args = append(args, l.Standard, urban, l.Max)
+	}
+	if len(q.Lines) == 0 {
+		near.WriteString("1 = 0")
+	}
+	args = append(args, q.MinDeprivations)
+	inner := `SELECT household_id, village_code, class, standard, urban, income_per_capita, deprivations,
+	CASE WHEN class IN ('MIDDLE', 'NOT_POOR') AND (` + near.String() + `) THEN 1 ELSE 0 END AS near_line,
+	CASE WHEN class IN ('NEAR_POOR', 'MIDDLE', 'NOT_POOR') AND md_poor = 0 AND deprivations >= ? THEN 1 ELSE 0 END AS many
+FROM household_facts` + and(" WHERE ", where)
+	if count {
+		return "SELECT COUNT(*) FROM (" + inner + ") w WHERE near_line = 1 OR many = 1", args
+	}
+	return `SELECT household_id, village_code, class, standard, urban, income_per_capita, deprivations, near_line, many
+FROM (` + inner + `) w WHERE near_line = 1 OR many = 1
+ORDER BY near_line + many DESC, deprivations DESC, income_per_capita, household_id
+LIMIT ?`, args
 }
