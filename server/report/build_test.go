@@ -61,3 +61,31 @@ func TestByCommuneSumsTheCommunesVillages(t *testing.T) {
 		t.Errorf("commune 10001's poverty rate %v; want 0.2", got)
 	}
 }
+
+func TestReductionTargetsAreMeasuredFromLastYearsDecisions(t *testing.T) {
+	rows := store.ReportRows{
+		Groups:   []store.ReportGroup{{Village: "06517-01", Households: 60, Poor: 1, NearPoor: 4}, {Village: "06517-02", Households: 40, Poor: 1}},
+		Previous: []store.ReportDecided{{Village: "06517-01", Decided: 50, Poor: 8, NearPoor: 9}, {Village: "06517-02", Decided: 30, Poor: 2}},
+	}
+	scope := map[string][]string{"06517": {"06517-01", "06517-02"}, "06517-03": nil}
+	tg := &rasoatv1.ReportTargets{Units: []*rasoatv1.UnitTarget{
+		{UnitCode: "06517", PovertyRateReductionPoints: proto.Float64(8), ReducePoor: proto.Int32(8), ReduceNearPoor: proto.Int32(6)},
+		{UnitCode: "06517-03", ReducePoor: proto.Int32(1)},
+	}}
+	got := Measure(rows, tg, scope, nil, nil, 2026)
+	met, notMet, na := rasoatv1.TargetStatus_TARGET_STATUS_MET, rasoatv1.TargetStatus_TARGET_STATUS_NOT_MET, rasoatv1.TargetStatus_TARGET_STATUS_NOT_APPLICABLE
+	for i, want := range []struct {
+		name     string
+		achieved float64
+		status   rasoatv1.TargetStatus
+	}{
+		{"10 % poor last year, 2 % now: 8 points, met", 8, met},
+		{"10 poor last year, 2 now: 8 reduced, met", 8, met},
+		{"9 near-poor last year, 4 now: 5 reduced, not the 6 set", 5, notMet},
+		{"a village with no result decided last year cannot be measured", 0, na},
+	} {
+		if g := got[i]; g.GetStatus() != want.status || g.GetAchieved() < want.achieved-1e-9 || g.GetAchieved() > want.achieved+1e-9 {
+			t.Errorf("%s: %v", want.name, g)
+		}
+	}
+}
