@@ -575,7 +575,7 @@ func checkWatchList(t *testing.T, c *commune, got *rasoatv1.ReportResponse, w *w
 			line = lines.NearPoverty
 		}
 		e := entry{id: h.id, deprivations: h.a.Deprivations, income: h.a.IncomePerCapita, line: line}
-		e.near = (class == "MIDDLE" || class == "NOT_POOR") && float64(e.income) <= 1.2*float64(line)
+		e.near = (class == "MIDDLE" || class == "NOT_POOR") && e.income > 0 && float64(e.income) <= 1.2*float64(line)
 		e.many = class != "POOR" && h.a.Deprivations >= 2 && h.a.Deprivations < h.a.Standard.DeprivationThreshold
 		if e.near || e.many {
 			want = append(want, e)

@@ -75,7 +75,8 @@ type ReportQuery struct {
 // WatchQuery is the watch list's rule (report.WatchIncomeMarginPercent
 // and report.WatchMinDeprivations say why these numbers): a middle or
 // not-poor household whose income per capita is at or under its
-// standard's and area's Max, or a household not poor and not deprived in
+// standard's and area's Max (and known: a household scored on the form's
+// score A has no income per capita), or a household not poor and not deprived in
 // the standard's threshold whose deprivations are MinDeprivations or more.
 type WatchQuery struct {
 	Lines           []WatchLine

@@ -146,7 +146,9 @@ type WatchReason int32
 const (
 	WatchReason_WATCH_REASON_UNSPECIFIED WatchReason = 0
 	// Middle or not poor, with income per capita at most a margin (20 %)
-	// above the line under which it would be poor or near-poor.
+	// above the line under which it would be poor or near-poor (a household
+	// scored on the form's score A, its income per capita not known, is
+	// not).
 	WatchReason_WATCH_REASON_NEAR_LINE WatchReason = 1
 	// Deprived in two or more indicators, fewer than the standard's
 	// threshold: one more and, at or under the line, it is poor.

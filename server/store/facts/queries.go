@@ -157,7 +157,7 @@ func WatchSQL(where string, q store.WatchQuery, count bool) (string, []any) {
 	}
 	args = append(args, q.MinDeprivations)
 	inner := `SELECT household_id, village_code, class, standard, urban, income_per_capita, deprivations,
-	CASE WHEN class IN ('MIDDLE', 'NOT_POOR') AND (` + near.String() + `) THEN 1 ELSE 0 END AS near_line,
+	CASE WHEN class IN ('MIDDLE', 'NOT_POOR') AND income_per_capita > 0 AND (` + near.String() + `) THEN 1 ELSE 0 END AS near_line,
 	CASE WHEN class IN ('NEAR_POOR', 'MIDDLE', 'NOT_POOR') AND md_poor = 0 AND deprivations >= ? THEN 1 ELSE 0 END AS many
 FROM household_facts` + and(" WHERE ", where)
 	if count {

@@ -180,7 +180,7 @@ func latestDecided(f *store.HouseholdFacts, y int) (store.DecidedFact, bool) {
 func watched(f *store.HouseholdFacts, w store.WatchQuery) (store.WatchedHousehold, bool) {
 	h := store.WatchedHousehold{HouseholdID: f.HouseholdID, Village: f.VillageCode, Class: f.Class, Standard: f.Standard, Urban: f.Urban,
 		IncomePerCapita: f.IncomePerCapita, Deprivations: f.Deprivations}
-	if f.Class == "MIDDLE" || f.Class == "NOT_POOR" {
+	if (f.Class == "MIDDLE" || f.Class == "NOT_POOR") && f.IncomePerCapita > 0 { // 0: scored on score A, income not known
 		for _, l := range w.Lines {
 			if l.Standard == f.Standard && l.Urban == f.Urban && f.IncomePerCapita <= l.Max {
 				h.NearLine = true
