@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,41 +69,59 @@ func Rebind(q string) string {
 	return b.String()
 }
 
-// latest is the condition that the household_decided row d is its
-// household's latest decided review of its list year: the greatest review
-// id (UUIDv7, the review started last), so that a regular review changing
-// the list counts once, with its result.
-func latest(d string) string {
-	return "NOT EXISTS (SELECT 1 FROM household_decided x WHERE x.household_id = " + d + ".household_id AND x.list_year = " + d +
-		".list_year AND x.review_id > " + d + ".review_id)"
+// DecidedSQL: (list year, list year, the year before, the year before)
+// + where's arguments. The households with a result decided for the list
+// year or the year before, by village, their result the year before and
+// now (” when not decided then), and whether they were decided poor for
+// a year before that (tái nghèo): the transitions and the year before's
+// base in one pass.
+//
+// A household's result for a year is its latest decided review's (the
+// greatest review id: UUIDv7, the review started last), so a regular
+// review changing the list counts once, with its result. Review ids are
+// canonical UUIDs, 36 bytes, so the greatest "id result" of a year is its
+// latest review's, and its result is what follows the 37th byte: one scan
+// of the decisions grouped by household, no lookup per household.
+func DecidedSQL(where string) string {
+	return `SELECT f.village_code, COALESCE(SUBSTR(h.prev, 38), ''), COALESCE(SUBSTR(h.cur, 38), ''), h.earlier, COUNT(*)
+FROM (SELECT household_id,
+	MAX(CASE WHEN list_year = ? THEN review_id || ' ' || result END) AS cur,
+	MAX(CASE WHEN list_year = ? - 1 THEN review_id || ' ' || result END) AS prev,
+	MAX(CASE WHEN list_year < ? - 1 AND result = 'POOR' THEN 1 ELSE 0 END) AS earlier
+	FROM household_decided WHERE list_year <= ? GROUP BY household_id) h
+JOIN household_facts f ON f.household_id = h.household_id
+WHERE (h.cur IS NOT NULL OR h.prev IS NOT NULL)` + and(" AND ", qualify(where)) + `
+GROUP BY f.village_code, COALESCE(SUBSTR(h.prev, 38), ''), COALESCE(SUBSTR(h.cur, 38), ''), h.earlier`
 }
 
-// TransitionsSQL: (list year) + where's arguments. Each household decided
-// for the list year, with its result the year before (” when it was not
-// decided then) and whether it was decided poor for any year before that
-// (tái nghèo).
-func TransitionsSQL(where string) string {
-	return `SELECT COALESCE(p.result, ''), c.result,
-	CASE WHEN EXISTS (SELECT 1 FROM household_decided e WHERE e.household_id = c.household_id AND e.list_year < c.list_year - 1 AND e.result = 'POOR') THEN 1 ELSE 0 END,
-	COUNT(*)
-FROM household_decided c
-JOIN household_facts f ON f.household_id = c.household_id
-LEFT JOIN household_decided p ON p.household_id = c.household_id AND p.list_year = c.list_year - 1 AND ` + latest("p") + `
-WHERE c.list_year = ? AND ` + latest("c") + and(" AND ", qualify(where)) + `
-GROUP BY 1, 2, 3`
-}
-
-// PreviousSQL: (a list year) + where's arguments. The households with a
-// result decided for that year, and the poor and near-poor among them, by
-// village: the base a year's targets are measured against.
-func PreviousSQL(where string) string {
-	return `SELECT f.village_code, COUNT(*),
-	SUM(CASE WHEN d.result = 'POOR' THEN 1 ELSE 0 END),
-	SUM(CASE WHEN d.result = 'NEAR_POOR' THEN 1 ELSE 0 END)
-FROM household_decided d
-JOIN household_facts f ON f.household_id = d.household_id
-WHERE d.list_year = ? AND ` + latest("d") + and(" AND ", qualify(where)) + `
-GROUP BY f.village_code`
+// Decided adds a DecidedSQL row to r: a transition when decided now, the
+// year before's base when decided then.
+func Decided(r *store.ReportRows, village, prev, cur string, earlier bool, n int) {
+	if cur != "" {
+		i := slices.IndexFunc(r.Transitions, func(t store.ReportTransition) bool {
+			return t.From == prev && t.To == cur && t.PoorEarlier == earlier
+		})
+		if i < 0 {
+			r.Transitions = append(r.Transitions, store.ReportTransition{From: prev, To: cur, PoorEarlier: earlier})
+			i = len(r.Transitions) - 1
+		}
+		r.Transitions[i].Households += n
+	}
+	if prev != "" {
+		i := slices.IndexFunc(r.Previous, func(d store.ReportDecided) bool { return d.Village == village })
+		if i < 0 {
+			r.Previous = append(r.Previous, store.ReportDecided{Village: village})
+			i = len(r.Previous) - 1
+		}
+		d := &r.Previous[i]
+		d.Decided += n
+		switch prev {
+		case "POOR":
+			d.Poor += n
+		case "NEAR_POOR":
+			d.NearPoor += n
+		}
+	}
 }
 
 // AnyDeprivedSQL returns the query counting, for each set of indicators

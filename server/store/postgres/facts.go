@@ -169,28 +169,15 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 		if err != nil {
 			return err
 		}
-		err = each(facts.TransitionsSQL(where), append([]any{int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
-			var tr store.ReportTransition
+		y := int32(q.ListYear)
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r pgx.Rows) error {
+			var village, prev, cur string
 			var earlier int32
 			var n int64
-			if err := r.Scan(&tr.From, &tr.To, &earlier, &n); err != nil {
+			if err := r.Scan(&village, &prev, &cur, &earlier, &n); err != nil {
 				return err
 			}
-			tr.PoorEarlier, tr.Households = earlier == 1, int(n)
-			out.Transitions = append(out.Transitions, tr)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		err = each(facts.PreviousSQL(where), append([]any{int32(q.ListYear - 1)}, vargs...), func(r pgx.Rows) error {
-			var d store.ReportDecided
-			var n, poor, near int64
-			if err := r.Scan(&d.Village, &n, &poor, &near); err != nil {
-				return err
-			}
-			d.Decided, d.Poor, d.NearPoor = int(n), int(poor), int(near)
-			out.Previous = append(out.Previous, d)
+			facts.Decided(&out, village, prev, cur, earlier == 1, int(n))
 			return nil
 		})
 		if err != nil {

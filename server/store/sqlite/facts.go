@@ -168,24 +168,14 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 		})
 	}
 	if err == nil {
-		err = each(facts.TransitionsSQL(where), append([]any{q.ListYear}, vargs...), func(r *sql.Rows) error {
-			var tr store.ReportTransition
-			var earlier int
-			if err := r.Scan(&tr.From, &tr.To, &earlier, &tr.Households); err != nil {
+		y := q.ListYear
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r *sql.Rows) error {
+			var village, prev, cur string
+			var earlier, n int
+			if err := r.Scan(&village, &prev, &cur, &earlier, &n); err != nil {
 				return err
 			}
-			tr.PoorEarlier = earlier == 1
-			out.Transitions = append(out.Transitions, tr)
-			return nil
-		})
-	}
-	if err == nil {
-		err = each(facts.PreviousSQL(where), append([]any{q.ListYear - 1}, vargs...), func(r *sql.Rows) error {
-			var d store.ReportDecided
-			if err := r.Scan(&d.Village, &d.Decided, &d.Poor, &d.NearPoor); err != nil {
-				return err
-			}
-			out.Previous = append(out.Previous, d)
+			facts.Decided(&out, village, prev, cur, earlier == 1, n)
 			return nil
 		})
 	}

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey"
 )
 
 // ExpectReport computes, from the facts themselves, what a store's Report
@@ -376,4 +378,13 @@ func SyntheticProvince(communes, perCommune, villages int) ([]store.HouseholdFac
 		}
 	}
 	return fs, codes
+}
+
+// ServiceQuery is the query ReportService makes of a store for villages
+// with the sample targets file's indicator sets and the default watch
+// list: what the report benchmarks time.
+func ServiceQuery(villages store.Villages) store.ReportQuery {
+	return store.ReportQuery{Villages: villages, ListYear: 2026, Today: "2025-12-01",
+		AnyDeprived: [][]string{{"WATER"}, {"LATRINE"}, {"TELECOM"}, {"INFO_DEVICES"}, {"HOUSING_AREA", "HOUSING_QUALITY"}, {"CHILD_SCHOOLING"}},
+		Watch:       report.WatchRule(survey.Builtin(), report.DefaultWatchLimit)}
 }
