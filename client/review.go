@@ -45,11 +45,12 @@ type Review struct {
 	Conflict bool
 }
 
-// Deadlines returns what is due for the review on today (see
-// workflow.Deadlines), under the national procedure rules.
-func (r Review) Deadlines(today time.Time, plan workflow.Plan) []workflow.Due {
+// DeadlinesUnder returns what is due for the review on today (see
+// workflow.Deadlines) under rules and plan; Client.Deadlines reads those
+// in force at the review's village.
+func (r Review) DeadlinesUnder(today time.Time, rules procedure.Rules, plan workflow.Plan) []workflow.Due {
 	date, _ := time.Parse(time.DateOnly, r.Date) // zero if unset: no regular deadline
-	return workflow.Deadlines(workflow.Facts{Regular: r.Regular(), Date: date, Status: r.Status, Since: r.Since}, today, procedure.Default(), plan)
+	return workflow.Deadlines(workflow.Facts{Regular: r.Regular(), Date: date, Status: r.Status, Since: r.Since}, today, rules, plan)
 }
 
 // Regular reports whether r is a regular review's round.
@@ -138,7 +139,12 @@ func (c *Client) Reviews(ctx context.Context, state workflow.State, fn func(Revi
 
 // Round says which review round a new review belongs to.
 type Round struct {
-	Date string // ngày rà soát, YYYY-MM-DD
+	// Date is the review's date (ngày rà soát), YYYY-MM-DD. A regular
+	// review is dated by the household's request (ngày nộp Giấy đề nghị):
+	// it is taken up by the monthly review from the 15th on or after it,
+	// whose year is the list year it changes and whose 15 days are its
+	// deadline (procedure.Rules.ListYear, RegularStart).
+	Date string
 	// Regular is a regular review (rà soát thường xuyên), started by the
 	// household's Request; otherwise the periodic review (định kỳ).
 	Regular bool
@@ -199,6 +205,15 @@ func (c *Client) StartRound(ctx context.Context, householdID string, r Round) (s
 // the one this tablet saw, is the server's to check at the next sync,
 // which sets a refused step aside with the reason (Refused).
 func (c *Client) Move(ctx context.Context, reviewID string, t workflow.Transition) error {
+	if t.State == workflow.Agreed && t.Seal == "" {
+		// The minutes seal the answers the meeting discussed: this
+		// tablet's copy of them, which the server checks is its own.
+		s, err := c.Seal(ctx, reviewID)
+		if err != nil {
+			return err
+		}
+		t.Seal = s
+	}
 	return c.write(ctx, "move review", func(w *writeTx) error {
 		e, err := w.loadReview(reviewID)
 		if err != nil {
@@ -210,6 +225,12 @@ func (c *Client) Move(ctx context.Context, reviewID string, t workflow.Transitio
 		}
 		if !allowedFrom(r.Status, t.State) {
 			return fmt.Errorf("review %s: %w: it is %s, and cannot move to %s", reviewID, ErrWorkflow, r.Status, t.State)
+		}
+		if t.State != workflow.Agreed && t.Seal == "" && r.Step.Seal != "" && slices.Contains([]workflow.State{workflow.Posted, workflow.Rechecking, workflow.Passed}, t.State) {
+			t.Seal = r.Step.Seal // carried from the meeting's agreement
+		}
+		if err := workflow.CheckSeal(workflow.Review{Status: r.Status, Regular: r.Regular(), Seal: r.Step.Seal}, t); err != nil {
+			return fmt.Errorf("review %s: %w: %v", reviewID, ErrWorkflow, err)
 		}
 		v, err := entity.Canonical(rasoatv1.EntityKind_ENTITY_KIND_REVIEW, "status", t.Marshal())
 		if err != nil {

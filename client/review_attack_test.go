@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -266,12 +267,91 @@ func TestRegularReviewOfAnEarlierListYearKeepsALaterDecisionLocked(t *testing.T)
 	d.stillLocked(t, d.colB)
 }
 
-// Once the village meeting has agreed on a household's result, its answers
-// are the ones posted and decided: a collaborator changing them after the
-// meeting, without the review being returned, has the chair decide
-// answers that no meeting discussed and no posting showed.
-func TestAnswersDoNotChangeAfterTheMeetingWithoutAReturn(t *testing.T) {
-	t.Skip("hole: answers stay writable in submitted, agreed, posted and passed; only four-eyes on passing and the seal at decision look at them (design: see the report)")
+// Once the village meeting has agreed on a household's result, its
+// answers are the ones posted and decided: a collaborator changing them
+// after the meeting, without the review being returned, would have the
+// chair decide answers that no meeting discussed. The answer itself syncs
+// (the collaborator's tablet is not blocked), but the decision is refused
+// until the review is returned and the meeting holds again.
+func TestAnswersChangedAfterTheMeetingAreNotDecidedUnmet(t *testing.T) {
+	s := workflowServer(t)
+	ctx := t.Context()
+	col, head, off, chair := s.device(t, "col1"), s.device(t, "head1"), s.device(t, "officer"), s.device(t, "chair")
+	hh, err := col.CreateHousehold(ctx, authtest.Village(1), fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := col.StartRound(ctx, hh, Round{Date: "2025-10-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Submit(ctx, rv); err != nil {
+		t.Fatal(err)
+	}
+	step := func(c *Client, tr workflow.Transition) {
+		t.Helper()
+		s.sync(t, c)
+		if err := c.Move(ctx, rv, tr); err != nil {
+			t.Fatal(err)
+		}
+		if st := s.sync(t, c); st.Refused != 0 {
+			t.Fatalf("%s refused: %+v", tr.State, st)
+		}
+	}
+	s.sync(t, col)
+	step(head, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}})
+	step(off, workflow.Transition{State: workflow.Posted})
+	step(off, workflow.Transition{State: workflow.Passed})
+	s.sync(t, chair)
+	s.sync(t, col)
+	if err := col.SetField(ctx, hh, "housing.floorAreaM2", []byte("5")); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, col); st.Refused != 0 {
+		t.Fatal("the collaborator's answer was refused; it should sync and hold the decision instead")
+	}
+	// The chair's tablet, not synced since, still holds the answers the
+	// meeting agreed on: its decision seals them, and the server, holding
+	// the changed answers, refuses it.
+	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2025-12-10"); err != nil {
+		t.Fatal(err)
+	}
+	if ref := s.refusedOnce(t, chair, "TRANSITION_REFUSED"); !strings.Contains(ref.Description, "is not the seal of the household as stored") {
+		t.Fatalf("a decision over a stale copy: refused as %q", ref.Description)
+	}
+	err = chair.Decide(ctx, rv, "125/QĐ-UBND", "2025-12-10")
+	if !errors.Is(err, ErrWorkflow) || !strings.Contains(err.Error(), "changed after the village meeting") {
+		t.Fatalf("deciding answers changed since the meeting: %v; want ErrWorkflow saying they changed after the meeting", err)
+	}
+	step(chair, workflow.Transition{State: workflow.Returned, Note: "diện tích thay đổi sau họp dân"})
+	s.sync(t, col)
+	if err := col.Submit(ctx, rv); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, col)
+	step(head, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-11-02", Attendees: 12, Agreeing: 9}})
+	step(off, workflow.Transition{State: workflow.Posted})
+	step(off, workflow.Transition{State: workflow.Passed})
+	s.sync(t, chair)
+	if err := chair.Decide(ctx, rv, "126/QĐ-UBND", "2025-12-10"); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, chair); st.Refused != 0 {
+		t.Fatal("the decision after the second meeting was refused")
+	}
+	if got := reviewStatus(t, col, rv); got != workflow.Decided {
+		s.sync(t, col)
+		if got = reviewStatus(t, col, rv); got != workflow.Decided {
+			t.Fatalf("review is %s; want decided", got)
+		}
+	}
+}
+
+// The minutes seal the answers the village head's tablet holds; when the
+// collaborator changed them after the head last synced, the meeting
+// discussed answers the server no longer holds, and its agreement is
+// refused with the reason, not taken over the new answers.
+func TestMeetingOnAStaleCopyIsRefused(t *testing.T) {
 	s := workflowServer(t)
 	ctx := t.Context()
 	col, head := s.device(t, "col1"), s.device(t, "head1")
@@ -288,15 +368,53 @@ func TestAnswersDoNotChangeAfterTheMeetingWithoutAReturn(t *testing.T) {
 	}
 	s.sync(t, col)
 	s.sync(t, head)
-	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}}); err != nil {
-		t.Fatal(err)
-	}
-	s.sync(t, head)
-	s.sync(t, col)
 	if err := col.SetField(ctx, hh, "housing.floorAreaM2", []byte("5")); err != nil {
 		t.Fatal(err)
 	}
-	if st := s.sync(t, col); st.Refused == 0 {
-		t.Fatal("the collaborator changed an answer after the meeting agreed, with no return")
+	s.sync(t, col)
+	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	ref := s.refusedOnce(t, head, "TRANSITION_REFUSED")
+	if !strings.Contains(ref.Description, "minutes' seal") {
+		t.Fatalf("refused as %q; want the minutes' seal named", ref.Description)
+	}
+}
+
+// Minutes and decisions record what has happened: a meeting dated before
+// its review, or a decision dated after today, is refused.
+func TestStepDatesAreChecked(t *testing.T) {
+	s := workflowServer(t)
+	ctx := t.Context()
+	col, head := s.device(t, "col1"), s.device(t, "head1")
+	hh, err := col.CreateHousehold(ctx, authtest.Village(1), fullHousehold(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv, err := col.StartRound(ctx, hh, Round{Date: "2025-10-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := col.Submit(ctx, rv); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, col)
+	for _, tc := range []struct{ date, want string }{
+		{"2025-10-01", "before the review's date"},
+		{time.Now().AddDate(0, 0, 3).Format(time.DateOnly), "after today"},
+	} {
+		s.sync(t, head)
+		if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: tc.date, Attendees: 10, Agreeing: 8}}); err != nil {
+			t.Fatal(err)
+		}
+		if ref := s.refusedOnce(t, head, "TRANSITION_REFUSED"); !strings.Contains(ref.Description, tc.want) {
+			t.Errorf("a meeting dated %s: refused as %q; want %q", tc.date, ref.Description, tc.want)
+		}
+	}
+	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-20", Attendees: 10, Agreeing: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, head); st.Refused != 0 {
+		t.Fatal("a meeting dated between the review and today was refused")
 	}
 }

@@ -78,10 +78,20 @@ CREATE TABLE enrolment (
 ALTER TABLE retired_replicas ADD COLUMN successor TEXT NOT NULL DEFAULT ''; -- the id it moved to, when derived (PushRequest.lineage)
 ALTER TABLE retired_replicas ADD COLUMN from_seq INTEGER NOT NULL DEFAULT 0;
 `,
+	// 4: the procedure settings in force at each village this file holds
+	// (ProcedureService), fetched at sync, so deadlines read offline as on
+	// the server.
+	`
+CREATE TABLE procedure (
+	unit_code TEXT    PRIMARY KEY,
+	settings  BLOB    NOT NULL, -- rasoatv1.ProcedureSettings, deterministic encoding
+	at        INTEGER NOT NULL  -- unix seconds, when fetched
+);
+`,
 }
 
 // SchemaVersion is the schema version Open migrates a file to.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

@@ -107,7 +107,7 @@ func (c *Client) Sync(ctx context.Context, conn grpc.ClientConnInterface, opts .
 	}
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
-	s := &syncer{c: c, api: rasoatv1.NewSyncServiceClient(conn), cfg: cfg}
+	s := &syncer{c: c, api: rasoatv1.NewSyncServiceClient(conn), proc: rasoatv1.NewProcedureServiceClient(conn), cfg: cfg}
 	ctx, err := c.WithToken(ctx)
 	if err != nil {
 		return s.stats, fmt.Errorf("sync: %w", err)
@@ -119,6 +119,7 @@ func (c *Client) Sync(ctx context.Context, conn grpc.ClientConnInterface, opts .
 type syncer struct {
 	c     *Client
 	api   rasoatv1.SyncServiceClient
+	proc  rasoatv1.ProcedureServiceClient
 	cfg   syncConfig
 	stats SyncStats
 	prog  Progress
@@ -148,6 +149,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
+	defer s.procedure(ctx)
 	err = s.pull(ctx, cursor)
 	if r := rpcerr.Reason(err); (r == rasoatv1.ErrorReason_CURSOR_AHEAD || r == rasoatv1.ErrorReason_LOG_CHANGED) && cursor > 0 {
 		// The cursor does not count in the server's log: another server,

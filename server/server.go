@@ -14,6 +14,7 @@ import (
 	"github.com/rasoat/rasoat/server/access"
 	"github.com/rasoat/rasoat/server/adminsvc"
 	"github.com/rasoat/rasoat/server/auth"
+	"github.com/rasoat/rasoat/server/proceduresvc"
 	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/scoring"
 	"github.com/rasoat/rasoat/server/store"
@@ -165,6 +166,9 @@ func New(opts ...Option) (*Server, error) {
 		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy).WithStandards(c.reg)))
 		if st, ok := c.store.(report.Store); ok {
 			rasoatv1.RegisterReportServiceServer(s.grpc, report.New(st, c.dir, c.log).WithStandards(c.reg))
+		}
+		if st, ok := c.dir.(proceduresvc.Store); ok {
+			rasoatv1.RegisterProcedureServiceServer(s.grpc, proceduresvc.New(st, c.log))
 		}
 	}
 	if d, ok := c.store.(deriving); ok {

@@ -161,6 +161,30 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// settings are every node's, in its postgresql.conf (which
+// pg_basebackup and pg_rewind copy), so that either node can be the
+// primary after a failover, and so that pg_rewind's crash recovery of a
+// killed node, in single-user mode, which reads only the file, runs with
+// them too: a recovery run with other values records them, and a
+// standby refuses to start below its primary's max_connections or
+// max_wal_senders.
+const settings = `
+synchronous_commit = on
+max_wal_senders = 4
+max_replication_slots = 4
+max_connections = 200
+# pg_rewind must know which pages changed after the timelines split,
+# and the new primary must still hold its WAL from the split on, which
+# the rejoined node replays (no slot held it for a node that was down).
+wal_log_hints = on
+wal_keep_size = 512MB
+# A standby whose primary is gone retries its WAL sources every
+# wal_retrieve_retry_interval, and a promotion waits out the current
+# pause: at the default 5 s, promoting took 5.4 s in the failover test;
+# at 500 ms, 0.5 s.
+wal_retrieve_retry_interval = 500ms
+`
+
 // StartPrimary makes and starts the primary, alone (StartStandby gives it
 // its synchronous standby), and creates Database.
 func (c *Cluster) StartPrimary(ctx context.Context) (*Node, error) {
@@ -168,7 +192,10 @@ func (c *Cluster) StartPrimary(ctx context.Context) (*Node, error) {
 	if err := c.run("initdb", "-D", n.Data, "-U", "rasoat", "--auth=trust", "--encoding=UTF8", "--locale=C"); err != nil {
 		return nil, err
 	}
-	if err := n.start(ctx, "wal_level=replica", "max_wal_senders=4", "max_replication_slots=4", "synchronous_commit=on"); err != nil {
+	if err := appendConf(filepath.Join(n.Data, "postgresql.conf"), settings); err != nil {
+		return nil, err
+	}
+	if err := n.start(ctx); err != nil {
 		return nil, err
 	}
 	c.Primary = n
@@ -199,28 +226,108 @@ func (c *Cluster) StartStandby(ctx context.Context) (*Node, error) {
 	if err := c.run("pg_basebackup", "-D", n.Data, "-d", conninfo, "-R", "-X", "stream", "-C", "-S", StandbyName, "-c", "fast"); err != nil {
 		return nil, err
 	}
-	// A standby whose primary is gone retries its WAL sources every
-	// wal_retrieve_retry_interval, and a promotion waits out the current
-	// pause: at the default 5 s, promoting took 5.4 s in the failover
-	// test; at 500 ms, 0.5 s.
-	if err := n.start(ctx, "wal_retrieve_retry_interval=500ms"); err != nil {
+	if err := n.start(ctx); err != nil {
 		return nil, err
 	}
 	c.Standby = n
-	conn, err := pgx.Connect(ctx, p.URL("postgres"))
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close(ctx)
 	// Set after the copy, so the standby does not inherit it: promoted, it
 	// must not wait for a standby of its own that does not exist.
+	return n, makeSynchronous(ctx, p)
+}
+
+// makeSynchronous makes the standby named StandbyName the primary p's
+// synchronous standby and waits until p reports it streaming and
+// synchronous.
+func makeSynchronous(ctx context.Context, p *Node) error {
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+StandbyName+"'"); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := conn.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		return nil, err
+		return err
 	}
-	return n, waitSync(ctx, conn)
+	return waitSync(ctx, conn)
+}
+
+// Rejoin makes old, a primary that failed over to primary (stopped,
+// killed or crashed), primary's synchronous standby, as an operator
+// does after a failover (scripts/ha.sh rejoin):
+//
+//  1. a CHECKPOINT on primary, then pg_rewind old from it: it first finishes old's crash recovery
+//     (old was killed), then copies back the pages old changed after the
+//     timelines split — transactions that were never acknowledged, since
+//     a COMMIT waited for the standby — and what primary wrote since;
+//     with fresh, a new pg_basebackup instead (a rewind can fail: old's
+//     WAL since the split recycled, or wal_log_hints off);
+//  2. old's recovery settings: standby.signal, primary_conninfo to
+//     primary under StandbyName, a replication slot on primary;
+//  3. old started, on its own port again, as a standby: read-only, so
+//     that rasoatd's multi-host URL, which still names it first, never
+//     writes to it (target_session_attrs=read-write passes it over);
+//  4. primary's synchronous_standby_names naming it again.
+//
+// Never start old as it was (a primary) after a failover: two primaries
+// take writes, and rasoatd's URL names old first.
+func (c *Cluster) Rejoin(ctx context.Context, old, primary *Node, fresh bool) error {
+	old.Kill() // it must be down; a no-op if it is
+	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=rasoat application_name=%s", primary.Port, StandbyName)
+	pc, err := pgx.Connect(ctx, primary.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("rejoin: %w", err)
+	}
+	defer pc.Close(ctx)
+	// The slot keeps on primary the WAL the rejoined standby has not yet
+	// received. A primary that was itself a standby inherited no slot.
+	if _, err := pc.Exec(ctx, "SELECT pg_create_physical_replication_slot($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", StandbyName); err != nil {
+		return fmt.Errorf("rejoin: replication slot: %w", err)
+	}
+	// A primary promoted a moment ago may not have written its new
+	// timeline to its control file yet, where pg_rewind reads it: without
+	// this checkpoint it can find both on one timeline, rewind nothing,
+	// and the old primary then streams in a loop it cannot leave.
+	if _, err := pc.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("rejoin: checkpoint: %w", err)
+	}
+	if fresh {
+		if err := os.RemoveAll(old.Data); err != nil {
+			return err
+		}
+		if err := c.run("pg_basebackup", "-D", old.Data, "-d", conninfo, "-R", "-X", "stream", "-S", StandbyName, "-c", "fast"); err != nil {
+			return fmt.Errorf("rejoin: %w", err)
+		}
+	} else {
+		if err := c.run("pg_rewind", "--target-pgdata="+old.Data, "--source-server="+conninfo+" dbname=postgres", "--write-recovery-conf"); err != nil {
+			return fmt.Errorf("rejoin: %w", err)
+		}
+		// pg_rewind copied primary's postgresql.auto.conf, with whatever
+		// primary_conninfo it had as a standby, then appended its own;
+		// the last setting wins: name the slot and the standby here.
+		if err := appendConf(filepath.Join(old.Data, "postgresql.auto.conf"), fmt.Sprintf("primary_conninfo = '%s'\nprimary_slot_name = '%s'\n", conninfo, StandbyName)); err != nil {
+			return err
+		}
+	}
+	if err := old.start(ctx); err != nil {
+		return fmt.Errorf("rejoin: %w", err)
+	}
+	return makeSynchronous(ctx, primary)
+}
+
+// appendConf appends lines to a PostgreSQL configuration file (owned by
+// the cluster's owner; appending keeps it so).
+func appendConf(path, lines string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(lines)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // waitSync waits until the primary streams to the standby synchronously.
@@ -244,21 +351,26 @@ func waitSync(ctx context.Context, conn *pgx.Conn) error {
 
 // start runs the node's postmaster on a free loopback port with the
 // settings, and waits until it accepts connections.
-func (n *Node) start(ctx context.Context, settings ...string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+func (n *Node) start(ctx context.Context, extra ...string) error {
+	// A node started again keeps its port: the operator's URL names it.
+	if n.Port == 0 {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		n.Port = port
 	}
-	n.Port = port
+	port := n.Port
+	n.once = sync.Once{}
 	n.Log = filepath.Join(n.c.Dir, n.Name+".log")
-	logf, err := os.Create(n.Log)
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
 	args := []string{"-D", n.Data, "-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port),
-		"-c", "unix_socket_directories=" + n.c.Dir, "-c", "fsync=on", "-c", "max_connections=200"}
-	for _, s := range settings {
+		"-c", "unix_socket_directories=" + n.c.Dir, "-c", "fsync=on"}
+	for _, s := range extra {
 		args = append(args, "-c", s)
 	}
 	cmd := n.c.command("postgres", args...)
@@ -313,8 +425,12 @@ func (n *Node) Kill() {
 
 // Promote makes the standby a primary (pg_promote, waiting for it) and
 // returns once it accepts writes.
-func (c *Cluster) Promote(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, c.Standby.URL("postgres"))
+func (c *Cluster) Promote(ctx context.Context) error { return c.Standby.Promote(ctx) }
+
+// Promote makes n, a standby, a primary (pg_promote, waiting for it) and
+// returns once it accepts writes.
+func (n *Node) Promote(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, n.URL("postgres"))
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}

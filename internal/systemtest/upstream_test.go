@@ -288,37 +288,74 @@ func upstreamStatus(t *testing.T, db string) (state string, setAside int, raw st
 	return s.State, s.SetAside, string(out)
 }
 
+// threeTiers is a province rasoatd and a commune rasoatd syncing up to it
+// with --upstream through a link the test may cut, each set up with its
+// units and people, and a reader's token on each (an officer of the
+// commune, one of the province) to compare what they hold.
+type threeTiers struct {
+	province, commune             *proc
+	communeDB                     string
+	link                          *cutProxy
+	communeReader, provinceReader string
+}
+
+// startThreeTiers starts a province over provDB and a commune over
+// communeDB (a SQLite path or a PostgreSQL URL each), the commune enrolled
+// with the province as its COMMUNE_SERVER and run with the --upstream
+// flags extra.
+func startThreeTiers(t *testing.T, provDB, communeDB string, extra ...string) *threeTiers {
+	t.Helper()
+	tr := &threeTiers{communeDB: communeDB}
+	tr.province = startServer(t, provDB)
+	tr.province.setupProvince(t, 3,
+		&rasoatv1.Person{Id: "xa-quan-son", Name: "rasoatd xã Quan Sơn", Roles: []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_SERVER}, UnitCodes: []string{authtest.Commune}},
+		&rasoatv1.Person{Id: "so-ld", Name: "Sở", Roles: []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_OFFICER}, UnitCodes: []string{authtest.Province}})
+	tr.link = newCutProxy(t, tr.province.addr)
+	out, err := exec.Command(rasoatd, "upstream", "enrol", "--db", communeDB, "--upstream", tr.link.addr(), "--code", tr.province.code(t, "xa-quan-son")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rasoatd upstream enrol: %v\n%s", err, out)
+	}
+	tr.commune = startServer(t, communeDB, append([]string{"--upstream", tr.link.addr()}, extra...)...)
+	tr.commune.setup(t, 3, collaborator("hoa", authtest.Village(1), authtest.Village(2), authtest.Village(3)), officer("can"))
+	tr.communeReader = tr.commune.enrol(t, "can", "can-laptop")
+	tr.provinceReader = tr.province.enrol(t, "so-ld", "so-ld-laptop")
+	return tr
+}
+
 // TestThreeTiersConverge runs a province (PostgreSQL when
 // RASOAT_TEST_POSTGRES is set, SQLite otherwise), a commune syncing up to
 // it with --upstream through a link this test cuts in the middle of a
 // sync, and a tablet through the client library. The tablet's offline
 // work reaches the province; a province officer's correction reaches the
 // tablet; all three hold the same bytes, each change once in each log.
+// The commune runs on SQLite (a commune server's embedded default) and,
+// with RASOAT_TEST_POSTGRES, again on a database of its own in the same
+// PostgreSQL cluster as the province's.
 func TestThreeTiersConverge(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	provDB := filepath.Join(dir, "province.db")
-	if pgtest.Available() {
-		provDB = pgtest.URL(t)
-		t.Log("province on PostgreSQL (RASOAT_TEST_POSTGRES)")
-	} else {
-		t.Log("province on SQLite: RASOAT_TEST_POSTGRES is not set")
+	for _, commune := range []string{"sqlite", "postgres"} {
+		t.Run("commune on "+commune, func(t *testing.T) {
+			dir := t.TempDir()
+			provDB := filepath.Join(dir, "province.db")
+			if pgtest.Available() {
+				provDB = pgtest.URL(t)
+				t.Log("province on PostgreSQL (RASOAT_TEST_POSTGRES)")
+			} else {
+				t.Log("province on SQLite: RASOAT_TEST_POSTGRES is not set")
+			}
+			communeDB := filepath.Join(dir, "commune.db")
+			if commune == "postgres" {
+				communeDB = pgtest.URL(t) // skips without RASOAT_TEST_POSTGRES
+			}
+			threeTiersConverge(t, startThreeTiers(t, provDB, communeDB,
+				"--upstream-every", "100ms", "--upstream-max-backoff", "1s", "--upstream-batch", "50"))
+		})
 	}
-	province := startServer(t, provDB)
-	province.setupProvince(t, 3,
-		&rasoatv1.Person{Id: "xa-quan-son", Name: "rasoatd xã Quan Sơn", Roles: []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_SERVER}, UnitCodes: []string{authtest.Commune}},
-		&rasoatv1.Person{Id: "so-ld", Name: "Sở", Roles: []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_OFFICER}, UnitCodes: []string{authtest.Province}})
-	link := newCutProxy(t, province.addr)
+}
 
-	communeDB := filepath.Join(dir, "commune.db")
-	out, err := exec.Command(rasoatd, "upstream", "enrol", "--db", communeDB, "--upstream", link.addr(), "--code", province.code(t, "xa-quan-son")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("rasoatd upstream enrol: %v\n%s", err, out)
-	}
-	commune := startServer(t, communeDB, "--upstream", link.addr(), "--upstream-every", "100ms", "--upstream-max-backoff", "1s", "--upstream-batch", "50")
-	commune.setup(t, 3, collaborator("hoa", authtest.Village(1), authtest.Village(2), authtest.Village(3)), officer("can"))
-	communeReader := commune.enrol(t, "can", "can-laptop")
-	provinceReader := province.enrol(t, "so-ld", "so-ld-laptop")
+func threeTiersConverge(t *testing.T, tr *threeTiers) {
+	ctx := context.Background()
+	province, commune, link, communeDB := tr.province, tr.commune, tr.link, tr.communeDB
+	communeReader, provinceReader := tr.communeReader, tr.provinceReader
 
 	// The tablet writes offline, then syncs with its commune.
 	tab, tabFile := tabletAt(t, commune, "hoa", "hoa")
@@ -374,6 +411,25 @@ func TestThreeTiersConverge(t *testing.T) {
 	}
 	syncOK(t, off, provConn)
 
+	// The province sets its posting period; the commune's link brings it
+	// down and the tablet reads it after its next sync, the province named
+	// as its setter.
+	if _, err := rasoatv1.NewProcedureServiceClient(dialAs(t, province.addr, provinceReader)).SetProcedure(ctx, &rasoatv1.SetProcedureRequest{UnitCode: authtest.Province,
+		Settings: &rasoatv1.ProcedureSettings{Periods: []*rasoatv1.ProcedurePeriod{{Id: "posting", Days: 10, WorkingDays: true, Source: "Quyết định của UBND tỉnh (thử)"}}}}); err != nil {
+		t.Fatalf("the province officer sets the posting period: %v", err)
+	}
+	waitFor(t, "the tablet reads the province's posting period", 30*time.Second, func() string {
+		syncOK(t, tab, communeConn)
+		s, err := tab.Procedure(ctx, authtest.Village(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.GetPeriods()) != 1 || s.GetPeriods()[0].GetSetBy() != authtest.Province || s.GetPeriods()[0].GetDays() != 10 {
+			return fmt.Sprintf("settings at the village: %v", s)
+		}
+		return ""
+	})
+
 	prov := snapshotStates(t, province.addr, provinceReader)
 	for name, got := range map[string]map[string][]byte{
 		"commune":          snapshotStates(t, commune.addr, communeReader),
@@ -406,4 +462,47 @@ func TestThreeTiersConverge(t *testing.T) {
 		t.Errorf("rasoatd upstream status: %v\n%s", err, text)
 	}
 	t.Logf("rasoatd upstream status:\n%s", text)
+}
+
+// TestPushWakesTheUpstreamLink: a commune whose link looks for new work
+// only every minute sends a tablet's push up at once, because the push it
+// acknowledged wakes the link (syncsvc.WithOnStored → upstream.Link.Kick).
+// Each write is a separate push after the link is back in sync, so every
+// one of them needs its own wake.
+func TestPushWakesTheUpstreamLink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tr := startThreeTiers(t, filepath.Join(dir, "province.db"), filepath.Join(dir, "commune.db"), "--upstream-every", "1m")
+	waitFor(t, "the link's first pass", 20*time.Second, func() string {
+		if state, _, raw := upstreamStatus(t, tr.communeDB); state != "in-sync" {
+			return raw
+		}
+		return ""
+	})
+	tab, _ := tabletAt(t, tr.commune, "hoa", "hoa")
+	conn := dial(t, tr.commune.addr)
+	var took []time.Duration
+	for i := range 3 {
+		id, err := tab.CreateHousehold(ctx, authtest.Village(1+i), household(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		syncOK(t, tab, conn)
+		start := time.Now()
+		// Far under the minute the link would otherwise wait.
+		waitFor(t, "the province holds the tablet's household", 10*time.Second, func() string {
+			if _, ok := snapshotStates(t, tr.province.addr, tr.provinceReader)[id]; !ok {
+				return "not yet"
+			}
+			return ""
+		})
+		took = append(took, time.Since(start).Round(time.Millisecond))
+		waitFor(t, "the link back in sync", 10*time.Second, func() string {
+			if state, _, raw := upstreamStatus(t, tr.communeDB); state != "in-sync" {
+				return raw
+			}
+			return ""
+		})
+	}
+	t.Logf("acknowledged by the commune → held by the province, with --upstream-every 1m: %v", took)
 }

@@ -35,6 +35,12 @@ type Transition struct {
 	Meeting *Meeting
 	// Decision is the chair's recognition decision, for Decided.
 	Decision *Decision
+	// Seal is the seal (package seal) of the household's answers the
+	// village meeting agreed on, recorded with the meeting (Agreed) and
+	// carried by each step after it (posting, re-check, passing), so that
+	// the chair decides the answers the meeting discussed and the posting
+	// showed, or sees that they changed (CheckSeal).
+	Seal string
 }
 
 // Meeting is what the minutes of a village meeting record for one
@@ -91,12 +97,13 @@ type wireDecision struct {
 type wireTransition struct {
 	State    *string       `json:"state"`
 	Note     *string       `json:"note"`
+	Seal     *string       `json:"seal"`
 	Meeting  *wireMeeting  `json:"meeting"`
 	Decision *wireDecision `json:"decision"`
 }
 
 // Parse reads a status value: a JSON string naming the state, or an
-// object {"state", "note", "meeting", "decision"}. canon returns a text's
+// object {"state", "note", "seal", "meeting", "decision"}. canon returns a text's
 // canonical form (trimmed, NFC, no control characters but a line break
 // where multiline), or why it is refused. The value's shape and bounds
 // are checked here; whether the transition is allowed is Check's.
@@ -144,6 +151,12 @@ func Parse(v []byte, canon func(s string, multiline bool) (string, error)) (Tran
 			return t, fmt.Errorf("note: %d bytes, over the limit of %d", len(s), MaxNote)
 		}
 		t.Note = s
+	}
+	if w.Seal != nil {
+		if !validSeal(*w.Seal) {
+			return t, errors.New("seal: want 64 lower-case hex digits (SHA-256)")
+		}
+		t.Seal = *w.Seal
 	}
 	if m := w.Meeting; m != nil {
 		if m.Date == nil || m.Attendees == nil || m.Agreeing == nil {
@@ -274,13 +287,16 @@ func (t Transition) Marshal() []byte {
 // wrote before transitions carried data), otherwise an object with its
 // keys in a fixed order and empty parts left out.
 func (t Transition) AppendJSON(b []byte, str func(b []byte, s string) []byte) []byte {
-	if t.Note == "" && t.Meeting == nil && t.Decision == nil {
+	if t.Note == "" && t.Seal == "" && t.Meeting == nil && t.Decision == nil {
 		return str(b, string(t.State))
 	}
 	b = append(b, `{"state":`...)
 	b = str(b, string(t.State))
 	if t.Note != "" {
 		b = str(append(b, `,"note":`...), t.Note)
+	}
+	if t.Seal != "" {
+		b = str(append(b, `,"seal":`...), t.Seal)
 	}
 	if m := t.Meeting; m != nil {
 		b = str(append(b, `,"meeting":{"date":`...), m.Date)

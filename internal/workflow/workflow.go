@@ -172,6 +172,8 @@ type Actor struct {
 type Review struct {
 	Status  State
 	Regular bool
+	// Seal is the seal the current status carries (Transition.Seal).
+	Seal string
 }
 
 // Refusal is a transition the workflow does not allow, with the reason an
@@ -245,9 +247,51 @@ func Check(rv Review, t Transition, actor Actor, meetingStands func(agreeing, at
 		if r.FourEyes && actor.Surveyed {
 			return refuse(from, to, "%s wrote this household's answers: nobody approves a household they surveyed", actor.Person)
 		}
-		return nil
+		return CheckSeal(rv, t)
 	}
 	return roleRefusal
+}
+
+// carriesSeal: the states after a village meeting's agreement, up to the
+// decision, which carry the seal of the answers the meeting agreed on.
+func carriesSeal(s State) bool {
+	return s == Agreed || s == Posted || s == Rechecking || s == Passed
+}
+
+// CheckSeal holds a household's answers to what its village meeting
+// agreed on. The result stands when at least half the meeting agrees
+// (Decision 24/2021, Điều 4 khoản 2), and what is posted and decided is
+// that result: answers changed after the meeting are discussed again, not
+// decided unseen. The meeting records the seal of the answers it
+// discussed (whether that is the household as stored is the server's
+// check); posting, re-checks and passing carry it unchanged; a decision
+// must seal the same answers, or the review goes back (returned) and is
+// met on again. A review agreed before meetings were sealed carries none,
+// and its decision is checked against the stored household only.
+func CheckSeal(rv Review, t Transition) error {
+	from, to := rv.Status, t.State
+	switch {
+	case to == Agreed:
+		if t.Seal == "" {
+			return refuse(from, to, "recording the meeting's agreement needs the seal of the answers it discussed")
+		}
+	case carriesSeal(to):
+		if t.Seal != rv.Seal {
+			return refuse(from, to, "the village meeting agreed on the answers sealed %s; moving the review to %s carries that seal, not %s", orNoSeal(rv.Seal), to, orNoSeal(t.Seal))
+		}
+	case t.Seal != "":
+		return refuse(from, to, "moving a review to %s carries no seal", to)
+	case to == Decided && rv.Seal != "" && t.Decision != nil && t.Decision.Seal != rv.Seal:
+		return refuse(from, to, "the household's answers changed after the village meeting agreed on them (sealed %s then, %s now): return the review, and have the meeting discuss the answers again", rv.Seal[:12], t.Decision.Seal[:min(12, len(t.Decision.Seal))])
+	}
+	return nil
+}
+
+func orNoSeal(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func hasRole(have, want []Role) bool {

@@ -89,6 +89,11 @@ var Methods = map[string][]rasoatv1.Role{
 	"/" + rasoatv1.ReportService_ServiceDesc.ServiceName + "/": {rasoatv1.Role_ROLE_VILLAGE_HEAD, rasoatv1.Role_ROLE_COMMUNE_OFFICER,
 		rasoatv1.Role_ROLE_COMMUNE_CHAIR, rasoatv1.Role_ROLE_SERVICE, rasoatv1.Role_ROLE_COMMUNE_SERVER},
 	rasoatv1.EnrolService_WhoAmI_FullMethodName: anyRole,
+	// The periods and planned days are read by every tablet and commune
+	// server; set by an officer of the unit (the service checks which) or
+	// an admin.
+	rasoatv1.ProcedureService_Procedure_FullMethodName:    dataRoles,
+	rasoatv1.ProcedureService_SetProcedure_FullMethodName: {rasoatv1.Role_ROLE_COMMUNE_OFFICER, rasoatv1.Role_ROLE_ADMIN},
 }
 
 // rolesFor returns the roles that may call method, and whether it needs a

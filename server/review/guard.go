@@ -155,7 +155,7 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 	if !slices.Equal(base, heads) {
 		return refused("base", store.ErrWorkflow, "the review is %s now (%s), which this change was not written over: it was written on an older copy of the review", orNone(cur.State), cur.State.Vietnamese())
 	}
-	rv := workflow.Review{Status: cur.State}
+	rv := workflow.Review{Status: cur.State, Seal: cur.Seal}
 	if st != nil {
 		if f := st.Field("round"); f != nil {
 			if w, ok := f.Winner(); ok && string(w.Value) == `"regular"` {
@@ -165,7 +165,7 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 	}
 	actor := workflow.Actor{Person: g.Person, Roles: g.Roles}
 	var states []*entity.State
-	if needsFourEyes(cur.State, t.State) || t.Decision != nil {
+	if needsFourEyes(cur.State, t.State) || t.Decision != nil || t.State == workflow.Agreed {
 		if states, err = v.Household(ctx, entity.HouseholdOf(c)); err != nil {
 			return err
 		}
@@ -183,6 +183,25 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 		}
 		if err := g.checkStart(ctx, v, c.GetEntityId(), entity.HouseholdOf(c), rv.Regular, date); err != nil {
 			return err
+		}
+	}
+	var reviewDate string
+	if st != nil {
+		reviewDate = stringField(st, "reviewDate")
+	}
+	if m := t.Meeting; m != nil {
+		if err := g.checkStepDate("meeting.date", m.Date, reviewDate); err != nil {
+			return err
+		}
+	}
+	if d := t.Decision; d != nil {
+		if err := g.checkStepDate("decision.date", d.Date, reviewDate); err != nil {
+			return err
+		}
+	}
+	if t.State == workflow.Agreed {
+		if want := seal.Household(states, c.GetEntityId()); t.Seal != want {
+			return refused("value", store.ErrWorkflow, "the minutes' seal %s is not the seal of the household as stored (%s): the meeting discussed answers that changed since, or were never synced", t.Seal, want)
 		}
 	}
 	if t.Decision != nil {
@@ -339,6 +358,27 @@ func (g *Guard) checkStart(ctx context.Context, v store.View, id, hh string, reg
 		if err == nil && y >= year {
 			return refused("value", store.ErrLocked, "the %d list of household %s is decided (review %s): reopen that review rather than start another", y, hh, s.ID)
 		}
+	}
+	return nil
+}
+
+// checkStepDate refuses a meeting or a decision dated before the review
+// it records a step of, or after today: minutes and decisions are written
+// of what has happened (a day of slack, as for a review's own date).
+func (g *Guard) checkStepDate(field, date, reviewDate string) error {
+	on, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return refused("value", store.ErrWorkflow, "%s: %q is not a date YYYY-MM-DD", field, date)
+	}
+	if reviewDate != "" && date < reviewDate {
+		return refused("value", store.ErrWorkflow, "%s %s is before the review's date %s", field, date, reviewDate)
+	}
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	if today := now().UTC(); on.After(today.AddDate(0, 0, 1)) {
+		return refused("value", store.ErrWorkflow, "%s %s is after today (%s): a step is recorded once it has happened", field, date, today.Format(time.DateOnly))
 	}
 	return nil
 }

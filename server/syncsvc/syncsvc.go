@@ -109,6 +109,7 @@ type Service struct {
 	scope    Scope
 	now      func() time.Time
 	maxDrift time.Duration
+	onStored func()
 }
 
 // Option configures New.
@@ -123,6 +124,13 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 
 // WithScope sets who may write and read what (default: everything).
 func WithScope(sc Scope) Option { return func(s *Service) { s.scope = sc } }
+
+// WithOnStored sets fn to be called after every push that stored at least
+// one new change, once it is committed: a commune server's upstream link
+// is woken by it (upstream.Link.Kick) instead of waiting for its next
+// pass. fn runs on the push's goroutine before the answer is sent, so it
+// must not block.
+func WithOnStored(fn func()) Option { return func(s *Service) { s.onStored = fn } }
 
 // New returns the service over st.
 func New(st Store, opts ...Option) *Service {
@@ -195,6 +203,9 @@ func (s *Service) Push(ctx context.Context, req *rasoatv1.PushRequest) (*rasoatv
 	res, err := s.store.Push(ctx, sender, changes)
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if res.Accepted > 0 && s.onStored != nil {
+		s.onStored()
 	}
 	return &rasoatv1.PushResponse{
 		Accepted:       uint32(res.Accepted),

@@ -36,11 +36,13 @@ import (
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/proceduresvc"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
 // Store is what the link needs of the commune's own store (server/store/
@@ -279,8 +281,13 @@ func (l *Link) Status() Status {
 	return l.status
 }
 
-// Kick asks a link waiting for its next pass to start it now (a tablet
-// pushed): a no-op while a pass runs or one is asked already.
+// Kick asks the link for a pass now (a tablet's push was stored: rasoatd
+// calls it through syncsvc.WithOnStored). It never blocks and coalesces:
+// any number of kicks before the next pass starts make one pass, and a
+// kick during a pass makes one more right after it, so a change stored
+// while a pass was past its push is not left for Every. A link that is
+// down keeps its backoff: kicks do not hammer a province that cannot be
+// reached.
 func (l *Link) Kick() {
 	select {
 	case l.kick <- struct{}{}:
@@ -299,14 +306,20 @@ type pullState struct {
 var errResync = errors.New("the province's log changed")
 
 // Run syncs until ctx is done, then returns nil: a pass (push, then pull,
-// then, now and then, the changes set aside), then a wait of Every (or a
-// Kick); after a failure a wait that doubles from MinBackoff up to
+// then, now and then, the changes set aside), then a wait of Every (or
+// until a Kick); after a failure a wait that doubles from MinBackoff up to
 // MaxBackoff, jittered so that a province's communes do not all come back
 // at once.
 func (l *Link) Run(ctx context.Context) error {
 	backoff := MinBackoff
 	var lastRetry time.Time
 	for {
+		// This pass pushes everything stored until now: a kick asked
+		// before it is answered by it.
+		select {
+		case <-l.kick:
+		default:
+		}
 		err := l.pass(ctx, time.Since(lastRetry) >= l.cfg.RetryAside)
 		if err == nil && time.Since(lastRetry) >= l.cfg.RetryAside {
 			lastRetry = time.Now()
@@ -334,13 +347,19 @@ func (l *Link) Run(ctx context.Context) error {
 			wait = l.cfg.Every
 			l.set(StateInSync, nil, func(s *Status) { s.LastInSync = time.Now(); s.NextAttempt = time.Time{} })
 		}
+		// While down, only the backoff ends the wait (a nil channel is
+		// never ready).
+		kick := l.kick
+		if err != nil {
+			kick = nil
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			l.set(StateStopped, nil, func(*Status) {})
 			return nil
-		case <-l.kick:
+		case <-kick:
 			t.Stop()
 		case <-t.C:
 		}
@@ -380,10 +399,41 @@ func (l *Link) pass(ctx context.Context, retry bool) error {
 	if err := l.pull(ctx); err != nil {
 		return err
 	}
+	l.procedure(ctx)
 	if retry {
 		return l.retryAside(ctx)
 	}
 	return nil
+}
+
+// procedure keeps what the province has in force at the commune this
+// server serves (its periods, proceduresvc.UpstreamKey), under which the
+// commune's own settings stand, so the tablets here read the province's
+// periods. Best effort: a province without the service, or a failure,
+// keeps what was fetched before and does not fail the pass.
+func (l *Link) procedure(ctx context.Context) {
+	unit, ok, err := l.cfg.Store.Setting(ctx, "served_unit")
+	if err != nil || !ok || unit == "" {
+		return
+	}
+	res, err := rasoatv1.NewProcedureServiceClient(l.cfg.Conn).Procedure(ctx, &rasoatv1.ProcedureRequest{UnitCodes: []string{unit}})
+	if err != nil || len(res.GetUnits()) != 1 {
+		if status.Code(err) != codes.Unimplemented {
+			l.log.Debug("the province's procedure settings not fetched", "err", err)
+		}
+		return
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res.GetUnits()[0].GetSettings())
+	if err != nil {
+		return
+	}
+	key := proceduresvc.UpstreamKey(unit)
+	if old, ok, err := l.cfg.Store.Setting(ctx, key); err == nil && ok && old == string(b) {
+		return
+	}
+	if err := l.cfg.Store.PutSettings(ctx, map[string]string{key: string(b)}, nil); err != nil {
+		l.log.Warn("the province's procedure settings not kept", "err", err)
+	}
 }
 
 // set records a state (stateNoChange keeps it) with its error, logs a line

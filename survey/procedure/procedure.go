@@ -470,11 +470,15 @@ func (r Rules) RegularDue(start time.Time) (time.Time, error) {
 	return r.Periods[PeriodRegularDecision].End(start)
 }
 
-// ListYear is the year whose household list a review of kind k held on
-// date on decides. A periodic review (1 September – 14 December of year Y)
-// decides the list of year Y+1; a regular review in year Y changes the list
-// of year Y (Decision 24/2021, Art. 3 cl. 1 and Art. 5). A periodic review
-// dated outside its window is refused with ErrOutsideWindow.
+// ListYear is the year whose household list a review of kind k dated on
+// decides. A periodic review (1 September – 14 December of year Y) decides
+// the list of year Y+1; a regular review changes the list of the year in
+// which its monthly review runs (Decision 24/2021, Art. 3 cl. 1 and Art. 5).
+// A regular review is dated by the household's request (Giấy đề nghị, form
+// 01 or 04), so it runs from RegularStart(on): a request filed on
+// 20 December 2026 is taken up on 15 January 2027 and changes the 2027 list,
+// the year its 15-day deadline falls in. A periodic review dated outside its
+// window is refused with ErrOutsideWindow.
 func (r Rules) ListYear(k Kind, on time.Time) (int, error) {
 	switch k {
 	case Periodic:
@@ -483,7 +487,7 @@ func (r Rules) ListYear(k Kind, on time.Time) (int, error) {
 		}
 		return on.Year() + 1, nil
 	case Regular:
-		return on.Year(), nil
+		return r.RegularStart(on).Year(), nil
 	}
 	return 0, fmt.Errorf("list year: %w %d", ErrUnknownKind, int(k))
 }

@@ -58,6 +58,7 @@ var commands = []command{
 	{"sync", "exchange changes with a server", runSync},
 	{"refused", "list changes a server refused for good; retry or discard one", runRefused},
 	{"history", "ask the server who changed a household, member or review, and when", runHistory},
+	{"procedure", "show or set the posting, complaint and re-check periods and the planned meetings day", runProcedure},
 	{"report", "ask the server for a commune's or village's figures: rates, indicators, progress", runReport},
 	{"admin", "manage a server's units, people, enrolment codes and devices (admin role)", runAdmin},
 }

@@ -361,7 +361,11 @@ func runReviewShow(ctx context.Context, v *verb, args []string) int {
 	if err != nil {
 		return v.fail(err)
 	}
-	j := toJSON(r, r.Deadlines(today, workflow.Plan{}))
+	due, err := c.Deadlines(ctx, r, today)
+	if err != nil {
+		return v.fail(err)
+	}
+	j := toJSON(r, due)
 	if d := j.Decision; d != nil {
 		intact, _, _, err := c.Sealed(ctx, r.ID)
 		if err != nil {
@@ -466,8 +470,33 @@ func runReviewList(ctx context.Context, v *verb, args []string) int {
 	if !*asJSON {
 		fmt.Fprintln(w, "REVIEW\tHOUSEHOLD\tVILLAGE\tROUND\tDATE\tSTATUS\tDUE")
 	}
+	// The rules in force at each village, read before the listing
+	// (Client.Rules), with --meetings-by over the commune's planned day.
+	type inForce struct {
+		rules procedure.Rules
+		plan  workflow.Plan
+	}
+	villages, err := c.Villages(ctx)
+	if err != nil {
+		return v.fail(err)
+	}
+	at := map[string]inForce{}
+	for _, vc := range villages {
+		rules, plan, err := c.Rules(ctx, vc)
+		if err != nil {
+			return v.fail(err)
+		}
+		if !by.IsZero() {
+			plan.MeetingsBy = by
+		}
+		at[vc] = inForce{rules, plan}
+	}
 	err = c.Reviews(ctx, workflow.State(*state), func(r client.Review) error {
-		due := r.Deadlines(today, workflow.Plan{MeetingsBy: by})
+		f, ok := at[r.VillageCode]
+		if !ok {
+			f = inForce{procedure.Default(), workflow.Plan{MeetingsBy: by}}
+		}
+		due := r.DeadlinesUnder(today, f.rules, f.plan)
 		if *overdue && !workflow.Overdue(due) {
 			return nil
 		}

@@ -99,7 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("open --db %s: %w", redactURL(*db), err)
 	}
 	defer store.Close()
-	opts := []server.Option{server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store), server.WithAuth(store, nil)}
+	link, err := newUpstream(ctx, up, store, log)
+	if err != nil {
+		return err
+	}
+	opts := []server.Option{server.WithRegistry(reg), server.WithLogger(log), server.WithSync(store, link.syncOptions()...), server.WithAuth(store, nil)}
 	if tls {
 		creds, err := credentials.NewServerTLSFromFile(*certFile, *keyFile)
 		if err != nil {
@@ -112,13 +116,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv, err := server.New(opts...)
 	if err != nil {
+		link.close()
 		return err
 	}
-	waitUpstream, err := startUpstream(ctx, up, store, srv, log)
-	if err != nil {
-		return err
-	}
-	defer waitUpstream()
+	defer link.start(ctx, srv)()
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", *addr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/server"
+	"github.com/rasoat/rasoat/server/syncsvc"
 	"github.com/rasoat/rasoat/server/upstream"
 )
 
@@ -174,18 +175,25 @@ func addUpstreamFlags(fs *flag.FlagSet) upstreamFlags {
 		addr:       fs.String("upstream", "", "sync this commune up to the province server at `host:port` (enrol first: rasoatd upstream enrol)"),
 		ca:         fs.String("upstream-ca", "", "reach the province over TLS trusting the certificates in PEM `file`"),
 		tls:        fs.Bool("upstream-tls", false, "reach the province over TLS with the system's authorities"),
-		every:      fs.Duration("upstream-every", upstream.DefaultEvery, "how often a link in sync looks for new work"),
+		every:      fs.Duration("upstream-every", upstream.DefaultEvery, "how often a link in sync looks for the province's new work (a push stored here wakes it at once)"),
 		maxBackoff: fs.Duration("upstream-max-backoff", upstream.DefaultMaxBackoff, "the longest wait between tries while the province cannot be reached"),
 		batch:      fs.Int("upstream-batch", upstream.DefaultPushBatch, "changes per push to the province (at most 20000): smaller resends less after a cut on a poor link"),
 	}
 }
 
-// startUpstream starts the link if --upstream is given; the returned
-// function stops it (it stops by itself when ctx ends) and waits for it,
-// before the store is closed.
-func startUpstream(ctx context.Context, f upstreamFlags, st db, srv *server.Server, log *slog.Logger) (wait func(), err error) {
+// upstreamLink is the link to the province made from rasoatd's flags,
+// before the server (whose pushes wake it), started after it (whose health
+// it sets).
+type upstreamLink struct {
+	link   *upstream.Link
+	conn   io.Closer
+	health func(upstream.State) // set by start, before Run
+}
+
+// newUpstream makes the link if --upstream is given (nil otherwise).
+func newUpstream(ctx context.Context, f upstreamFlags, st db, log *slog.Logger) (*upstreamLink, error) {
 	if *f.addr == "" {
-		return func() {}, nil
+		return nil, nil
 	}
 	if *f.batch < 1 || *f.batch > upstream.MaxPushBatch {
 		return nil, fmt.Errorf("--upstream-batch %d: want 1 to %d", *f.batch, upstream.MaxPushBatch)
@@ -204,23 +212,51 @@ func startUpstream(ctx context.Context, f upstreamFlags, st db, srv *server.Serv
 	if err != nil {
 		return nil, err
 	}
-	srv.SetServing(upstreamHealthName, false)
-	link, err := upstream.New(ctx, upstream.Config{
+	u := &upstreamLink{conn: conn}
+	u.link, err = upstream.New(ctx, upstream.Config{
 		Store: st, Conn: conn, Upstream: *f.addr, Log: log, Every: *f.every, MaxBackoff: *f.maxBackoff, PushBatch: *f.batch,
-		OnState: func(s upstream.State) {
-			srv.SetServing(upstreamHealthName, s == upstream.StateInSync || s == upstream.StateSyncing)
-		},
+		OnState: func(s upstream.State) { u.health(s) },
 	})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("--upstream: %w", err)
 	}
+	return u, nil
+}
+
+// syncOptions wake the link whenever a push stores something new, so a
+// tablet's change goes up at once rather than after --upstream-every.
+func (u *upstreamLink) syncOptions() []syncsvc.Option {
+	if u == nil {
+		return nil
+	}
+	return []syncsvc.Option{syncsvc.WithOnStored(u.link.Kick)}
+}
+
+// close lets go of a link that was never started.
+func (u *upstreamLink) close() {
+	if u != nil {
+		u.conn.Close()
+	}
+}
+
+// start runs the link until ctx ends and publishes its state on srv's
+// health service; the returned function stops it and waits for it, before
+// the store is closed.
+func (u *upstreamLink) start(ctx context.Context, srv *server.Server) (wait func()) {
+	if u == nil {
+		return func() {}
+	}
+	u.health = func(s upstream.State) {
+		srv.SetServing(upstreamHealthName, s == upstream.StateInSync || s == upstream.StateSyncing)
+	}
+	srv.SetServing(upstreamHealthName, false)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer conn.Close()
-		link.Run(ctx) //nolint:errcheck // returns nil when ctx ends
+		defer u.conn.Close()
+		u.link.Run(ctx) //nolint:errcheck // returns nil when ctx ends
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }
 }
