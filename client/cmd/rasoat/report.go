@@ -219,13 +219,6 @@ func writeProgress(w io.Writer, r *rasoatv1.ReportResponse) {
 	tw.Flush()
 }
 
-// targetNames are the reductions' names as a targets file writes them.
-var targetNames = map[rasoatv1.TargetKind]string{
-	rasoatv1.TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION: "giảm tỷ lệ hộ nghèo",
-	rasoatv1.TargetKind_TARGET_KIND_POOR_REDUCED:           "giảm số hộ nghèo",
-	rasoatv1.TargetKind_TARGET_KIND_NEAR_POOR_REDUCED:      "giảm số hộ cận nghèo",
-}
-
 // writeTargets prints each target, what was achieved and whether it is met.
 func writeTargets(w io.Writer, r *rasoatv1.ReportResponse) {
 	if len(r.GetTargets()) == 0 && r.GetTargetsOutside() == 0 {
@@ -235,25 +228,21 @@ func writeTargets(w io.Writer, r *rasoatv1.ReportResponse) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ĐƠN VỊ\tCHỈ TIÊU\tMỤC TIÊU\tĐẠT ĐƯỢC\tTRƯỚC → NAY\tKẾT QUẢ")
 	for _, t := range r.GetTargets() {
-		name, target, achieved, figures := targetNames[t.GetKind()], "", "", ""
+		name, target, achieved, figures := export.TargetName(t), "", "", ""
 		switch t.GetKind() {
 		case rasoatv1.TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION:
 			target, achieved = fmt.Sprintf("%.2f điểm", t.GetTarget()), fmt.Sprintf("%.2f điểm", t.GetAchieved())
 			figures = rate(t.GetBefore()) + " → " + rate(t.GetNow())
 		case rasoatv1.TargetKind_TARGET_KIND_INDICATOR:
-			name = strings.Join(t.GetIndicators(), "+")
-			if t.GetLabel() != "" {
-				name = t.GetLabel() // the province's words; --json has the ids
-			}
 			target, achieved = rate(t.GetTarget()), rate(t.GetAchieved())
 			figures = fmt.Sprintf("%d/%d hộ nghèo không thiếu hụt", int(t.GetNow()), int(t.GetBefore()))
 		default:
 			target, achieved = fmt.Sprintf("%d hộ", int(t.GetTarget())), fmt.Sprintf("%d hộ", int(t.GetAchieved()))
 			figures = fmt.Sprintf("%d → %d hộ", int(t.GetBefore()), int(t.GetNow()))
 		}
-		verdict := map[rasoatv1.TargetStatus]string{rasoatv1.TargetStatus_TARGET_STATUS_MET: "đạt", rasoatv1.TargetStatus_TARGET_STATUS_NOT_MET: "chưa đạt"}[t.GetStatus()]
+		verdict := export.TargetVerdict(t)
 		if t.GetStatus() == rasoatv1.TargetStatus_TARGET_STATUS_NOT_APPLICABLE {
-			achieved, figures, verdict = "", "", "không áp dụng: "+t.GetReason()
+			achieved, figures = "", ""
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.GetUnitCode(), name, target, achieved, figures, verdict)
 	}
@@ -276,11 +265,7 @@ func writeWatchList(w io.Writer, r *rasoatv1.ReportResponse) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HỘ\tTHÔN\tPHÂN LOẠI\tTHU NHẬP/NGƯỜI/THÁNG\tCHUẨN\tTHIẾU HỤT\tLÝ DO")
 	for _, h := range r.GetWatchList() {
-		var why []string
-		for _, reason := range h.GetReasons() {
-			why = append(why, map[rasoatv1.WatchReason]string{rasoatv1.WatchReason_WATCH_REASON_NEAR_LINE: "thu nhập sát chuẩn",
-				rasoatv1.WatchReason_WATCH_REASON_DEPRIVED: "thiếu hụt nhiều chỉ số"}[reason])
-		}
+		why := export.WatchReasons(h)
 		income := vnd(h.GetIncomePerCapita())
 		if h.GetIncomePerCapita() == 0 {
 			income = "(điểm A)" // scored on the form's score A
