@@ -132,4 +132,6 @@ func yearJoin(t string, byYear bool) string {
 }
 
 // qualifyAs names the village column in where as table t's.
-func qualifyAs(t, where string) string { return strings.ReplaceAll(where, "village_code", t+".village_code") }
+func qualifyAs(t, where string) string {
+	return strings.ReplaceAll(where, "village_code", t+".village_code")
+}
