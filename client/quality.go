@@ -74,4 +74,3 @@ func acksOf(get func(path string) string) map[quality.Code]string {
 	}
 	return out
 }
-
