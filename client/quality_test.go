@@ -211,4 +211,25 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	if _, err := officer.Acknowledge(ctx, hhA, quality.DuplicatePerson, "sửa"); err == nil {
 		t.Error("an acknowledgement was written on a decided review")
 	}
+
+	// The next round compares with the one decided: the house's area
+	// typed as 10 m² after 36.5 decided is flagged; the acknowledgements
+	// of the decided round do not carry over.
+	s.sync(t, col)
+	if _, err := col.StartRound(ctx, hhA, Round{Date: "2026-10-05"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := col.SetField(ctx, hhA, "housing.floorAreaM2", []byte("10")); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.sync(t, col); st.Refused != 0 {
+		t.Fatalf("the next round was refused: %+v", st)
+	}
+	flags, _ = s.flagsOf(t, officer, authtest.Commune)
+	if f := flags[hhA][string(quality.AreaHalved)]; f == nil || !strings.Contains(f.GetDetail(), "36,5") || f.GetAcknowledged() {
+		t.Errorf("the next round's AREA_HALVED: %v; want it naming the decided 36,5 m², not acknowledged", f)
+	}
+	if f := flags[hhA][string(quality.DuplicatePerson)]; f == nil || f.GetAcknowledged() {
+		t.Errorf("the next round's DUPLICATE_PERSON: %v; want it standing again", f)
+	}
 }
