@@ -60,11 +60,11 @@ func Row(f *store.HouseholdFacts) []any {
 		f.ReviewID, f.Round, f.ListYear, f.ReviewDate, f.Status, f.StatusAt, f.Surveyor, f.DueDate}
 }
 
-// DecidedColumns are household_decided's, in Decided's order.
+// DecidedColumns are household_decided's, in DecidedRows' order.
 var DecidedColumns = []string{"household_id", "list_year", "review_id", "standard", "result", "deprivations", "floor_area_m2", "income_per_capita"}
 
-// Decided returns f's household_decided rows.
-func Decided(f *store.HouseholdFacts) [][]any {
+// DecidedRows returns f's household_decided rows.
+func DecidedRows(f *store.HouseholdFacts) [][]any {
 	out := make([][]any, len(f.Decisions))
 	for i, d := range f.Decisions {
 		out[i] = []any{f.HouseholdID, d.ListYear, d.ReviewID, d.Standard, d.Result, d.Deprivations, d.FloorAreaM2, d.IncomePerCapita}

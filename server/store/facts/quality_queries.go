@@ -5,9 +5,9 @@ import "strings"
 // The quality checks' queries (internal/quality), written once for both
 // engines as the report's are (queries.go).
 
-// DecidedSQL: (household id). A household's decided results with their
+// DecidedFiguresSQL: (household id). A household's decided results with their
 // figures, for the quality checks' last round.
-const DecidedSQL = `SELECT list_year, review_id, standard, result, deprivations, floor_area_m2, income_per_capita
+const DecidedFiguresSQL = `SELECT list_year, review_id, standard, result, deprivations, floor_area_m2, income_per_capita
 FROM household_decided WHERE household_id = ?`
 
 // SamePeopleSQL: (household id, limit) after keys' arguments, which the

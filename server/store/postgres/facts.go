@@ -70,7 +70,7 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 
 // Decided is apply.Tx's, for the quality checks.
 func (t pgTx) Decided(ctx context.Context, hh string) ([]store.DecidedFact, error) {
-	rows, err := t.tx.Query(ctx, facts.Rebind(facts.DecidedSQL), hh)
+	rows, err := t.tx.Query(ctx, facts.Rebind(facts.DecidedFiguresSQL), hh)
 	if err != nil {
 		return nil, err
 	}

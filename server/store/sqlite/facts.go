@@ -28,7 +28,7 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 			ids[i] = f.HouseholdID
 			rows = append(rows, facts.Row(f)...)
 			deprived = append(deprived, facts.Deprived(f)...)
-			decided = append(decided, facts.Decided(f)...)
+			decided = append(decided, facts.DecidedRows(f)...)
 			flags = append(flags, facts.Flags(f)...)
 			acks = append(acks, facts.Acks(f)...)
 			people = append(people, facts.People(f)...)
@@ -85,7 +85,7 @@ func (w *writer) insertRows(ctx context.Context, table string, cols []string, ro
 
 // Decided is apply.Tx's, for the quality checks.
 func (w *writer) Decided(ctx context.Context, hh string) ([]store.DecidedFact, error) {
-	rows, err := w.query(ctx, facts.DecidedSQL, hh)
+	rows, err := w.query(ctx, facts.DecidedFiguresSQL, hh)
 	if err != nil {
 		return nil, err
 	}
