@@ -166,7 +166,7 @@ func New(opts ...Option) (*Server, error) {
 		// replace it with one that ignores the identity.
 		c.syncOpts = append(c.syncOpts, syncsvc.WithScope(access.NewScope(c.dir, access.DefaultPolicy).WithStandards(c.reg)))
 		if st, ok := c.store.(report.Store); ok {
-			rasoatv1.RegisterReportServiceServer(s.grpc, report.New(st, c.dir, c.log))
+			rasoatv1.RegisterReportServiceServer(s.grpc, report.New(st, c.dir, c.log).WithStandards(c.reg))
 		}
 		if st, ok := c.dir.(proceduresvc.Store); ok {
 			rasoatv1.RegisterProcedureServiceServer(s.grpc, proceduresvc.New(st, c.log))

@@ -37,7 +37,16 @@ func commune() *rasoatv1.ReportResponse {
 			{VillageCode: "06517-02", Collaborator: "lan", Status: "posted", Reviews: 14, Overdue: 2},
 		},
 		Transitions:       []*rasoatv1.ResultTransition{{From: "POOR", To: "NEAR_POOR", Households: 2}, {From: "", To: "POOR", Households: 1}},
-		TransitionSummary: &rasoatv1.TransitionSummary{LeftPoverty: 2, NewlyPoor: 1},
+		TransitionSummary: &rasoatv1.TransitionSummary{LeftPoverty: 2, NewlyPoor: 1, FellBackIntoPoverty: 1},
+		ProgressTotal:     &rasoatv1.ProgressSummary{Listed: 40, NotStarted: 2, Draft: 3, Surveyed: 35, Submitted: 30, Returned: 1, Decided: 24, Overdue: 2},
+		ProgressByVillage: []*rasoatv1.ProgressSummary{{Key: "06517-01", Listed: 25, Decided: 24}},
+		Targets: []*rasoatv1.TargetProgress{
+			{UnitCode: "06517", Kind: rasoatv1.TargetKind_TARGET_KIND_POOR_REDUCED, Target: 8, Achieved: 3, Before: 9, Now: 6, Status: rasoatv1.TargetStatus_TARGET_STATUS_NOT_MET},
+			{UnitCode: "06517", Kind: rasoatv1.TargetKind_TARGET_KIND_INDICATOR, Indicators: []string{"WATER"}, Label: "Nước hợp vệ sinh", Target: 0.99, Achieved: 1, Before: 6, Now: 6, Status: rasoatv1.TargetStatus_TARGET_STATUS_MET},
+		},
+		WatchList: []*rasoatv1.WatchedHousehold{{HouseholdId: "h1", VillageCode: "06517-01", Classification: "MIDDLE", IncomePerCapita: 1700000, Line: 1500000,
+			Deprivations: 2, Deprived: []string{"EMPLOYMENT", "HOUSING_AREA"}, Reasons: []rasoatv1.WatchReason{rasoatv1.WatchReason_WATCH_REASON_NEAR_LINE, rasoatv1.WatchReason_WATCH_REASON_DEPRIVED}}},
+		WatchTotal: 1,
 	}
 }
 
@@ -85,7 +94,7 @@ func TestReportWorkbookHasASheetPerTable(t *testing.T) {
 	// The server gives a commune's report its one commune, itself.
 	r.ByCommune = []*rasoatv1.ReportBreakdown{{Key: "06517", Counts: r.GetTotal()}}
 	f := xlsxOf(t, ReportSheets(r)...)
-	want := []string{"Tổng hợp", "Theo thôn", "Theo dân tộc chủ hộ", "Theo khu vực", "Chỉ số thiếu hụt", "Tiến độ rà soát", "Biến động", "Tổng hợp biến động"}
+	want := []string{"Tổng hợp", "Theo thôn", "Theo dân tộc chủ hộ", "Theo khu vực", "Chỉ số thiếu hụt", "Tiến độ rà soát", "Phiếu theo trạng thái", "Biến động", "Tổng hợp biến động", "Chỉ tiêu", "Hộ có nguy cơ"}
 	if got := f.GetSheetList(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("sheets %q; want %q", got, want)
 	}
@@ -126,7 +135,11 @@ func TestReportWorkbookHasASheetPerTable(t *testing.T) {
 		ind[1][0] != "LATRINE" || ind[1][1] == "" || ind[1][3] != pct(12.0/39) || ind[1][5] != "100.00%" || ind[2][5] != pct(2.0/6) {
 		t.Errorf("indicators %q", ind)
 	}
-	prog := rows(t, f, "Tiến độ rà soát")
+	funnel := rows(t, f, "Tiến độ rà soát")
+	if len(funnel) != 3 || strings.Join(funnel[1], "|") != "tổng||40|2|3|35|30|1|24|0|2" || strings.Join(funnel[2][:3], "|") != "thôn|06517-01|25" {
+		t.Errorf("progress %q", funnel)
+	}
+	prog := rows(t, f, "Phiếu theo trạng thái")
 	if len(prog) != 3 || prog[1][2] != "đã công nhận" || prog[2][2] != "niêm yết công khai" || prog[2][4] != "2" {
 		t.Errorf("progress %q", prog)
 	}
@@ -135,8 +148,20 @@ func TestReportWorkbookHasASheetPerTable(t *testing.T) {
 		t.Errorf("transitions %q", tr)
 	}
 	sum := rows(t, f, "Tổng hợp biến động")
-	if len(sum) != 6 || strings.Join(sum[1], "|") != "Hộ thoát nghèo|2" || strings.Join(sum[3], "|") != "Hộ nghèo phát sinh|1" {
+	if len(sum) != 7 || strings.Join(sum[1], "|") != "Hộ thoát nghèo|2" || strings.Join(sum[3], "|") != "Hộ nghèo phát sinh|1" || strings.Join(sum[6], "|") != "Hộ tái nghèo|1" {
 		t.Errorf("transition summary %q", sum)
+	}
+	tg := rows(t, f, "Chỉ tiêu")
+	if len(tg) != 3 || strings.Join(tg[1], "|") != "06517|giảm số hộ nghèo||hộ|8.0000|3.0000|9.0000|6.0000|chưa đạt" ||
+		tg[2][1] != "Nước hợp vệ sinh" || tg[2][2] != "WATER" || tg[2][8] != "đạt" {
+		t.Errorf("targets %q", tg)
+	}
+	if v, num := raw(t, f, "Chỉ tiêu", "E2"); v != "8" || !num {
+		t.Errorf("a target is stored %q (number %v); want the number 8", v, num)
+	}
+	w := rows(t, f, "Hộ có nguy cơ")
+	if len(w) != 2 || strings.Join(w[1], "|") != "h1|06517-01|"+workflow.ResultName("MIDDLE")+"|1700000|1500000|2|EMPLOYMENT, HOUSING_AREA|thu nhập sát chuẩn; thiếu hụt nhiều chỉ số" {
+		t.Errorf("watch list %q", w)
 	}
 }
 
@@ -145,7 +170,7 @@ func TestProvinceReportWorkbookHasTheCommunes(t *testing.T) {
 	r.UnitCode = "20"
 	r.ByCommune = []*rasoatv1.ReportBreakdown{{Key: "06517", Counts: countsOf(40, 38, 6, 9, 3, 21, 1)}, {Key: "06520", Counts: countsOf(200, 180, 30, 20, 0, 150, 0)}}
 	f := xlsxOf(t, ReportSheets(r)...)
-	if got := f.GetSheetList(); len(got) != 9 || got[1] != "Theo xã" {
+	if got := f.GetSheetList(); len(got) != 12 || got[1] != "Theo xã" {
 		t.Fatalf("sheets %q; want by commune second", got)
 	}
 	c := rows(t, f, "Theo xã")

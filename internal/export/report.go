@@ -2,6 +2,7 @@ package export
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -61,9 +62,59 @@ const (
 	SheetByArea      = "Theo khu vực"
 	SheetIndicators  = "Chỉ số thiếu hụt"
 	SheetProgress    = "Tiến độ rà soát"
+	SheetStatuses    = "Phiếu theo trạng thái"
 	SheetTransitions = "Biến động"
 	SheetSummary     = "Tổng hợp biến động"
+	SheetTargets     = "Chỉ tiêu"
+	SheetWatch       = "Hộ có nguy cơ"
 )
+
+// TargetNames are the reductions' names as a targets file writes them.
+var TargetNames = map[rasoatv1.TargetKind]string{
+	rasoatv1.TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION: "giảm tỷ lệ hộ nghèo",
+	rasoatv1.TargetKind_TARGET_KIND_POOR_REDUCED:           "giảm số hộ nghèo",
+	rasoatv1.TargetKind_TARGET_KIND_NEAR_POOR_REDUCED:      "giảm số hộ cận nghèo",
+}
+
+// TargetName is a target as the province's file names it: a reduction's
+// name, or the indicators' label (their ids joined by "+" without one).
+func TargetName(t *rasoatv1.TargetProgress) string {
+	if t.GetKind() != rasoatv1.TargetKind_TARGET_KIND_INDICATOR {
+		return TargetNames[t.GetKind()]
+	}
+	if t.GetLabel() != "" {
+		return t.GetLabel()
+	}
+	return strings.Join(t.GetIndicators(), "+")
+}
+
+// TargetVerdict is whether a target is met, in Vietnamese: đạt, chưa đạt,
+// or không áp dụng with the reason.
+func TargetVerdict(t *rasoatv1.TargetProgress) string {
+	switch t.GetStatus() {
+	case rasoatv1.TargetStatus_TARGET_STATUS_MET:
+		return "đạt"
+	case rasoatv1.TargetStatus_TARGET_STATUS_NOT_MET:
+		return "chưa đạt"
+	case rasoatv1.TargetStatus_TARGET_STATUS_NOT_APPLICABLE:
+		return "không áp dụng: " + t.GetReason()
+	}
+	return ""
+}
+
+// WatchReasons are why a household is on the watch list, in Vietnamese.
+func WatchReasons(h *rasoatv1.WatchedHousehold) []string {
+	var why []string
+	for _, r := range h.GetReasons() {
+		switch r {
+		case rasoatv1.WatchReason_WATCH_REASON_NEAR_LINE:
+			why = append(why, "thu nhập sát chuẩn")
+		case rasoatv1.WatchReason_WATCH_REASON_DEPRIVED:
+			why = append(why, "thiếu hụt nhiều chỉ số")
+		}
+	}
+	return why
+}
 
 // ReportSheets is a report as a workbook's sheets: the overall figures
 // (with Alkire–Foster's H, A and M0), by commune (a province's report
@@ -104,11 +155,27 @@ func ReportSheets(r *rasoatv1.ReportResponse) []Table {
 	tables = append(tables, Of(SheetIndicators, []Column{{"Mã chỉ số", Text}, {"Chỉ số", Text}, {"Số hộ thiếu hụt", Int}, {"Tỷ lệ trên tổng số hộ (%)", Percent},
 		{"Số hộ nghèo thiếu hụt", Int}, {"Tỷ lệ trong hộ nghèo (%)", Percent}}, ind))
 
+	var funnel [][]any
+	step := func(group string, p *rasoatv1.ProgressSummary) {
+		funnel = append(funnel, []any{group, p.GetKey(), p.GetListed(), p.GetNotStarted(), p.GetDraft(), p.GetSurveyed(), p.GetSubmitted(),
+			p.GetReturned(), p.GetDecided(), p.GetRefused(), p.GetOverdue()})
+	}
+	if p := r.GetProgressTotal(); p != nil {
+		step("tổng", p)
+	}
+	for _, p := range r.GetProgressByVillage() {
+		step("thôn", p)
+	}
+	for _, p := range r.GetProgressByCollaborator() {
+		step("rà soát viên", p)
+	}
+	tables = append(tables, Of(SheetProgress, []Column{{"Nhóm", Text}, {"Mã", Text}, {"Số hộ", Int}, {"Chưa rà soát", Int}, {"Đang nhập", Int},
+		{"Đã khảo sát", Int}, {"Đã nộp", Int}, {"Trả lại", Int}, {"Đã quyết định", Int}, {"Từ chối", Int}, {"Quá hạn", Int}}, funnel))
 	var prog [][]any
 	for _, p := range r.GetProgress() {
 		prog = append(prog, []any{p.GetVillageCode(), p.GetCollaborator(), workflow.State(p.GetStatus()).Vietnamese(), p.GetReviews(), p.GetOverdue()})
 	}
-	tables = append(tables, Of(SheetProgress, []Column{{"Thôn", Text}, {"Rà soát viên", Text}, {"Trạng thái", Text}, {"Số phiếu", Int}, {"Quá hạn", Int}}, prog))
+	tables = append(tables, Of(SheetStatuses, []Column{{"Thôn", Text}, {"Rà soát viên", Text}, {"Trạng thái", Text}, {"Số phiếu", Int}, {"Quá hạn", Int}}, prog))
 
 	var tr [][]any
 	for _, x := range r.GetTransitions() {
@@ -127,7 +194,27 @@ func ReportSheets(r *rasoatv1.ReportResponse) []Table {
 		{"Hộ nghèo phát sinh", ts.GetNewlyPoor()},
 		{"Hộ cận nghèo phát sinh", ts.GetNewlyNearPoor()},
 		{"Hộ cận nghèo rơi xuống hộ nghèo", ts.GetNearPoorToPoor()},
+		{"Hộ tái nghèo", ts.GetFellBackIntoPoverty()},
 	}))
+	if len(r.GetTargets()) > 0 {
+		var rows [][]any
+		for _, t := range r.GetTargets() {
+			measure := map[rasoatv1.TargetKind]string{rasoatv1.TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION: "điểm %",
+				rasoatv1.TargetKind_TARGET_KIND_POOR_REDUCED: "hộ", rasoatv1.TargetKind_TARGET_KIND_NEAR_POOR_REDUCED: "hộ",
+				rasoatv1.TargetKind_TARGET_KIND_INDICATOR: "tỷ lệ hộ nghèo không thiếu hụt"}[t.GetKind()]
+			rows = append(rows, []any{t.GetUnitCode(), TargetName(t), strings.Join(t.GetIndicators(), "+"), measure,
+				t.GetTarget(), t.GetAchieved(), t.GetBefore(), t.GetNow(), TargetVerdict(t)})
+		}
+		tables = append(tables, Of(SheetTargets, []Column{{"Đơn vị", Text}, {"Chỉ tiêu", Text}, {"Mã chỉ số", Text}, {"Đơn vị đo", Text},
+			{"Mục tiêu", Decimal}, {"Đạt được", Decimal}, {"Năm trước", Decimal}, {"Hiện nay", Decimal}, {"Kết quả", Text}}, rows))
+	}
+	var watch [][]any
+	for _, h := range r.GetWatchList() {
+		watch = append(watch, []any{h.GetHouseholdId(), h.GetVillageCode(), workflow.ResultName(h.GetClassification()), h.GetIncomePerCapita(),
+			h.GetLine(), h.GetDeprivations(), strings.Join(h.GetDeprived(), ", "), strings.Join(WatchReasons(h), "; ")})
+	}
+	tables = append(tables, Of(SheetWatch, []Column{{"Hộ", Text}, {"Thôn", Text}, {"Phân loại", Text}, {"Thu nhập bình quân/người/tháng (đồng)", Int},
+		{"Chuẩn so sánh (đồng)", Int}, {"Số chỉ số thiếu hụt", Int}, {"Chỉ số thiếu hụt", Text}, {"Lý do", Text}}, watch))
 	return tables
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/storetest"
 	"github.com/rasoat/rasoat/server/syncsvc"
+	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -119,8 +120,15 @@ func (s *Service) Check(tb testing.TB, fs []store.HouseholdFacts, villages []str
 		tb.Fatal(err)
 	}
 	// The service dates overdue reviews by its own clock.
-	want := report.Build(storetest.ExpectReport(fs, store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: int(year), Today: time.Now().Format(time.DateOnly)}))
+	// The service asks for the watch list with the built-in standards'
+	// lines and its default length.
+	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: int(year), Today: time.Now().Format(time.DateOnly),
+		Watch: report.WatchRule(survey.Builtin(), report.DefaultWatchLimit)}
+	rows := storetest.ExpectReport(fs, q)
+	want := report.Build(rows)
 	want.UnitCode, want.ListYear = Province, year
+	want.PreviousYear.ListYear = year - 1
+	want.WatchList = report.Watched(rows, q.Watch)
 	if n := len(got.GetByCommune()); n == 0 || n != len(want.GetByCommune()) {
 		tb.Fatalf("%d communes in the report, want %d", n, len(want.GetByCommune()))
 	}

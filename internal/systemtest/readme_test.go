@@ -80,7 +80,7 @@ func TestReviewRoundAsInTheReadme(t *testing.T) {
 		return f
 	}
 	report := book("bao-cao-06517-2026.xlsx")
-	if got := report.GetSheetList(); len(got) != 8 || got[0] != "Tổng hợp" || got[1] != "Theo thôn" {
+	if got := report.GetSheetList(); len(got) != 10 || got[0] != "Tổng hợp" || got[1] != "Theo thôn" {
 		t.Errorf("report workbook sheets %q", got)
 	}
 	if rows, err := report.GetRows("Tổng hợp"); err != nil || len(rows) != 2 || strings.Join(rows[1][:11], "|") != "06517|2026|1|1|1|0|0|0|0|100.00%|100.00%" {

@@ -117,6 +117,34 @@ type ReportQuery struct {
 	Villages Villages
 	ListYear int
 	Today    string // YYYY-MM-DD: a regular review due before it is overdue
+	// AnyDeprived are sets of indicators: for each, the poor households
+	// deprived in any of them are counted by village (a target over
+	// indicators is met on the poor households deprived in none).
+	AnyDeprived [][]string
+	// Watch says which households are on the watch list; none when its
+	// Limit and Lines are zero.
+	Watch WatchQuery
+}
+
+// WatchQuery is the watch list's rule (report.WatchIncomeMarginPercent
+// and report.WatchMinDeprivations say why these numbers): a middle or
+// not-poor household whose income per capita is at or under its
+// standard's and area's Max (and known: a household scored on the form's
+// score A has no income per capita), or a household not poor and not deprived in
+// the standard's threshold whose deprivations are MinDeprivations or more.
+type WatchQuery struct {
+	Lines           []WatchLine
+	MinDeprivations int
+	// Limit bounds the households listed; all are counted.
+	Limit int
+}
+
+// WatchLine is a standard's line for an area, and the income at or under
+// which a household above it is near it.
+type WatchLine struct {
+	Standard  string
+	Urban     bool
+	Line, Max int64
 }
 
 // ReportRows are a report's figures as the store's queries give them,
@@ -126,14 +154,59 @@ type ReportRows struct {
 	Indicators  []ReportIndicator
 	Progress    []ReportProgress
 	Transitions []ReportTransition
+	// Previous are the results decided for the list year before, by
+	// village.
+	Previous []ReportDecided
+	// AnyDeprived counts, for each of the query's sets (by its index) and
+	// village, the poor households deprived in any of its indicators.
+	AnyDeprived []ReportAnyDeprived
+	// Watch are the first households of the watch list, most at risk
+	// first: both reasons before one, then more deprivations, then lower
+	// income, then by id; WatchTotal counts them all.
+	Watch      []WatchedHousehold
+	WatchTotal int
 }
 
 // ReportTransition counts the households decided for the list year with
 // result To whose decided result the year before was From ("" when not
-// decided then).
+// decided then), and whether they were decided poor for a year before
+// that. A household's result for a year is its latest decided review's
+// of that year (the greatest review id: UUIDv7, the review started last),
+// so a regular review that changes the list counts once.
 type ReportTransition struct {
-	From, To   string
-	Households int
+	From, To    string
+	PoorEarlier bool
+	Households  int
+}
+
+// ReportDecided counts one village's households with a result decided
+// for a list year, and the poor and near-poor among them (each
+// household's latest decided review of that year).
+type ReportDecided struct {
+	Village                 string
+	Decided, Poor, NearPoor int
+}
+
+// ReportAnyDeprived counts one village's poor households deprived in any
+// indicator of the query's set number Set.
+type ReportAnyDeprived struct {
+	Set     int
+	Village string
+	Poor    int
+}
+
+// WatchedHousehold is one household of the watch list.
+type WatchedHousehold struct {
+	HouseholdID     string
+	Village         string
+	Class           string
+	Standard        string
+	Urban           bool
+	IncomePerCapita int64
+	Deprivations    int
+	Deprived        []string // sorted
+	NearLine        bool     // income near its line
+	ManyDeprived    bool     // deprived in MinDeprivations or more
 }
 
 // ReportGroup counts the households of one village, area and head's

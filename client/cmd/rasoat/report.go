@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/export"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/report/targets"
+	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-const reportUsage = `Usage: rasoat report --unit CODE --year YYYY [--db F] [--server HOST:PORT] [--ca FILE | --tls] [--json | --csv]
+const reportUsage = `Usage: rasoat report --unit CODE --year YYYY [--targets FILE] [--watch N] [--db F] [--server HOST:PORT] [--ca FILE | --tls] [--json | --csv]
 
 Report (báo cáo kết quả rà soát) asks the server for a unit's figures: a
 commune's or a village's (within your units), for the list year whose
@@ -31,9 +35,19 @@ scores it now, under the standard its latest review's round chooses:
   - the Alkire–Foster measures H, A and M0;
   - the households decided for the year against their decided result the
     year before: left poverty, left near-poverty, newly poor, newly
-    near-poor, near-poor fallen into poverty;
-  - the year's reviews by village, collaborator and status, and how many
-    regular reviews are past their 15 days.
+    near-poor, near-poor fallen into poverty, and fallen back into poverty
+    (tái nghèo: poor in an earlier year);
+  - the year's reviews by village and by collaborator: households listed,
+    not started, in draft, surveyed, submitted, returned, decided, refused,
+    and regular reviews past their 15 days;
+  - with --targets, each target of the province's file for the unit or a
+    unit under it: the target, what was achieved against the results
+    decided the year before (or the share of poor households deprived in
+    none of the indicators), met or not;
+  - the watch list (hộ có nguy cơ rơi vào nghèo): households middle or not
+    poor with income at most 20 % above the line, or deprived in 2
+    indicators or more but fewer than the standard's threshold, most at
+    risk first.
 
 The figures are computed in the server's database, not on this device.
 
@@ -41,6 +55,11 @@ Flags:
 
   --unit CODE         the commune or village code (mã đơn vị)
   --year YYYY         the list year
+  --targets FILE      the province's targets (CSV: mã đơn vị,chỉ tiêu,giá
+                      trị,ghi chú; see examples/targets/), checked here,
+                      each error naming its line
+  --watch N           list at most N households of the watch list
+                      (default 100, at most 1000; all are counted)
   --db F              the enrolled file (default tablet.db)
 ` + netFlagsUsage + `  --timeout D         give up after D (default 1m)
   --json              print the ReportResponse as protobuf JSON
@@ -63,6 +82,8 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	unit := fs.String("unit", "", "")
 	year := fs.Int("year", 0, "")
 	out := v.exportFlags(fs, true)
+	targetsFile := fs.String("targets", "", "")
+	watch := fs.Int("watch", 0, "")
 	if _, code, ok := v.parse(fs, args, 0, 0, ""); !ok {
 		return code
 	}
@@ -71,6 +92,22 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	if err := out.check(); err != nil {
 		return v.usageError(err)
+	}
+	if *watch < 0 || *watch > 1000 {
+		return v.usageError(fmt.Errorf("--watch %d: want 1 to 1000", *watch))
+	}
+	var tg *rasoatv1.ReportTargets
+	if *targetsFile != "" {
+		f, err := os.Open(*targetsFile)
+		if err != nil {
+			return v.usageError(fmt.Errorf("--targets: %w", err))
+		}
+		tg, err = targets.ReadCSV(f, targets.Known(survey.Builtin()))
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(stderr, "rasoat report: %s: %v\n", *targetsFile, err)
+			return exitInvalid
+		}
 	}
 	if err := nf.check(); err != nil {
 		return v.usageError(err)
@@ -84,10 +121,13 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return v.fail(err)
 	}
-	res, err := rasoatv1.NewReportServiceClient(cl.conn).Report(actx, &rasoatv1.ReportRequest{UnitCode: *unit, ListYear: int32(*year)})
+	res, err := rasoatv1.NewReportServiceClient(cl.conn).Report(actx, &rasoatv1.ReportRequest{UnitCode: *unit, ListYear: int32(*year), Targets: tg, WatchLimit: int32(*watch)})
 	if err != nil {
 		return cl.fail(err, func(f string) string {
-			return map[string]string{"unit_code": "--unit", "list_year": "--year"}[f]
+			if flag, ok := map[string]string{"unit_code": "--unit", "list_year": "--year", "watch_limit": "--watch"}[f]; ok {
+				return flag
+			}
+			return "--targets " + f
 		})
 	}
 	switch {
@@ -140,17 +180,98 @@ func writeReport(w io.Writer, r *rasoatv1.ReportResponse) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t\n", in.GetIndicator(), in.GetDeprived(), rate(in.GetShare()), in.GetDeprivedPoor(), rate(in.GetShareOfPoor()))
 	}
 	tw.Flush()
+	if p := r.GetPreviousYear(); p.GetDecided() > 0 {
+		fmt.Fprintf(w, "\nDanh sách năm %d đã quyết định (the year before, decided): %d hộ, hộ nghèo %d, cận nghèo %d\n", p.GetListYear(), p.GetDecided(), p.GetPoor(), p.GetNearPoor())
+	}
 	if ts := r.GetTransitionSummary(); len(r.GetTransitions()) > 0 {
-		fmt.Fprintf(w, "\nSo với danh sách năm %d (against the year before): thoát nghèo %d, thoát cận nghèo %d, nghèo phát sinh %d, cận nghèo phát sinh %d, cận nghèo rơi xuống nghèo %d\n",
-			r.GetListYear()-1, ts.GetLeftPoverty(), ts.GetLeftNearPoverty(), ts.GetNewlyPoor(), ts.GetNewlyNearPoor(), ts.GetNearPoorToPoor())
+		fmt.Fprintf(w, "\nSo với danh sách năm %d (against the year before): thoát nghèo %d, thoát cận nghèo %d, nghèo phát sinh %d, cận nghèo phát sinh %d, cận nghèo rơi xuống nghèo %d, tái nghèo %d\n",
+			r.GetListYear()-1, ts.GetLeftPoverty(), ts.GetLeftNearPoverty(), ts.GetNewlyPoor(), ts.GetNewlyNearPoor(), ts.GetNearPoorToPoor(), ts.GetFellBackIntoPoverty())
 	}
-	if len(r.GetProgress()) > 0 {
-		fmt.Fprintln(w, "\nTiến độ rà soát (progress):")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "THÔN\tRÀ SOÁT VIÊN\tTRẠNG THÁI\tSỐ PHIẾU\tQUÁ HẠN\t")
-		for _, p := range r.GetProgress() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t\n", p.GetVillageCode(), p.GetCollaborator(), p.GetStatus(), p.GetReviews(), p.GetOverdue())
+	writeProgress(w, r)
+	writeTargets(w, r)
+	writeWatchList(w, r)
+}
+
+// writeProgress prints the review funnel: the unit, each village, each
+// collaborator.
+func writeProgress(w io.Writer, r *rasoatv1.ReportResponse) {
+	if r.GetProgressTotal().GetListed() == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nTiến độ rà soát (progress):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tSỐ HỘ\tCHƯA RÀ SOÁT\tĐANG NHẬP\tĐÃ KHẢO SÁT\tĐÃ NỘP\tTRẢ LẠI\tĐÃ QUYẾT ĐỊNH\tTỪ CHỐI\tQUÁ HẠN\t")
+	row := func(key string, p *rasoatv1.ProgressSummary) {
+		listed, notStarted := strconv.Itoa(int(p.GetListed())), strconv.Itoa(int(p.GetNotStarted()))
+		if strings.HasPrefix(key, "rà soát viên") {
+			listed, notStarted = "", "" // a collaborator's reviews, not a village's households
 		}
-		tw.Flush()
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", key, listed, notStarted, p.GetDraft(), p.GetSurveyed(), p.GetSubmitted(),
+			p.GetReturned(), p.GetDecided(), p.GetRefused(), p.GetOverdue())
 	}
+	row("Tổng (total)", r.GetProgressTotal())
+	for _, p := range r.GetProgressByVillage() {
+		row("thôn "+p.GetKey(), p)
+	}
+	for _, p := range r.GetProgressByCollaborator() {
+		row("rà soát viên "+p.GetKey(), p)
+	}
+	tw.Flush()
+}
+
+// writeTargets prints each target, what was achieved and whether it is met.
+func writeTargets(w io.Writer, r *rasoatv1.ReportResponse) {
+	if len(r.GetTargets()) == 0 && r.GetTargetsOutside() == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nChỉ tiêu (targets), so với kết quả đã quyết định năm %d:\n", r.GetListYear()-1)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ĐƠN VỊ\tCHỈ TIÊU\tMỤC TIÊU\tĐẠT ĐƯỢC\tTRƯỚC → NAY\tKẾT QUẢ")
+	for _, t := range r.GetTargets() {
+		name, target, achieved, figures := export.TargetName(t), "", "", ""
+		switch t.GetKind() {
+		case rasoatv1.TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION:
+			target, achieved = fmt.Sprintf("%.2f điểm", t.GetTarget()), fmt.Sprintf("%.2f điểm", t.GetAchieved())
+			figures = rate(t.GetBefore()) + " → " + rate(t.GetNow())
+		case rasoatv1.TargetKind_TARGET_KIND_INDICATOR:
+			target, achieved = rate(t.GetTarget()), rate(t.GetAchieved())
+			figures = fmt.Sprintf("%d/%d hộ nghèo không thiếu hụt", int(t.GetNow()), int(t.GetBefore()))
+		default:
+			target, achieved = fmt.Sprintf("%d hộ", int(t.GetTarget())), fmt.Sprintf("%d hộ", int(t.GetAchieved()))
+			figures = fmt.Sprintf("%d → %d hộ", int(t.GetBefore()), int(t.GetNow()))
+		}
+		verdict := export.TargetVerdict(t)
+		if t.GetStatus() == rasoatv1.TargetStatus_TARGET_STATUS_NOT_APPLICABLE {
+			achieved, figures = "", ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.GetUnitCode(), name, target, achieved, figures, verdict)
+	}
+	tw.Flush()
+	if n := r.GetTargetsOutside(); n > 0 {
+		fmt.Fprintf(w, "%d chỉ tiêu của đơn vị khác (for units outside %s) không tính ở đây\n", n, r.GetUnitCode())
+	}
+}
+
+// writeWatchList prints the households at risk of falling into poverty.
+func writeWatchList(w io.Writer, r *rasoatv1.ReportResponse) {
+	fmt.Fprintf(w, "\nHộ có nguy cơ rơi vào nghèo (watch list): %d hộ", r.GetWatchTotal())
+	if n := len(r.GetWatchList()); n < int(r.GetWatchTotal()) {
+		fmt.Fprintf(w, ", %d đầu tiên (the first %d; --watch N for more)", n, n)
+	}
+	fmt.Fprintln(w)
+	if len(r.GetWatchList()) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "HỘ\tTHÔN\tPHÂN LOẠI\tTHU NHẬP/NGƯỜI/THÁNG\tCHUẨN\tTHIẾU HỤT\tLÝ DO")
+	for _, h := range r.GetWatchList() {
+		why := export.WatchReasons(h)
+		income := vnd(h.GetIncomePerCapita())
+		if h.GetIncomePerCapita() == 0 {
+			income = "(điểm A)" // scored on the form's score A
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.GetHouseholdId(), h.GetVillageCode(), h.GetClassification(), income,
+			vnd(h.GetLine()), strings.Join(h.GetDeprived(), ", "), strings.Join(why, "; "))
+	}
+	tw.Flush()
 }

@@ -21,6 +21,181 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TargetKind is what a target measures.
+type TargetKind int32
+
+const (
+	TargetKind_TARGET_KIND_UNSPECIFIED TargetKind = 0
+	// The poverty rate's fall in percentage points.
+	TargetKind_TARGET_KIND_POVERTY_RATE_REDUCTION TargetKind = 1
+	// Poor households reduced.
+	TargetKind_TARGET_KIND_POOR_REDUCED TargetKind = 2
+	// Near-poor households reduced.
+	TargetKind_TARGET_KIND_NEAR_POOR_REDUCED TargetKind = 3
+	// The share of poor households deprived in none of some indicators.
+	TargetKind_TARGET_KIND_INDICATOR TargetKind = 4
+)
+
+// Enum value maps for TargetKind.
+var (
+	TargetKind_name = map[int32]string{
+		0: "TARGET_KIND_UNSPECIFIED",
+		1: "TARGET_KIND_POVERTY_RATE_REDUCTION",
+		2: "TARGET_KIND_POOR_REDUCED",
+		3: "TARGET_KIND_NEAR_POOR_REDUCED",
+		4: "TARGET_KIND_INDICATOR",
+	}
+	TargetKind_value = map[string]int32{
+		"TARGET_KIND_UNSPECIFIED":            0,
+		"TARGET_KIND_POVERTY_RATE_REDUCTION": 1,
+		"TARGET_KIND_POOR_REDUCED":           2,
+		"TARGET_KIND_NEAR_POOR_REDUCED":      3,
+		"TARGET_KIND_INDICATOR":              4,
+	}
+)
+
+func (x TargetKind) Enum() *TargetKind {
+	p := new(TargetKind)
+	*p = x
+	return p
+}
+
+func (x TargetKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TargetKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_report_proto_enumTypes[0].Descriptor()
+}
+
+func (TargetKind) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_report_proto_enumTypes[0]
+}
+
+func (x TargetKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TargetKind.Descriptor instead.
+func (TargetKind) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{0}
+}
+
+// TargetStatus says whether a target is met.
+type TargetStatus int32
+
+const (
+	TargetStatus_TARGET_STATUS_UNSPECIFIED TargetStatus = 0
+	// Đạt.
+	TargetStatus_TARGET_STATUS_MET TargetStatus = 1
+	// Chưa đạt.
+	TargetStatus_TARGET_STATUS_NOT_MET TargetStatus = 2
+	// Cannot be measured: the reason says why (an indicator the list year's
+	// standard does not have; no result decided the year before; no poor
+	// household).
+	TargetStatus_TARGET_STATUS_NOT_APPLICABLE TargetStatus = 3
+)
+
+// Enum value maps for TargetStatus.
+var (
+	TargetStatus_name = map[int32]string{
+		0: "TARGET_STATUS_UNSPECIFIED",
+		1: "TARGET_STATUS_MET",
+		2: "TARGET_STATUS_NOT_MET",
+		3: "TARGET_STATUS_NOT_APPLICABLE",
+	}
+	TargetStatus_value = map[string]int32{
+		"TARGET_STATUS_UNSPECIFIED":    0,
+		"TARGET_STATUS_MET":            1,
+		"TARGET_STATUS_NOT_MET":        2,
+		"TARGET_STATUS_NOT_APPLICABLE": 3,
+	}
+)
+
+func (x TargetStatus) Enum() *TargetStatus {
+	p := new(TargetStatus)
+	*p = x
+	return p
+}
+
+func (x TargetStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TargetStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_report_proto_enumTypes[1].Descriptor()
+}
+
+func (TargetStatus) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_report_proto_enumTypes[1]
+}
+
+func (x TargetStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TargetStatus.Descriptor instead.
+func (TargetStatus) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+// WatchReason is why a household is on the watch list (our reading of
+// "hộ có nguy cơ rơi vào nghèo"; the margins are server/report's).
+type WatchReason int32
+
+const (
+	WatchReason_WATCH_REASON_UNSPECIFIED WatchReason = 0
+	// Middle or not poor, with income per capita at most a margin (20 %)
+	// above the line under which it would be poor or near-poor (a household
+	// scored on the form's score A, its income per capita not known, is
+	// not).
+	WatchReason_WATCH_REASON_NEAR_LINE WatchReason = 1
+	// Deprived in two or more indicators, fewer than the standard's
+	// threshold: one more and, at or under the line, it is poor.
+	WatchReason_WATCH_REASON_DEPRIVED WatchReason = 2
+)
+
+// Enum value maps for WatchReason.
+var (
+	WatchReason_name = map[int32]string{
+		0: "WATCH_REASON_UNSPECIFIED",
+		1: "WATCH_REASON_NEAR_LINE",
+		2: "WATCH_REASON_DEPRIVED",
+	}
+	WatchReason_value = map[string]int32{
+		"WATCH_REASON_UNSPECIFIED": 0,
+		"WATCH_REASON_NEAR_LINE":   1,
+		"WATCH_REASON_DEPRIVED":    2,
+	}
+)
+
+func (x WatchReason) Enum() *WatchReason {
+	p := new(WatchReason)
+	*p = x
+	return p
+}
+
+func (x WatchReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_rasoat_v1_report_proto_enumTypes[2].Descriptor()
+}
+
+func (WatchReason) Type() protoreflect.EnumType {
+	return &file_rasoat_v1_report_proto_enumTypes[2]
+}
+
+func (x WatchReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchReason.Descriptor instead.
+func (WatchReason) EnumDescriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{2}
+}
+
 type ReportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The unit reported on: a commune or a village (its code), within the
@@ -29,7 +204,15 @@ type ReportRequest struct {
 	// The list year whose review the progress follows and "reviewed" counts
 	// (the year a household's latest review decides: a periodic review in
 	// October 2026 decides 2027). 2000 to 2100.
-	ListYear      int32 `protobuf:"varint,2,opt,name=list_year,json=listYear,proto3" json:"list_year,omitempty"`
+	ListYear int32 `protobuf:"varint,2,opt,name=list_year,json=listYear,proto3" json:"list_year,omitempty"`
+	// The province's targets for the list year (chỉ tiêu giảm nghèo), as a
+	// targets file gives them (server/report/targets reads one); the
+	// response says, for each target of the unit or a unit under it, what
+	// was achieved. Bounded: at most 2,000 targets.
+	Targets *ReportTargets `protobuf:"bytes,3,opt,name=targets,proto3" json:"targets,omitempty"`
+	// How many households of the watch list the response lists: 0 for the
+	// default (100), at most 1,000. The total is always counted.
+	WatchLimit    int32 `protobuf:"varint,4,opt,name=watch_limit,json=watchLimit,proto3" json:"watch_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -78,6 +261,228 @@ func (x *ReportRequest) GetListYear() int32 {
 	return 0
 }
 
+func (x *ReportRequest) GetTargets() *ReportTargets {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ReportRequest) GetWatchLimit() int32 {
+	if x != nil {
+		return x.WatchLimit
+	}
+	return 0
+}
+
+// ReportTargets are a province's poverty-reduction targets for a list year,
+// per unit (province, commune or village; its code).
+type ReportTargets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Units         []*UnitTarget          `protobuf:"bytes,1,rep,name=units,proto3" json:"units,omitempty"`
+	Indicators    []*IndicatorTarget     `protobuf:"bytes,2,rep,name=indicators,proto3" json:"indicators,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportTargets) Reset() {
+	*x = ReportTargets{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportTargets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportTargets) ProtoMessage() {}
+
+func (x *ReportTargets) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportTargets.ProtoReflect.Descriptor instead.
+func (*ReportTargets) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReportTargets) GetUnits() []*UnitTarget {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+func (x *ReportTargets) GetIndicators() []*IndicatorTarget {
+	if x != nil {
+		return x.Indicators
+	}
+	return nil
+}
+
+// UnitTarget is a unit's reduction targets (each optional: a file gives
+// some). Measured against the results decided for the list year before.
+type UnitTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 64 bytes.
+	UnitCode string `protobuf:"bytes,1,opt,name=unit_code,json=unitCode,proto3" json:"unit_code,omitempty"`
+	// Giảm tỷ lệ hộ nghèo: percentage points the poverty rate is to fall
+	// in the year (3; 5 in poor communes). 0 to 100.
+	PovertyRateReductionPoints *float64 `protobuf:"fixed64,2,opt,name=poverty_rate_reduction_points,json=povertyRateReductionPoints,proto3,oneof" json:"poverty_rate_reduction_points,omitempty"`
+	// Giảm số hộ nghèo: poor households to reduce ("reduce 8 poor"). 0 to
+	// 1,000,000.
+	ReducePoor *int32 `protobuf:"varint,3,opt,name=reduce_poor,json=reducePoor,proto3,oneof" json:"reduce_poor,omitempty"`
+	// Giảm số hộ cận nghèo: near-poor households to reduce. 0 to 1,000,000.
+	ReduceNearPoor *int32 `protobuf:"varint,4,opt,name=reduce_near_poor,json=reduceNearPoor,proto3,oneof" json:"reduce_near_poor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UnitTarget) Reset() {
+	*x = UnitTarget{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitTarget) ProtoMessage() {}
+
+func (x *UnitTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitTarget.ProtoReflect.Descriptor instead.
+func (*UnitTarget) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UnitTarget) GetUnitCode() string {
+	if x != nil {
+		return x.UnitCode
+	}
+	return ""
+}
+
+func (x *UnitTarget) GetPovertyRateReductionPoints() float64 {
+	if x != nil && x.PovertyRateReductionPoints != nil {
+		return *x.PovertyRateReductionPoints
+	}
+	return 0
+}
+
+func (x *UnitTarget) GetReducePoor() int32 {
+	if x != nil && x.ReducePoor != nil {
+		return *x.ReducePoor
+	}
+	return 0
+}
+
+func (x *UnitTarget) GetReduceNearPoor() int32 {
+	if x != nil && x.ReduceNearPoor != nil {
+		return *x.ReduceNearPoor
+	}
+	return 0
+}
+
+// IndicatorTarget is a target for the unit's poor households: the share
+// of them deprived in none of the indicators (99 % using hygienic water).
+type IndicatorTarget struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UnitCode string                 `protobuf:"bytes,1,opt,name=unit_code,json=unitCode,proto3" json:"unit_code,omitempty"`
+	// The engine's indicator ids (survey/standards: WATER, LATRINE,
+	// TELECOM, INFO_DEVICES, CHILD_SCHOOLING, HOUSING_QUALITY, …); with
+	// more than one, a household counts when it is deprived in none of them
+	// (durable housing with 8 m² or more per person is HOUSING_QUALITY and
+	// HOUSING_AREA). 1 to 12 ids.
+	Indicators []string `protobuf:"bytes,2,rep,name=indicators,proto3" json:"indicators,omitempty"`
+	// The target share, a fraction: 0.99 is 99 %. 0 to 1.
+	Share float64 `protobuf:"fixed64,3,opt,name=share,proto3" json:"share,omitempty"`
+	// The province's words for it, shown beside the figures. At most 256
+	// bytes.
+	Label         string `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndicatorTarget) Reset() {
+	*x = IndicatorTarget{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndicatorTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndicatorTarget) ProtoMessage() {}
+
+func (x *IndicatorTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndicatorTarget.ProtoReflect.Descriptor instead.
+func (*IndicatorTarget) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *IndicatorTarget) GetUnitCode() string {
+	if x != nil {
+		return x.UnitCode
+	}
+	return ""
+}
+
+func (x *IndicatorTarget) GetIndicators() []string {
+	if x != nil {
+		return x.Indicators
+	}
+	return nil
+}
+
+func (x *IndicatorTarget) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+func (x *IndicatorTarget) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 type ReportResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	UnitCode string                 `protobuf:"bytes,1,opt,name=unit_code,json=unitCode,proto3" json:"unit_code,omitempty"`
@@ -101,14 +506,34 @@ type ReportResponse struct {
 	TransitionSummary *TransitionSummary  `protobuf:"bytes,11,opt,name=transition_summary,json=transitionSummary,proto3" json:"transition_summary,omitempty"`
 	// By commune (a village's code is its commune's, a dash and a suffix):
 	// what a province reports.
-	ByCommune     []*ReportBreakdown `protobuf:"bytes,12,rep,name=by_commune,json=byCommune,proto3" json:"by_commune,omitempty"`
+	ByCommune []*ReportBreakdown `protobuf:"bytes,12,rep,name=by_commune,json=byCommune,proto3" json:"by_commune,omitempty"`
+	// Progress against the request's targets: each target of the report's
+	// unit or a unit under it, in the request's order.
+	Targets []*TargetProgress `protobuf:"bytes,13,rep,name=targets,proto3" json:"targets,omitempty"`
+	// The request's targets for units outside the report's unit (another
+	// commune of the province's file, the province itself in a commune's
+	// report): not measured here.
+	TargetsOutside int32 `protobuf:"varint,14,opt,name=targets_outside,json=targetsOutside,proto3" json:"targets_outside,omitempty"`
+	// Hộ có nguy cơ rơi vào nghèo: households at risk of falling (back) into
+	// poverty, most at risk first, at most the request's watch_limit.
+	WatchList []*WatchedHousehold `protobuf:"bytes,15,rep,name=watch_list,json=watchList,proto3" json:"watch_list,omitempty"`
+	// Every household of the unit on the watch list.
+	WatchTotal int32 `protobuf:"varint,16,opt,name=watch_total,json=watchTotal,proto3" json:"watch_total,omitempty"`
+	// The list year's review progress as supervisors follow it: the unit,
+	// by village, by collaborator.
+	ProgressTotal          *ProgressSummary   `protobuf:"bytes,17,opt,name=progress_total,json=progressTotal,proto3" json:"progress_total,omitempty"`
+	ProgressByVillage      []*ProgressSummary `protobuf:"bytes,18,rep,name=progress_by_village,json=progressByVillage,proto3" json:"progress_by_village,omitempty"`
+	ProgressByCollaborator []*ProgressSummary `protobuf:"bytes,19,rep,name=progress_by_collaborator,json=progressByCollaborator,proto3" json:"progress_by_collaborator,omitempty"`
+	// The results decided for the list year before, over the unit's
+	// households (the base the targets are measured against).
+	PreviousYear  *DecidedCounts `protobuf:"bytes,20,opt,name=previous_year,json=previousYear,proto3" json:"previous_year,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[1]
+	mi := &file_rasoat_v1_report_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -120,7 +545,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[1]
+	mi := &file_rasoat_v1_report_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -133,7 +558,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{1}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReportResponse) GetUnitCode() string {
@@ -220,18 +645,519 @@ func (x *ReportResponse) GetByCommune() []*ReportBreakdown {
 	return nil
 }
 
-type ResultTransition struct {
+func (x *ReportResponse) GetTargets() []*TargetProgress {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetTargetsOutside() int32 {
+	if x != nil {
+		return x.TargetsOutside
+	}
+	return 0
+}
+
+func (x *ReportResponse) GetWatchList() []*WatchedHousehold {
+	if x != nil {
+		return x.WatchList
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetWatchTotal() int32 {
+	if x != nil {
+		return x.WatchTotal
+	}
+	return 0
+}
+
+func (x *ReportResponse) GetProgressTotal() *ProgressSummary {
+	if x != nil {
+		return x.ProgressTotal
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetProgressByVillage() []*ProgressSummary {
+	if x != nil {
+		return x.ProgressByVillage
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetProgressByCollaborator() []*ProgressSummary {
+	if x != nil {
+		return x.ProgressByCollaborator
+	}
+	return nil
+}
+
+func (x *ReportResponse) GetPreviousYear() *DecidedCounts {
+	if x != nil {
+		return x.PreviousYear
+	}
+	return nil
+}
+
+// DecidedCounts are the households with a result decided for a list year,
+// and the poor and near-poor among them (a household's latest decided
+// review of that year).
+type DecidedCounts struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
-	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
-	Households    int32                  `protobuf:"varint,3,opt,name=households,proto3" json:"households,omitempty"`
+	ListYear      int32                  `protobuf:"varint,1,opt,name=list_year,json=listYear,proto3" json:"list_year,omitempty"`
+	Decided       int32                  `protobuf:"varint,2,opt,name=decided,proto3" json:"decided,omitempty"`
+	Poor          int32                  `protobuf:"varint,3,opt,name=poor,proto3" json:"poor,omitempty"`
+	NearPoor      int32                  `protobuf:"varint,4,opt,name=near_poor,json=nearPoor,proto3" json:"near_poor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecidedCounts) Reset() {
+	*x = DecidedCounts{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecidedCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecidedCounts) ProtoMessage() {}
+
+func (x *DecidedCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecidedCounts.ProtoReflect.Descriptor instead.
+func (*DecidedCounts) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *DecidedCounts) GetListYear() int32 {
+	if x != nil {
+		return x.ListYear
+	}
+	return 0
+}
+
+func (x *DecidedCounts) GetDecided() int32 {
+	if x != nil {
+		return x.Decided
+	}
+	return 0
+}
+
+func (x *DecidedCounts) GetPoor() int32 {
+	if x != nil {
+		return x.Poor
+	}
+	return 0
+}
+
+func (x *DecidedCounts) GetNearPoor() int32 {
+	if x != nil {
+		return x.NearPoor
+	}
+	return 0
+}
+
+// ProgressSummary follows the list year's reviews: every household listed
+// is in exactly one of not_started, draft, submitted, returned, decided,
+// refused (the unit's and the villages' rows; a collaborator's row counts
+// only the reviews that person started, so its listed and not_started are
+// 0).
+type ProgressSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A village's code, a collaborator's id, or "" for the unit.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Households of the village (danh sách hộ được rà soát).
+	Listed int32 `protobuf:"varint,2,opt,name=listed,proto3" json:"listed,omitempty"`
+	// No review started for the list year.
+	NotStarted int32 `protobuf:"varint,3,opt,name=not_started,json=notStarted,proto3" json:"not_started,omitempty"`
+	// Still in draft: the survey under way (phiếu đang nhập).
+	Draft int32 `protobuf:"varint,4,opt,name=draft,proto3" json:"draft,omitempty"`
+	// Surveyed: submitted, returned, in the procedure or done (every status
+	// past draft).
+	Surveyed int32 `protobuf:"varint,5,opt,name=surveyed,proto3" json:"surveyed,omitempty"`
+	// Submitted and in the procedure, not yet decided: submitted, agreed,
+	// posted, rechecking, passed.
+	Submitted int32 `protobuf:"varint,6,opt,name=submitted,proto3" json:"submitted,omitempty"`
+	// Returned to the collaborator to survey again.
+	Returned int32 `protobuf:"varint,7,opt,name=returned,proto3" json:"returned,omitempty"`
+	Decided  int32 `protobuf:"varint,8,opt,name=decided,proto3" json:"decided,omitempty"`
+	// A regular request refused.
+	Refused int32 `protobuf:"varint,9,opt,name=refused,proto3" json:"refused,omitempty"`
+	// Regular reviews past their 15 days, not decided.
+	Overdue       int32 `protobuf:"varint,10,opt,name=overdue,proto3" json:"overdue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgressSummary) Reset() {
+	*x = ProgressSummary{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgressSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgressSummary) ProtoMessage() {}
+
+func (x *ProgressSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgressSummary.ProtoReflect.Descriptor instead.
+func (*ProgressSummary) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ProgressSummary) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ProgressSummary) GetListed() int32 {
+	if x != nil {
+		return x.Listed
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetNotStarted() int32 {
+	if x != nil {
+		return x.NotStarted
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetDraft() int32 {
+	if x != nil {
+		return x.Draft
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetSurveyed() int32 {
+	if x != nil {
+		return x.Surveyed
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetSubmitted() int32 {
+	if x != nil {
+		return x.Submitted
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetReturned() int32 {
+	if x != nil {
+		return x.Returned
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetDecided() int32 {
+	if x != nil {
+		return x.Decided
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetRefused() int32 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *ProgressSummary) GetOverdue() int32 {
+	if x != nil {
+		return x.Overdue
+	}
+	return 0
+}
+
+// TargetProgress is one target and what was achieved.
+type TargetProgress struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	UnitCode string                 `protobuf:"bytes,1,opt,name=unit_code,json=unitCode,proto3" json:"unit_code,omitempty"`
+	Kind     TargetKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=rasoat.v1.TargetKind" json:"kind,omitempty"`
+	// TARGET_KIND_INDICATOR: the indicators and the province's label.
+	Indicators []string `protobuf:"bytes,3,rep,name=indicators,proto3" json:"indicators,omitempty"`
+	Label      string   `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	// In the kind's unit: percentage points (3 is 3 points), households, or
+	// a share (0.99 is 99 %).
+	Target   float64      `protobuf:"fixed64,5,opt,name=target,proto3" json:"target,omitempty"`
+	Achieved float64      `protobuf:"fixed64,6,opt,name=achieved,proto3" json:"achieved,omitempty"`
+	Status   TargetStatus `protobuf:"varint,7,opt,name=status,proto3,enum=rasoat.v1.TargetStatus" json:"status,omitempty"`
+	// Why not applicable.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The figures the achievement is computed from. Reductions: the
+	// poverty rate (a fraction) or the households decided poor (near-poor)
+	// for the list year before, and the same now, as the engine scores the
+	// households. Indicators: the unit's poor households (before) and those
+	// deprived in none of the indicators (now).
+	Before        float64 `protobuf:"fixed64,9,opt,name=before,proto3" json:"before,omitempty"`
+	Now           float64 `protobuf:"fixed64,10,opt,name=now,proto3" json:"now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetProgress) Reset() {
+	*x = TargetProgress{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetProgress) ProtoMessage() {}
+
+func (x *TargetProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetProgress.ProtoReflect.Descriptor instead.
+func (*TargetProgress) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TargetProgress) GetUnitCode() string {
+	if x != nil {
+		return x.UnitCode
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetKind() TargetKind {
+	if x != nil {
+		return x.Kind
+	}
+	return TargetKind_TARGET_KIND_UNSPECIFIED
+}
+
+func (x *TargetProgress) GetIndicators() []string {
+	if x != nil {
+		return x.Indicators
+	}
+	return nil
+}
+
+func (x *TargetProgress) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetTarget() float64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetAchieved() float64 {
+	if x != nil {
+		return x.Achieved
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetStatus() TargetStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TargetStatus_TARGET_STATUS_UNSPECIFIED
+}
+
+func (x *TargetProgress) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TargetProgress) GetBefore() float64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *TargetProgress) GetNow() float64 {
+	if x != nil {
+		return x.Now
+	}
+	return 0
+}
+
+// WatchedHousehold is one household of the watch list, as the engine
+// scores it now.
+type WatchedHousehold struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	HouseholdId string                 `protobuf:"bytes,1,opt,name=household_id,json=householdId,proto3" json:"household_id,omitempty"`
+	VillageCode string                 `protobuf:"bytes,2,opt,name=village_code,json=villageCode,proto3" json:"village_code,omitempty"`
+	// NEAR_POOR, MIDDLE or NOT_POOR.
+	Classification string `protobuf:"bytes,3,opt,name=classification,proto3" json:"classification,omitempty"`
+	// VND per person per month.
+	IncomePerCapita int64 `protobuf:"varint,4,opt,name=income_per_capita,json=incomePerCapita,proto3" json:"income_per_capita,omitempty"`
+	// The line it is compared with (the standard's, for its area).
+	Line          int64         `protobuf:"varint,5,opt,name=line,proto3" json:"line,omitempty"`
+	Deprivations  int32         `protobuf:"varint,6,opt,name=deprivations,proto3" json:"deprivations,omitempty"`
+	Deprived      []string      `protobuf:"bytes,7,rep,name=deprived,proto3" json:"deprived,omitempty"`
+	Reasons       []WatchReason `protobuf:"varint,8,rep,packed,name=reasons,proto3,enum=rasoat.v1.WatchReason" json:"reasons,omitempty"`
+	Standard      string        `protobuf:"bytes,9,opt,name=standard,proto3" json:"standard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchedHousehold) Reset() {
+	*x = WatchedHousehold{}
+	mi := &file_rasoat_v1_report_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchedHousehold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchedHousehold) ProtoMessage() {}
+
+func (x *WatchedHousehold) ProtoReflect() protoreflect.Message {
+	mi := &file_rasoat_v1_report_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchedHousehold.ProtoReflect.Descriptor instead.
+func (*WatchedHousehold) Descriptor() ([]byte, []int) {
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WatchedHousehold) GetHouseholdId() string {
+	if x != nil {
+		return x.HouseholdId
+	}
+	return ""
+}
+
+func (x *WatchedHousehold) GetVillageCode() string {
+	if x != nil {
+		return x.VillageCode
+	}
+	return ""
+}
+
+func (x *WatchedHousehold) GetClassification() string {
+	if x != nil {
+		return x.Classification
+	}
+	return ""
+}
+
+func (x *WatchedHousehold) GetIncomePerCapita() int64 {
+	if x != nil {
+		return x.IncomePerCapita
+	}
+	return 0
+}
+
+func (x *WatchedHousehold) GetLine() int64 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *WatchedHousehold) GetDeprivations() int32 {
+	if x != nil {
+		return x.Deprivations
+	}
+	return 0
+}
+
+func (x *WatchedHousehold) GetDeprived() []string {
+	if x != nil {
+		return x.Deprived
+	}
+	return nil
+}
+
+func (x *WatchedHousehold) GetReasons() []WatchReason {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *WatchedHousehold) GetStandard() string {
+	if x != nil {
+		return x.Standard
+	}
+	return ""
+}
+
+type ResultTransition struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	From       string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To         string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Households int32                  `protobuf:"varint,3,opt,name=households,proto3" json:"households,omitempty"`
+	// Decided poor for a list year before the year before (a household
+	// poor now and not the year before has fallen back into poverty).
+	PoorEarlier   bool `protobuf:"varint,4,opt,name=poor_earlier,json=poorEarlier,proto3" json:"poor_earlier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResultTransition) Reset() {
 	*x = ResultTransition{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	mi := &file_rasoat_v1_report_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +1169,7 @@ func (x *ResultTransition) String() string {
 func (*ResultTransition) ProtoMessage() {}
 
 func (x *ResultTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[2]
+	mi := &file_rasoat_v1_report_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +1182,7 @@ func (x *ResultTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultTransition.ProtoReflect.Descriptor instead.
 func (*ResultTransition) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{2}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ResultTransition) GetFrom() string {
@@ -280,6 +1206,13 @@ func (x *ResultTransition) GetHouseholds() int32 {
 	return 0
 }
 
+func (x *ResultTransition) GetPoorEarlier() bool {
+	if x != nil {
+		return x.PoorEarlier
+	}
+	return false
+}
+
 // TransitionSummary names the transitions a commune reports, between the
 // results decided for the list year before and the list year.
 type TransitionSummary struct {
@@ -288,20 +1221,31 @@ type TransitionSummary struct {
 	LeftPoverty int32 `protobuf:"varint,1,opt,name=left_poverty,json=leftPoverty,proto3" json:"left_poverty,omitempty"`
 	// Thoát cận nghèo: near-poor, now middle or not poor.
 	LeftNearPoverty int32 `protobuf:"varint,2,opt,name=left_near_poverty,json=leftNearPoverty,proto3" json:"left_near_poverty,omitempty"`
-	// Hộ nghèo phát sinh: not poor nor near-poor (or not decided), now poor.
+	// Hộ nghèo phát sinh: not poor nor near-poor (or not decided), now poor
+	// (and not poor in an earlier year: that is fell_back_into_poverty).
 	NewlyPoor int32 `protobuf:"varint,3,opt,name=newly_poor,json=newlyPoor,proto3" json:"newly_poor,omitempty"`
 	// Hộ cận nghèo phát sinh: not poor nor near-poor (or not decided), now
 	// near-poor.
 	NewlyNearPoor int32 `protobuf:"varint,4,opt,name=newly_near_poor,json=newlyNearPoor,proto3" json:"newly_near_poor,omitempty"`
-	// Cận nghèo rơi xuống nghèo: near-poor, now poor.
+	// Cận nghèo rơi xuống nghèo: near-poor, now poor (and not poor in an
+	// earlier year: that is fell_back_into_poverty).
 	NearPoorToPoor int32 `protobuf:"varint,5,opt,name=near_poor_to_poor,json=nearPoorToPoor,proto3" json:"near_poor_to_poor,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Tái nghèo: poor now, not poor the year before (near-poor, other, or
+	// not decided), and decided poor for some earlier list year. The summary
+	// form of a review's results (tổng hợp kết quả rà soát) keeps tái nghèo
+	// apart from phát sinh, so newly_poor and near_poor_to_poor leave these
+	// households out: each household decided poor now and not poor the year
+	// before is in exactly one of newly_poor, near_poor_to_poor and
+	// fell_back_into_poverty. "Poor in some earlier year" is our reading
+	// (provisional): no text found here defines tái nghèo more closely.
+	FellBackIntoPoverty int32 `protobuf:"varint,6,opt,name=fell_back_into_poverty,json=fellBackIntoPoverty,proto3" json:"fell_back_into_poverty,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *TransitionSummary) Reset() {
 	*x = TransitionSummary{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	mi := &file_rasoat_v1_report_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +1257,7 @@ func (x *TransitionSummary) String() string {
 func (*TransitionSummary) ProtoMessage() {}
 
 func (x *TransitionSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[3]
+	mi := &file_rasoat_v1_report_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +1270,7 @@ func (x *TransitionSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitionSummary.ProtoReflect.Descriptor instead.
 func (*TransitionSummary) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{3}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TransitionSummary) GetLeftPoverty() int32 {
@@ -364,6 +1308,13 @@ func (x *TransitionSummary) GetNearPoorToPoor() int32 {
 	return 0
 }
 
+func (x *TransitionSummary) GetFellBackIntoPoverty() int32 {
+	if x != nil {
+		return x.FellBackIntoPoverty
+	}
+	return 0
+}
+
 // ReportCounts are a group's households by classification, and its rates.
 type ReportCounts struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -388,7 +1339,7 @@ type ReportCounts struct {
 
 func (x *ReportCounts) Reset() {
 	*x = ReportCounts{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[4]
+	mi := &file_rasoat_v1_report_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +1351,7 @@ func (x *ReportCounts) String() string {
 func (*ReportCounts) ProtoMessage() {}
 
 func (x *ReportCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[4]
+	mi := &file_rasoat_v1_report_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +1364,7 @@ func (x *ReportCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCounts.ProtoReflect.Descriptor instead.
 func (*ReportCounts) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{4}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReportCounts) GetHouseholds() int32 {
@@ -489,7 +1440,7 @@ type ReportBreakdown struct {
 
 func (x *ReportBreakdown) Reset() {
 	*x = ReportBreakdown{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	mi := &file_rasoat_v1_report_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +1452,7 @@ func (x *ReportBreakdown) String() string {
 func (*ReportBreakdown) ProtoMessage() {}
 
 func (x *ReportBreakdown) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[5]
+	mi := &file_rasoat_v1_report_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +1465,7 @@ func (x *ReportBreakdown) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportBreakdown.ProtoReflect.Descriptor instead.
 func (*ReportBreakdown) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{5}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReportBreakdown) GetKey() string {
@@ -546,7 +1497,7 @@ type IndicatorShare struct {
 
 func (x *IndicatorShare) Reset() {
 	*x = IndicatorShare{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	mi := &file_rasoat_v1_report_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +1509,7 @@ func (x *IndicatorShare) String() string {
 func (*IndicatorShare) ProtoMessage() {}
 
 func (x *IndicatorShare) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[6]
+	mi := &file_rasoat_v1_report_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +1522,7 @@ func (x *IndicatorShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IndicatorShare.ProtoReflect.Descriptor instead.
 func (*IndicatorShare) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{6}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *IndicatorShare) GetIndicator() string {
@@ -624,7 +1575,7 @@ type AlkireFoster struct {
 
 func (x *AlkireFoster) Reset() {
 	*x = AlkireFoster{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[7]
+	mi := &file_rasoat_v1_report_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +1587,7 @@ func (x *AlkireFoster) String() string {
 func (*AlkireFoster) ProtoMessage() {}
 
 func (x *AlkireFoster) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[7]
+	mi := &file_rasoat_v1_report_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +1600,7 @@ func (x *AlkireFoster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlkireFoster.ProtoReflect.Descriptor instead.
 func (*AlkireFoster) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{7}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AlkireFoster) GetH() float64 {
@@ -690,7 +1641,7 @@ type ReviewProgress struct {
 
 func (x *ReviewProgress) Reset() {
 	*x = ReviewProgress{}
-	mi := &file_rasoat_v1_report_proto_msgTypes[8]
+	mi := &file_rasoat_v1_report_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +1653,7 @@ func (x *ReviewProgress) String() string {
 func (*ReviewProgress) ProtoMessage() {}
 
 func (x *ReviewProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_rasoat_v1_report_proto_msgTypes[8]
+	mi := &file_rasoat_v1_report_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +1666,7 @@ func (x *ReviewProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewProgress.ProtoReflect.Descriptor instead.
 func (*ReviewProgress) Descriptor() ([]byte, []int) {
-	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{8}
+	return file_rasoat_v1_report_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReviewProgress) GetVillageCode() string {
@@ -757,10 +1708,35 @@ var File_rasoat_v1_report_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\n" +
-	"\x16rasoat/v1/report.proto\x12\trasoat.v1\"I\n" +
+	"\x16rasoat/v1/report.proto\x12\trasoat.v1\"\x9e\x01\n" +
 	"\rReportRequest\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
-	"\tlist_year\x18\x02 \x01(\x05R\blistYear\"\x9f\x05\n" +
+	"\tlist_year\x18\x02 \x01(\x05R\blistYear\x122\n" +
+	"\atargets\x18\x03 \x01(\v2\x18.rasoat.v1.ReportTargetsR\atargets\x12\x1f\n" +
+	"\vwatch_limit\x18\x04 \x01(\x05R\n" +
+	"watchLimit\"x\n" +
+	"\rReportTargets\x12+\n" +
+	"\x05units\x18\x01 \x03(\v2\x15.rasoat.v1.UnitTargetR\x05units\x12:\n" +
+	"\n" +
+	"indicators\x18\x02 \x03(\v2\x1a.rasoat.v1.IndicatorTargetR\n" +
+	"indicators\"\x8d\x02\n" +
+	"\n" +
+	"UnitTarget\x12\x1b\n" +
+	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12F\n" +
+	"\x1dpoverty_rate_reduction_points\x18\x02 \x01(\x01H\x00R\x1apovertyRateReductionPoints\x88\x01\x01\x12$\n" +
+	"\vreduce_poor\x18\x03 \x01(\x05H\x01R\n" +
+	"reducePoor\x88\x01\x01\x12-\n" +
+	"\x10reduce_near_poor\x18\x04 \x01(\x05H\x02R\x0ereduceNearPoor\x88\x01\x01B \n" +
+	"\x1e_poverty_rate_reduction_pointsB\x0e\n" +
+	"\f_reduce_poorB\x13\n" +
+	"\x11_reduce_near_poor\"z\n" +
+	"\x0fIndicatorTarget\x12\x1b\n" +
+	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1e\n" +
+	"\n" +
+	"indicators\x18\x02 \x03(\tR\n" +
+	"indicators\x12\x14\n" +
+	"\x05share\x18\x03 \x01(\x01R\x05share\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\"\xfe\b\n" +
 	"\x0eReportResponse\x12\x1b\n" +
 	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12\x1b\n" +
 	"\tlist_year\x18\x02 \x01(\x05R\blistYear\x12-\n" +
@@ -778,20 +1754,74 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	" \x03(\v2\x1b.rasoat.v1.ResultTransitionR\vtransitions\x12K\n" +
 	"\x12transition_summary\x18\v \x01(\v2\x1c.rasoat.v1.TransitionSummaryR\x11transitionSummary\x129\n" +
 	"\n" +
-	"by_commune\x18\f \x03(\v2\x1a.rasoat.v1.ReportBreakdownR\tbyCommune\"V\n" +
+	"by_commune\x18\f \x03(\v2\x1a.rasoat.v1.ReportBreakdownR\tbyCommune\x123\n" +
+	"\atargets\x18\r \x03(\v2\x19.rasoat.v1.TargetProgressR\atargets\x12'\n" +
+	"\x0ftargets_outside\x18\x0e \x01(\x05R\x0etargetsOutside\x12:\n" +
+	"\n" +
+	"watch_list\x18\x0f \x03(\v2\x1b.rasoat.v1.WatchedHouseholdR\twatchList\x12\x1f\n" +
+	"\vwatch_total\x18\x10 \x01(\x05R\n" +
+	"watchTotal\x12A\n" +
+	"\x0eprogress_total\x18\x11 \x01(\v2\x1a.rasoat.v1.ProgressSummaryR\rprogressTotal\x12J\n" +
+	"\x13progress_by_village\x18\x12 \x03(\v2\x1a.rasoat.v1.ProgressSummaryR\x11progressByVillage\x12T\n" +
+	"\x18progress_by_collaborator\x18\x13 \x03(\v2\x1a.rasoat.v1.ProgressSummaryR\x16progressByCollaborator\x12=\n" +
+	"\rprevious_year\x18\x14 \x01(\v2\x18.rasoat.v1.DecidedCountsR\fpreviousYear\"w\n" +
+	"\rDecidedCounts\x12\x1b\n" +
+	"\tlist_year\x18\x01 \x01(\x05R\blistYear\x12\x18\n" +
+	"\adecided\x18\x02 \x01(\x05R\adecided\x12\x12\n" +
+	"\x04poor\x18\x03 \x01(\x05R\x04poor\x12\x1b\n" +
+	"\tnear_poor\x18\x04 \x01(\x05R\bnearPoor\"\x96\x02\n" +
+	"\x0fProgressSummary\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06listed\x18\x02 \x01(\x05R\x06listed\x12\x1f\n" +
+	"\vnot_started\x18\x03 \x01(\x05R\n" +
+	"notStarted\x12\x14\n" +
+	"\x05draft\x18\x04 \x01(\x05R\x05draft\x12\x1a\n" +
+	"\bsurveyed\x18\x05 \x01(\x05R\bsurveyed\x12\x1c\n" +
+	"\tsubmitted\x18\x06 \x01(\x05R\tsubmitted\x12\x1a\n" +
+	"\breturned\x18\a \x01(\x05R\breturned\x12\x18\n" +
+	"\adecided\x18\b \x01(\x05R\adecided\x12\x18\n" +
+	"\arefused\x18\t \x01(\x05R\arefused\x12\x18\n" +
+	"\aoverdue\x18\n" +
+	" \x01(\x05R\aoverdue\"\xb5\x02\n" +
+	"\x0eTargetProgress\x12\x1b\n" +
+	"\tunit_code\x18\x01 \x01(\tR\bunitCode\x12)\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.rasoat.v1.TargetKindR\x04kind\x12\x1e\n" +
+	"\n" +
+	"indicators\x18\x03 \x03(\tR\n" +
+	"indicators\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\x01R\x06target\x12\x1a\n" +
+	"\bachieved\x18\x06 \x01(\x01R\bachieved\x12/\n" +
+	"\x06status\x18\a \x01(\x0e2\x17.rasoat.v1.TargetStatusR\x06status\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x16\n" +
+	"\x06before\x18\t \x01(\x01R\x06before\x12\x10\n" +
+	"\x03now\x18\n" +
+	" \x01(\x01R\x03now\"\xce\x02\n" +
+	"\x10WatchedHousehold\x12!\n" +
+	"\fhousehold_id\x18\x01 \x01(\tR\vhouseholdId\x12!\n" +
+	"\fvillage_code\x18\x02 \x01(\tR\vvillageCode\x12&\n" +
+	"\x0eclassification\x18\x03 \x01(\tR\x0eclassification\x12*\n" +
+	"\x11income_per_capita\x18\x04 \x01(\x03R\x0fincomePerCapita\x12\x12\n" +
+	"\x04line\x18\x05 \x01(\x03R\x04line\x12\"\n" +
+	"\fdeprivations\x18\x06 \x01(\x05R\fdeprivations\x12\x1a\n" +
+	"\bdeprived\x18\a \x03(\tR\bdeprived\x120\n" +
+	"\areasons\x18\b \x03(\x0e2\x16.rasoat.v1.WatchReasonR\areasons\x12\x1a\n" +
+	"\bstandard\x18\t \x01(\tR\bstandard\"y\n" +
 	"\x10ResultTransition\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1e\n" +
 	"\n" +
 	"households\x18\x03 \x01(\x05R\n" +
-	"households\"\xd4\x01\n" +
+	"households\x12!\n" +
+	"\fpoor_earlier\x18\x04 \x01(\bR\vpoorEarlier\"\x89\x02\n" +
 	"\x11TransitionSummary\x12!\n" +
 	"\fleft_poverty\x18\x01 \x01(\x05R\vleftPoverty\x12*\n" +
 	"\x11left_near_poverty\x18\x02 \x01(\x05R\x0fleftNearPoverty\x12\x1d\n" +
 	"\n" +
 	"newly_poor\x18\x03 \x01(\x05R\tnewlyPoor\x12&\n" +
 	"\x0fnewly_near_poor\x18\x04 \x01(\x05R\rnewlyNearPoor\x12)\n" +
-	"\x11near_poor_to_poor\x18\x05 \x01(\x05R\x0enearPoorToPoor\"\xb1\x02\n" +
+	"\x11near_poor_to_poor\x18\x05 \x01(\x05R\x0enearPoorToPoor\x123\n" +
+	"\x16fell_back_into_poverty\x18\x06 \x01(\x05R\x13fellBackIntoPoverty\"\xb1\x02\n" +
 	"\fReportCounts\x12\x1e\n" +
 	"\n" +
 	"households\x18\x01 \x01(\x05R\n" +
@@ -822,7 +1852,23 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\fcollaborator\x18\x02 \x01(\tR\fcollaborator\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x18\n" +
 	"\areviews\x18\x04 \x01(\x05R\areviews\x12\x18\n" +
-	"\aoverdue\x18\x05 \x01(\x05R\aoverdue2N\n" +
+	"\aoverdue\x18\x05 \x01(\x05R\aoverdue*\xad\x01\n" +
+	"\n" +
+	"TargetKind\x12\x1b\n" +
+	"\x17TARGET_KIND_UNSPECIFIED\x10\x00\x12&\n" +
+	"\"TARGET_KIND_POVERTY_RATE_REDUCTION\x10\x01\x12\x1c\n" +
+	"\x18TARGET_KIND_POOR_REDUCED\x10\x02\x12!\n" +
+	"\x1dTARGET_KIND_NEAR_POOR_REDUCED\x10\x03\x12\x19\n" +
+	"\x15TARGET_KIND_INDICATOR\x10\x04*\x81\x01\n" +
+	"\fTargetStatus\x12\x1d\n" +
+	"\x19TARGET_STATUS_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11TARGET_STATUS_MET\x10\x01\x12\x19\n" +
+	"\x15TARGET_STATUS_NOT_MET\x10\x02\x12 \n" +
+	"\x1cTARGET_STATUS_NOT_APPLICABLE\x10\x03*b\n" +
+	"\vWatchReason\x12\x1c\n" +
+	"\x18WATCH_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16WATCH_REASON_NEAR_LINE\x10\x01\x12\x19\n" +
+	"\x15WATCH_REASON_DEPRIVED\x10\x022N\n" +
 	"\rReportService\x12=\n" +
 	"\x06Report\x12\x18.rasoat.v1.ReportRequest\x1a\x19.rasoat.v1.ReportResponseB3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
 
@@ -838,37 +1884,60 @@ func file_rasoat_v1_report_proto_rawDescGZIP() []byte {
 	return file_rasoat_v1_report_proto_rawDescData
 }
 
-var file_rasoat_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_rasoat_v1_report_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_rasoat_v1_report_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_rasoat_v1_report_proto_goTypes = []any{
-	(*ReportRequest)(nil),     // 0: rasoat.v1.ReportRequest
-	(*ReportResponse)(nil),    // 1: rasoat.v1.ReportResponse
-	(*ResultTransition)(nil),  // 2: rasoat.v1.ResultTransition
-	(*TransitionSummary)(nil), // 3: rasoat.v1.TransitionSummary
-	(*ReportCounts)(nil),      // 4: rasoat.v1.ReportCounts
-	(*ReportBreakdown)(nil),   // 5: rasoat.v1.ReportBreakdown
-	(*IndicatorShare)(nil),    // 6: rasoat.v1.IndicatorShare
-	(*AlkireFoster)(nil),      // 7: rasoat.v1.AlkireFoster
-	(*ReviewProgress)(nil),    // 8: rasoat.v1.ReviewProgress
+	(TargetKind)(0),           // 0: rasoat.v1.TargetKind
+	(TargetStatus)(0),         // 1: rasoat.v1.TargetStatus
+	(WatchReason)(0),          // 2: rasoat.v1.WatchReason
+	(*ReportRequest)(nil),     // 3: rasoat.v1.ReportRequest
+	(*ReportTargets)(nil),     // 4: rasoat.v1.ReportTargets
+	(*UnitTarget)(nil),        // 5: rasoat.v1.UnitTarget
+	(*IndicatorTarget)(nil),   // 6: rasoat.v1.IndicatorTarget
+	(*ReportResponse)(nil),    // 7: rasoat.v1.ReportResponse
+	(*DecidedCounts)(nil),     // 8: rasoat.v1.DecidedCounts
+	(*ProgressSummary)(nil),   // 9: rasoat.v1.ProgressSummary
+	(*TargetProgress)(nil),    // 10: rasoat.v1.TargetProgress
+	(*WatchedHousehold)(nil),  // 11: rasoat.v1.WatchedHousehold
+	(*ResultTransition)(nil),  // 12: rasoat.v1.ResultTransition
+	(*TransitionSummary)(nil), // 13: rasoat.v1.TransitionSummary
+	(*ReportCounts)(nil),      // 14: rasoat.v1.ReportCounts
+	(*ReportBreakdown)(nil),   // 15: rasoat.v1.ReportBreakdown
+	(*IndicatorShare)(nil),    // 16: rasoat.v1.IndicatorShare
+	(*AlkireFoster)(nil),      // 17: rasoat.v1.AlkireFoster
+	(*ReviewProgress)(nil),    // 18: rasoat.v1.ReviewProgress
 }
 var file_rasoat_v1_report_proto_depIdxs = []int32{
-	4,  // 0: rasoat.v1.ReportResponse.total:type_name -> rasoat.v1.ReportCounts
-	5,  // 1: rasoat.v1.ReportResponse.by_village:type_name -> rasoat.v1.ReportBreakdown
-	5,  // 2: rasoat.v1.ReportResponse.by_ethnicity:type_name -> rasoat.v1.ReportBreakdown
-	5,  // 3: rasoat.v1.ReportResponse.by_area:type_name -> rasoat.v1.ReportBreakdown
-	6,  // 4: rasoat.v1.ReportResponse.indicators:type_name -> rasoat.v1.IndicatorShare
-	7,  // 5: rasoat.v1.ReportResponse.alkire_foster:type_name -> rasoat.v1.AlkireFoster
-	8,  // 6: rasoat.v1.ReportResponse.progress:type_name -> rasoat.v1.ReviewProgress
-	2,  // 7: rasoat.v1.ReportResponse.transitions:type_name -> rasoat.v1.ResultTransition
-	3,  // 8: rasoat.v1.ReportResponse.transition_summary:type_name -> rasoat.v1.TransitionSummary
-	5,  // 9: rasoat.v1.ReportResponse.by_commune:type_name -> rasoat.v1.ReportBreakdown
-	4,  // 10: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
-	0,  // 11: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
-	1,  // 12: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 0: rasoat.v1.ReportRequest.targets:type_name -> rasoat.v1.ReportTargets
+	5,  // 1: rasoat.v1.ReportTargets.units:type_name -> rasoat.v1.UnitTarget
+	6,  // 2: rasoat.v1.ReportTargets.indicators:type_name -> rasoat.v1.IndicatorTarget
+	14, // 3: rasoat.v1.ReportResponse.total:type_name -> rasoat.v1.ReportCounts
+	15, // 4: rasoat.v1.ReportResponse.by_village:type_name -> rasoat.v1.ReportBreakdown
+	15, // 5: rasoat.v1.ReportResponse.by_ethnicity:type_name -> rasoat.v1.ReportBreakdown
+	15, // 6: rasoat.v1.ReportResponse.by_area:type_name -> rasoat.v1.ReportBreakdown
+	16, // 7: rasoat.v1.ReportResponse.indicators:type_name -> rasoat.v1.IndicatorShare
+	17, // 8: rasoat.v1.ReportResponse.alkire_foster:type_name -> rasoat.v1.AlkireFoster
+	18, // 9: rasoat.v1.ReportResponse.progress:type_name -> rasoat.v1.ReviewProgress
+	12, // 10: rasoat.v1.ReportResponse.transitions:type_name -> rasoat.v1.ResultTransition
+	13, // 11: rasoat.v1.ReportResponse.transition_summary:type_name -> rasoat.v1.TransitionSummary
+	15, // 12: rasoat.v1.ReportResponse.by_commune:type_name -> rasoat.v1.ReportBreakdown
+	10, // 13: rasoat.v1.ReportResponse.targets:type_name -> rasoat.v1.TargetProgress
+	11, // 14: rasoat.v1.ReportResponse.watch_list:type_name -> rasoat.v1.WatchedHousehold
+	9,  // 15: rasoat.v1.ReportResponse.progress_total:type_name -> rasoat.v1.ProgressSummary
+	9,  // 16: rasoat.v1.ReportResponse.progress_by_village:type_name -> rasoat.v1.ProgressSummary
+	9,  // 17: rasoat.v1.ReportResponse.progress_by_collaborator:type_name -> rasoat.v1.ProgressSummary
+	8,  // 18: rasoat.v1.ReportResponse.previous_year:type_name -> rasoat.v1.DecidedCounts
+	0,  // 19: rasoat.v1.TargetProgress.kind:type_name -> rasoat.v1.TargetKind
+	1,  // 20: rasoat.v1.TargetProgress.status:type_name -> rasoat.v1.TargetStatus
+	2,  // 21: rasoat.v1.WatchedHousehold.reasons:type_name -> rasoat.v1.WatchReason
+	14, // 22: rasoat.v1.ReportBreakdown.counts:type_name -> rasoat.v1.ReportCounts
+	3,  // 23: rasoat.v1.ReportService.Report:input_type -> rasoat.v1.ReportRequest
+	7,  // 24: rasoat.v1.ReportService.Report:output_type -> rasoat.v1.ReportResponse
+	24, // [24:25] is the sub-list for method output_type
+	23, // [23:24] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_rasoat_v1_report_proto_init() }
@@ -876,18 +1945,20 @@ func file_rasoat_v1_report_proto_init() {
 	if File_rasoat_v1_report_proto != nil {
 		return
 	}
+	file_rasoat_v1_report_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rasoat_v1_report_proto_rawDesc), len(file_rasoat_v1_report_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      3,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_rasoat_v1_report_proto_goTypes,
 		DependencyIndexes: file_rasoat_v1_report_proto_depIdxs,
+		EnumInfos:         file_rasoat_v1_report_proto_enumTypes,
 		MessageInfos:      file_rasoat_v1_report_proto_msgTypes,
 	}.Build()
 	File_rasoat_v1_report_proto = out.File

@@ -226,19 +226,97 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 		if err != nil {
 			return err
 		}
-		return each(facts.TransitionsSQL(where), append([]any{int32(q.ListYear), int32(q.ListYear)}, vargs...), func(r pgx.Rows) error {
-			var tr store.ReportTransition
+		y := int32(q.ListYear)
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r pgx.Rows) error {
+			var village, prev, cur string
+			var earlier int32
 			var n int64
-			if err := r.Scan(&tr.From, &tr.To, &n); err != nil {
+			if err := r.Scan(&village, &prev, &cur, &earlier, &n); err != nil {
 				return err
 			}
-			tr.Households = int(n)
-			out.Transitions = append(out.Transitions, tr)
+			facts.Decided(&out, village, prev, cur, earlier == 1, int(n))
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		if len(q.AnyDeprived) > 0 {
+			text, args := facts.AnyDeprivedSQL(where, q.AnyDeprived)
+			err = each(text, append(args, vargs...), func(r pgx.Rows) error {
+				var a store.ReportAnyDeprived
+				var set int32
+				var n int64
+				if err := r.Scan(&set, &a.Village, &n); err != nil {
+					return err
+				}
+				a.Set, a.Poor = int(set), int(n)
+				out.AnyDeprived = append(out.AnyDeprived, a)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if q.Watch.Limit > 0 {
+			return watch(ctx, tx, q.Watch, where, vargs, &out)
+		}
+		return nil
 	})
 	if err != nil {
 		return store.ReportRows{}, fmt.Errorf("report: %w", err)
 	}
 	return out, nil
+}
+
+// watch reads the watch list's count, its first households and their
+// deprived indicators.
+func watch(ctx context.Context, tx pgx.Tx, w store.WatchQuery, where string, vargs []any, out *store.ReportRows) error {
+	text, args := facts.WatchSQL(where, w, true)
+	var total int64
+	if err := tx.QueryRow(ctx, facts.Rebind(text), append(args, vargs...)...).Scan(&total); err != nil {
+		return err
+	}
+	out.WatchTotal = int(total)
+	text, args = facts.WatchSQL(where, w, false)
+	rows, err := tx.Query(ctx, facts.Rebind(text), append(append(args, vargs...), w.Limit)...)
+	if err != nil {
+		return err
+	}
+	at := map[string]int{}
+	for rows.Next() {
+		var h store.WatchedHousehold
+		var urban, near, many, deprivations int32
+		if err := rows.Scan(&h.HouseholdID, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &deprivations, &near, &many); err != nil {
+			rows.Close()
+			return err
+		}
+		h.Urban, h.NearLine, h.ManyDeprived, h.Deprivations = urban == 1, near == 1, many == 1, int(deprivations)
+		at[h.HouseholdID] = len(out.Watch)
+		out.Watch = append(out.Watch, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(out.Watch) == 0 {
+		return nil
+	}
+	ids := make([]string, len(out.Watch))
+	for i, h := range out.Watch {
+		ids[i] = h.HouseholdID
+	}
+	drows, err := tx.Query(ctx, "SELECT household_id, indicator FROM household_deprived WHERE household_id = ANY($1) ORDER BY household_id, indicator COLLATE \"C\"", ids)
+	if err != nil {
+		return err
+	}
+	defer drows.Close()
+	for drows.Next() {
+		var id, ind string
+		if err := drows.Scan(&id, &ind); err != nil {
+			return err
+		}
+		h := &out.Watch[at[id]]
+		h.Deprived = append(h.Deprived, ind)
+	}
+	return drows.Err()
 }

@@ -36,7 +36,7 @@ func BenchmarkReport20000(b *testing.B) {
 	for v := 1; v <= 20; v++ {
 		villages = append(villages, fmt.Sprintf("06517-%02d", v))
 	}
-	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: 2026, Today: "2025-12-01"}
+	q := storetest.ServiceQuery(store.OnlyVillages(villages...))
 	for b.Loop() {
 		rows, err := db.Report(ctx, q)
 		if err != nil {
@@ -70,7 +70,7 @@ func BenchmarkReportProvince200000(b *testing.B) {
 	if _, err := db.pool.Exec(ctx, "ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
-	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: 2026, Today: "2025-12-01"}
+	q := storetest.ServiceQuery(store.OnlyVillages(villages...))
 	rows, err := db.Report(ctx, q)
 	if err != nil {
 		b.Fatal(err)

@@ -238,17 +238,83 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 		})
 	}
 	if err == nil {
-		err = each(facts.TransitionsSQL(where), append([]any{q.ListYear, q.ListYear}, vargs...), func(r *sql.Rows) error {
-			var tr store.ReportTransition
-			if err := r.Scan(&tr.From, &tr.To, &tr.Households); err != nil {
+		y := q.ListYear
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r *sql.Rows) error {
+			var village, prev, cur string
+			var earlier, n int
+			if err := r.Scan(&village, &prev, &cur, &earlier, &n); err != nil {
 				return err
 			}
-			out.Transitions = append(out.Transitions, tr)
+			facts.Decided(&out, village, prev, cur, earlier == 1, n)
 			return nil
 		})
+	}
+	if err == nil && len(q.AnyDeprived) > 0 {
+		text, args := facts.AnyDeprivedSQL(where, q.AnyDeprived)
+		err = each(text, append(args, vargs...), func(r *sql.Rows) error {
+			var a store.ReportAnyDeprived
+			if err := r.Scan(&a.Set, &a.Village, &a.Poor); err != nil {
+				return err
+			}
+			out.AnyDeprived = append(out.AnyDeprived, a)
+			return nil
+		})
+	}
+	if err == nil && q.Watch.Limit > 0 {
+		err = db.watch(ctx, tx, q.Watch, where, vargs, &out)
 	}
 	if err != nil {
 		return store.ReportRows{}, fmt.Errorf("report: %w", err)
 	}
 	return out, nil
+}
+
+// watch reads the watch list's count, its first households and their
+// deprived indicators.
+func (db *DB) watch(ctx context.Context, tx *sql.Tx, w store.WatchQuery, where string, vargs []any, out *store.ReportRows) error {
+	text, args := facts.WatchSQL(where, w, true)
+	if err := tx.QueryRowContext(ctx, text, append(args, vargs...)...).Scan(&out.WatchTotal); err != nil {
+		return err
+	}
+	text, args = facts.WatchSQL(where, w, false)
+	rows, err := tx.QueryContext(ctx, text, append(append(args, vargs...), w.Limit)...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	at := map[string]int{}
+	for rows.Next() {
+		var h store.WatchedHousehold
+		var urban, near, many int
+		if err := rows.Scan(&h.HouseholdID, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &h.Deprivations, &near, &many); err != nil {
+			return err
+		}
+		h.Urban, h.NearLine, h.ManyDeprived = urban == 1, near == 1, many == 1
+		at[h.HouseholdID] = len(out.Watch)
+		out.Watch = append(out.Watch, h)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(out.Watch) == 0 {
+		return nil
+	}
+	ids := make([]any, len(out.Watch))
+	for i, h := range out.Watch {
+		ids[i] = h.HouseholdID
+	}
+	drows, err := tx.QueryContext(ctx, "SELECT household_id, indicator FROM household_deprived WHERE household_id IN (?"+strings.Repeat(",?", len(ids)-1)+") ORDER BY household_id, indicator", ids...)
+	if err != nil {
+		return err
+	}
+	defer drows.Close()
+	for drows.Next() {
+		var id, ind string
+		if err := drows.Scan(&id, &ind); err != nil {
+			return err
+		}
+		h := &out.Watch[at[id]]
+		h.Deprived = append(h.Deprived, ind)
+	}
+	return drows.Err()
 }

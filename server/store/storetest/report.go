@@ -7,7 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/survey"
 )
 
 // ExpectReport computes, from the facts themselves, what a store's Report
@@ -23,8 +25,18 @@ func ExpectReport(fs []store.HouseholdFacts, q store.ReportQuery) store.ReportRo
 	ind := map[string]*store.ReportIndicator{}
 	type pk struct{ v, s, st string }
 	prog := map[pk]*store.ReportProgress{}
-	type tk struct{ from, to string }
+	type tk struct {
+		from, to string
+		earlier  bool
+	}
 	trans := map[tk]int{}
+	prev := map[string]*store.ReportDecided{}
+	type ak struct {
+		set     int
+		village string
+	}
+	anyDep := map[ak]*store.ReportAnyDeprived{}
+	var watch []store.WatchedHousehold
 	byID := map[string]*store.HouseholdFacts{}
 	for i := range fs {
 		byID[fs[i].HouseholdID] = &fs[i]
@@ -82,17 +94,46 @@ func ExpectReport(fs []store.HouseholdFacts, q store.ReportQuery) store.ReportRo
 				p.Overdue++
 			}
 		}
-		for _, d := range f.Decisions {
-			if d.ListYear != q.ListYear {
+		if d, ok := latestDecided(f, q.ListYear); ok {
+			from := ""
+			if p, ok := latestDecided(f, q.ListYear-1); ok {
+				from = p.Result
+			}
+			earlier := false
+			for _, e := range f.Decisions {
+				earlier = earlier || (e.ListYear < q.ListYear-1 && e.Result == "POOR")
+			}
+			trans[tk{from, d.Result, earlier}]++
+		}
+		if p, ok := latestDecided(f, q.ListYear-1); ok {
+			x := prev[f.VillageCode]
+			if x == nil {
+				x = &store.ReportDecided{Village: f.VillageCode}
+				prev[f.VillageCode] = x
+			}
+			x.Decided++
+			switch p.Result {
+			case "POOR":
+				x.Poor++
+			case "NEAR_POOR":
+				x.NearPoor++
+			}
+		}
+		for i, set := range q.AnyDeprived {
+			if f.Class != "POOR" || !slices.ContainsFunc(set, func(ind string) bool { return slices.Contains(f.Deprived, ind) }) {
 				continue
 			}
-			from := ""
-			for _, p := range f.Decisions {
-				if p.ListYear == q.ListYear-1 {
-					from = p.Result
-				}
+			x := anyDep[ak{i, f.VillageCode}]
+			if x == nil {
+				x = &store.ReportAnyDeprived{Set: i, Village: f.VillageCode}
+				anyDep[ak{i, f.VillageCode}] = x
 			}
-			trans[tk{from, d.Result}]++
+			x.Poor++
+		}
+		if q.Watch.Limit > 0 {
+			if h, ok := watched(f, q.Watch); ok {
+				watch = append(watch, h)
+			}
 		}
 	}
 	var out store.ReportRows
@@ -106,9 +147,53 @@ func ExpectReport(fs []store.HouseholdFacts, q store.ReportQuery) store.ReportRo
 		out.Progress = append(out.Progress, *p)
 	}
 	for k, n := range trans {
-		out.Transitions = append(out.Transitions, store.ReportTransition{From: k.from, To: k.to, Households: n})
+		out.Transitions = append(out.Transitions, store.ReportTransition{From: k.from, To: k.to, PoorEarlier: k.earlier, Households: n})
 	}
+	for _, x := range prev {
+		out.Previous = append(out.Previous, *x)
+	}
+	for _, x := range anyDep {
+		out.AnyDeprived = append(out.AnyDeprived, *x)
+	}
+	slices.SortFunc(watch, func(a, b store.WatchedHousehold) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.NearLine)+boolInt(a.ManyDeprived), boolInt(b.NearLine)+boolInt(b.ManyDeprived)),
+			-cmp.Compare(a.Deprivations, b.Deprivations), cmp.Compare(a.IncomePerCapita, b.IncomePerCapita), cmp.Compare(a.HouseholdID, b.HouseholdID))
+	})
+	out.WatchTotal = len(watch)
+	out.Watch = watch[:min(len(watch), q.Watch.Limit)]
 	return out
+}
+
+// latestDecided is f's result for list year y: its decided review of that
+// year with the greatest id.
+func latestDecided(f *store.HouseholdFacts, y int) (store.DecidedFact, bool) {
+	var out store.DecidedFact
+	ok := false
+	for _, d := range f.Decisions {
+		if d.ListYear == y && (!ok || d.ReviewID > out.ReviewID) {
+			out, ok = d, true
+		}
+	}
+	return out, ok
+}
+
+// watched says whether f is on the watch list w describes, counted here
+// from the rule as WatchQuery's comment states it.
+func watched(f *store.HouseholdFacts, w store.WatchQuery) (store.WatchedHousehold, bool) {
+	h := store.WatchedHousehold{HouseholdID: f.HouseholdID, Village: f.VillageCode, Class: f.Class, Standard: f.Standard, Urban: f.Urban,
+		IncomePerCapita: f.IncomePerCapita, Deprivations: f.Deprivations}
+	if (f.Class == "MIDDLE" || f.Class == "NOT_POOR") && f.IncomePerCapita > 0 { // 0: scored on score A, income not known
+		for _, l := range w.Lines {
+			if l.Standard == f.Standard && l.Urban == f.Urban && f.IncomePerCapita <= l.Max {
+				h.NearLine = true
+			}
+		}
+	}
+	h.ManyDeprived = (f.Class == "NEAR_POOR" || f.Class == "MIDDLE" || f.Class == "NOT_POOR") && !f.MDPoor && f.Deprivations >= w.MinDeprivations
+	if len(f.Deprived) > 0 {
+		h.Deprived = slices.Sorted(slices.Values(f.Deprived))
+	}
+	return h, h.NearLine || h.ManyDeprived
 }
 
 // SortReport puts rows in one order, for comparing.
@@ -121,7 +206,11 @@ func SortReport(r *store.ReportRows) {
 		return cmp.Or(cmp.Compare(a.Village, b.Village), cmp.Compare(a.Surveyor, b.Surveyor), cmp.Compare(a.Status, b.Status))
 	})
 	slices.SortFunc(r.Transitions, func(a, b store.ReportTransition) int {
-		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To))
+		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To), cmp.Compare(boolInt(a.PoorEarlier), boolInt(b.PoorEarlier)))
+	})
+	slices.SortFunc(r.Previous, func(a, b store.ReportDecided) int { return cmp.Compare(a.Village, b.Village) })
+	slices.SortFunc(r.AnyDeprived, func(a, b store.ReportAnyDeprived) int {
+		return cmp.Or(cmp.Compare(a.Set, b.Set), cmp.Compare(a.Village, b.Village))
 	})
 }
 
@@ -158,8 +247,24 @@ func CheckReport(t testing.TB, got, want store.ReportRows) {
 	if !slices.Equal(got.Transitions, want.Transitions) {
 		t.Errorf("transitions %+v, want %+v", got.Transitions, want.Transitions)
 	}
-	if len(want.Transitions) == 0 || len(want.Progress) == 0 {
-		t.Fatal("the facts do not exercise transitions and progress")
+	if !slices.Equal(got.Previous, want.Previous) {
+		t.Errorf("previous year %+v, want %+v", got.Previous, want.Previous)
+	}
+	if !slices.Equal(got.AnyDeprived, want.AnyDeprived) {
+		t.Errorf("any deprived %+v, want %+v", got.AnyDeprived, want.AnyDeprived)
+	}
+	if got.WatchTotal != want.WatchTotal {
+		t.Errorf("watch list of %d households, want %d", got.WatchTotal, want.WatchTotal)
+	}
+	if !slices.EqualFunc(got.Watch, want.Watch, func(a, b store.WatchedHousehold) bool {
+		return slices.Equal(a.Deprived, b.Deprived) && a.HouseholdID == b.HouseholdID && a.Village == b.Village && a.Class == b.Class &&
+			a.Standard == b.Standard && a.Urban == b.Urban && a.IncomePerCapita == b.IncomePerCapita && a.Deprivations == b.Deprivations &&
+			a.NearLine == b.NearLine && a.ManyDeprived == b.ManyDeprived
+	}) {
+		t.Errorf("watch list\n%+v\nwant\n%+v", got.Watch, want.Watch)
+	}
+	if len(want.Transitions) == 0 || len(want.Progress) == 0 || len(want.Previous) == 0 {
+		t.Fatal("the facts do not exercise transitions, progress and the year before")
 	}
 }
 
@@ -177,17 +282,28 @@ func ReportSuite(t *testing.T, put func([]store.HouseholdFacts) error, report fu
 	if err := put(fs[:1]); err != nil {
 		t.Fatal(err)
 	}
+	sets := [][]string{{"WATER"}, {"HOUSING_QUALITY", "HOUSING_AREA"}, {"INFO_DEVICES"}}
+	watch := store.WatchQuery{MinDeprivations: 2, Limit: 25, Lines: []store.WatchLine{
+		{Standard: "2021-2025", Line: 1_500_000, Max: 1_800_000}, {Standard: "2021-2025", Urban: true, Line: 2_000_000, Max: 2_400_000}}}
 	for _, q := range []store.ReportQuery{
-		{Villages: store.AllVillages(), ListYear: 2026, Today: "2025-12-01"},
-		{Villages: store.OnlyVillages("06517-02"), ListYear: 2026, Today: "2025-12-01"},
+		{Villages: store.AllVillages(), ListYear: 2026, Today: "2025-12-01", AnyDeprived: sets, Watch: watch},
+		{Villages: store.OnlyVillages("06517-02"), ListYear: 2026, Today: "2025-12-01", AnyDeprived: sets, Watch: watch},
 		{Villages: store.OnlyVillages("06517-01", "06517-05"), ListYear: 2025, Today: "2025-11-01"},
+		{Villages: store.OnlyVillages("06517-03"), ListYear: 2026, Today: "2025-12-01", Watch: store.WatchQuery{MinDeprivations: 2, Limit: 1000}},
 	} {
 		t.Run(fmt.Sprintf("%v/%d", q.Villages.Codes(), q.ListYear), func(t *testing.T) {
 			got, err := report(q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			CheckReport(t, got, ExpectReport(fs, q))
+			want := ExpectReport(fs, q)
+			CheckReport(t, got, want)
+			if q.ListYear == 2026 && !slices.ContainsFunc(want.Transitions, func(tr store.ReportTransition) bool { return tr.PoorEarlier && tr.From != "POOR" && tr.To == "POOR" }) {
+				t.Error("the facts have no household fallen back into poverty")
+			}
+			if q.Watch.Limit > 0 && (want.WatchTotal <= len(want.Watch) && q.Watch.Limit < 1000 || len(want.Watch) == 0) {
+				t.Errorf("the watch list of %d households does not exercise its limit of %d", want.WatchTotal, q.Watch.Limit)
+			}
 		})
 	}
 }
@@ -229,11 +345,19 @@ func SyntheticFacts(n, villages int, commune string, seed uint64) []store.Househ
 				f.Round, f.ListYear, f.DueDate = "regular", 2025, "2025-11-30"
 			}
 		}
+		// Three list years (a household poor in 2024, not in 2025, poor in
+		// 2026 has fallen back into poverty), and now and then a second
+		// decision in a year (a regular review changing the list: the later
+		// review's result counts).
 		results := []string{"POOR", "NEAR_POOR", "MIDDLE", "NOT_POOR", "NOT_POOR"}
-		for y := 2025; y <= 2026; y++ {
+		for y := 2024; y <= 2026; y++ {
 			if r.IntN(5) > 0 {
 				f.Decisions = append(f.Decisions, store.DecidedFact{ListYear: y, ReviewID: fmt.Sprintf("%08x-%04x-7000-8000-%012x", seed, y, i),
 					Standard: "2021-2025", Result: results[r.IntN(len(results))], Deprivations: r.IntN(6)})
+				if r.IntN(15) == 0 {
+					f.Decisions = append(f.Decisions, store.DecidedFact{ListYear: y, ReviewID: fmt.Sprintf("%08x-%04x-7001-8000-%012x", seed, y, i),
+						Standard: "2021-2025", Result: results[r.IntN(len(results))], Deprivations: r.IntN(6)})
+				}
 			}
 		}
 	}
@@ -254,4 +378,13 @@ func SyntheticProvince(communes, perCommune, villages int) ([]store.HouseholdFac
 		}
 	}
 	return fs, codes
+}
+
+// ServiceQuery is the query ReportService makes of a store for villages
+// with the sample targets file's indicator sets and the default watch
+// list: what the report benchmarks time.
+func ServiceQuery(villages store.Villages) store.ReportQuery {
+	return store.ReportQuery{Villages: villages, ListYear: 2026, Today: "2025-12-01",
+		AnyDeprived: [][]string{{"WATER"}, {"LATRINE"}, {"TELECOM"}, {"INFO_DEVICES"}, {"HOUSING_AREA", "HOUSING_QUALITY"}, {"CHILD_SCHOOLING"}},
+		Watch:       report.WatchRule(survey.Builtin(), report.DefaultWatchLimit)}
 }
