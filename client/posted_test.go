@@ -31,6 +31,10 @@ func TestPostedListThroughRealRPCs(t *testing.T) {
 		t.Helper()
 		h := fullHousehold(2)
 		h.HeadName = head
+		// Each roster its own people: the same name and birth date on two
+		// rosters is a quality flag (DUPLICATE_PERSON) that stops the
+		// chair's decision until acknowledged.
+		h.Members[0].FullName, h.Members[1].FullName = head, head+" (con)"
 		h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_MonthlyPerCapitaVnd{MonthlyPerCapitaVnd: income}}
 		h.WaterSanitation.Latrine = latrine
 		id, err := col.CreateHousehold(ctx, v1, h)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
+	"github.com/rasoat/rasoat/internal/quality"
 	"github.com/rasoat/rasoat/internal/workflow"
 	"github.com/rasoat/rasoat/internal/workflow/seal"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -43,6 +44,8 @@ type Review struct {
 	// Conflict is set while two writes of the status stand side by side
 	// (two tiers moved it at once); Status is the winner.
 	Conflict bool
+	// acks are the quality flags' acknowledgements (Acks).
+	acks map[quality.Code]string
 }
 
 // DeadlinesUnder returns what is due for the review on today (see
@@ -67,7 +70,7 @@ func (r Review) Kind() procedure.Kind {
 func reviewOf(s *entity.State) (Review, error) {
 	r := Review{ID: s.ID, HouseholdID: s.HouseholdID, VillageCode: s.VillageCode,
 		Date: winnerString(s, "reviewDate"), Round: winnerString(s, "round"), Request: winnerString(s, "request"),
-		Comment: winnerString(s, "comment")}
+		Comment: winnerString(s, "comment"), acks: acksOf(func(p string) string { return winnerString(s, p) })}
 	if r.Round == "" {
 		r.Round = "periodic"
 	}

@@ -326,7 +326,7 @@ func permanent(reason rasoatv1.ErrorReason) bool {
 		rasoatv1.ErrorReason_ENTITY_MISMATCH, rasoatv1.ErrorReason_ENTITY_TOO_LARGE,
 		rasoatv1.ErrorReason_OUT_OF_SCOPE, rasoatv1.ErrorReason_ROLE_DENIED,
 		rasoatv1.ErrorReason_REPLICA_NOT_BOUND, rasoatv1.ErrorReason_TRANSITION_REFUSED,
-		rasoatv1.ErrorReason_REVIEW_LOCKED:
+		rasoatv1.ErrorReason_REVIEW_LOCKED, rasoatv1.ErrorReason_QUALITY_UNACKNOWLEDGED:
 		return true
 	}
 	return false

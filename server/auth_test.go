@@ -220,6 +220,13 @@ func rpcs() []rpc {
 			}
 			return err
 		}},
+		{"Quality/Flags", func(ctx context.Context, c *grpc.ClientConn) error {
+			_, err := rasoatv1.NewQualityServiceClient(c).Flags(ctx, &rasoatv1.FlagsRequest{UnitCode: authtest.Village(1)})
+			if status.Code(err) == codes.PermissionDenied && rpcerr.Reason(err) == rasoatv1.ErrorReason_OUT_OF_SCOPE {
+				return nil // allowed to ask; the village is not theirs
+			}
+			return err
+		}},
 		{"Enrol/WhoAmI", func(ctx context.Context, c *grpc.ClientConn) error {
 			_, err := rasoatv1.NewEnrolServiceClient(c).WhoAmI(ctx, &rasoatv1.WhoAmIRequest{})
 			return err
@@ -241,6 +248,8 @@ func mayCall(method, person string) bool {
 		return person == "admin"
 	case "Sync", "History":
 		return !slices.Contains([]string{"admin", "service"}, person)
+	case "Quality":
+		return slices.Contains([]string{"head1", "officer", "chair", "service", "relay"}, person)
 	}
 	return true // scoring, whoami: anyone enrolled
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rasoat/rasoat/server/adminsvc"
 	"github.com/rasoat/rasoat/server/auth"
 	"github.com/rasoat/rasoat/server/proceduresvc"
+	"github.com/rasoat/rasoat/server/qualitysvc"
 	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/scoring"
 	"github.com/rasoat/rasoat/server/store"
@@ -170,10 +171,14 @@ func New(opts ...Option) (*Server, error) {
 		if st, ok := c.dir.(proceduresvc.Store); ok {
 			rasoatv1.RegisterProcedureServiceServer(s.grpc, proceduresvc.New(st, c.log))
 		}
+		if st, ok := c.store.(qualitysvc.Store); ok {
+			rasoatv1.RegisterQualityServiceServer(s.grpc, qualitysvc.New(st, c.dir, c.log))
+		}
 	}
 	if d, ok := c.store.(deriving); ok {
-		// Reports read the facts each push keeps; households stored before
-		// facts were kept get theirs now.
+		// Reports and quality flags read the facts each push keeps;
+		// households stored before facts were kept (or before a schema
+		// that keeps more of them) get theirs now.
 		if err := d.SetDeriver(context.Background(), report.Deriver{Standards: c.reg}, false); err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

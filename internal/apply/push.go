@@ -58,6 +58,12 @@ type Tx interface {
 	// PutFacts stores the households' report facts, replacing what was
 	// stored for them (store.HouseholdFacts).
 	PutFacts(ctx context.Context, facts []store.HouseholdFacts) error
+	// Decided returns the household's decided results as its facts hold
+	// them, with the figures (store.View.Decided).
+	Decided(ctx context.Context, householdID string) ([]store.DecidedFact, error)
+	// SamePeople returns other households' members with one of keys
+	// (store.View.SamePeople).
+	SamePeople(ctx context.Context, householdID string, keys []string) ([]store.PersonMatch, error)
 }
 
 // LogRow is one change appended to the log.
@@ -115,8 +121,8 @@ func (b *Batch) Len() int { return len(b.changes) }
 //   - every base stamp names a change to the same field stored in the log
 //     (even if superseded) or earlier in the batch (store.ErrBaseUnknown);
 //   - guard, when not nil, passes each new change, seeing the batch so far
-//     applied; a refusal wrapping store.ErrWorkflow or store.ErrLocked
-//     refuses the change, any other error fails the push;
+//     applied; a refusal wrapping store.ErrWorkflow, store.ErrLocked or
+//     store.ErrQuality refuses the change, any other error fails the push;
 //   - no field keeps more than entity.MaxHeads concurrent values, no state
 //     grows past entity.MaxStateSize (store.ErrEntityTooLarge).
 //
@@ -470,7 +476,7 @@ func (b *Batch) appendLog(ctx context.Context, tx Tx, fresh []int) (uint64, erro
 // GuardRefusal reports whether err is a guard's refusal of a change
 // (rather than a failure to read), and the change's field it names.
 func GuardRefusal(err error) (string, bool) {
-	if !errors.Is(err, store.ErrWorkflow) && !errors.Is(err, store.ErrLocked) {
+	if !errors.Is(err, store.ErrWorkflow) && !errors.Is(err, store.ErrLocked) && !errors.Is(err, store.ErrQuality) {
 		return "", false
 	}
 	var f interface{ Field() string }

@@ -99,4 +99,20 @@ func (v *view) PersonOf(ctx context.Context, replica string) (string, error) {
 	return p, nil
 }
 
+func (v *view) Decided(ctx context.Context, hh string) ([]store.DecidedFact, error) {
+	d, err := v.tx.Decided(ctx, hh)
+	if err != nil {
+		return nil, fmt.Errorf("push: read the decided results of %s: %w", hh, err)
+	}
+	return d, nil
+}
+
+func (v *view) SamePeople(ctx context.Context, hh string, keys []string) ([]store.PersonMatch, error) {
+	m, err := v.tx.SamePeople(ctx, hh, keys)
+	if err != nil {
+		return nil, fmt.Errorf("push: find the members of %s in other households: %w", hh, err)
+	}
+	return m, nil
+}
+
 var _ store.View = (*view)(nil)

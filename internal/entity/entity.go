@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rasoat/rasoat/internal/hlc"
 	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/quality"
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -404,7 +405,7 @@ func reviewSchema() *schema {
 			return nil
 		}
 	}
-	return &schema{
+	sc := &schema{
 		paths: []string{"comment", "request", "reviewDate", "round", "status"},
 		canon: map[string]func([]byte) ([]byte, error){
 			"comment": str(true, any),
@@ -428,6 +429,17 @@ func reviewSchema() *schema {
 			},
 		},
 	}
+	// An officer's acknowledgement of a quality flag (xác nhận cờ kiểm
+	// tra, internal/quality): one field per flag code, whose value is the
+	// comment saying why the flag does not change the result (required,
+	// bounded), or null to withdraw it. A field per code merges each
+	// acknowledgement on its own, and the sync log says who wrote it.
+	for _, p := range quality.AckPaths() {
+		sc.paths = append(sc.paths, p)
+		sc.canon[p] = str(true, quality.CheckComment)
+	}
+	slices.Sort(sc.paths)
+	return sc
 }
 
 // ValidID reports whether s is a UUID in canonical form (lower-case,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rasoat/rasoat/internal/entity"
@@ -70,6 +71,13 @@ func TestValidate(t *testing.T) {
 		{"invalid UTF-8 in a review comment is refused", func() *rasoatv1.Change { return review("comment", "\"\xff\xfe\"") }, "value"},
 		{"a NUL character in a review comment is refused", func() *rasoatv1.Change { return review("comment", `"ok\u0000"`) }, "value"},
 		{"a line break in a review comment is taken", func() *rasoatv1.Change { return review("comment", `"dòng 1\ndòng 2"`) }, ""},
+		{"an acknowledgement of a quality flag with a comment is taken", func() *rasoatv1.Change { return review("ack.AREA_HALVED", `"nhà xây lại sau lũ"`) }, ""},
+		{"an acknowledgement is withdrawn with null", func() *rasoatv1.Change { return review("ack.AREA_HALVED", `null`) }, ""},
+		{"an acknowledgement without a comment is refused", func() *rasoatv1.Change { return review("ack.AREA_HALVED", `""`) }, "value"},
+		{"an acknowledgement over its bound is refused", func() *rasoatv1.Change { return review("ack.AREA_HALVED", `"`+strings.Repeat("x", 2001)+`"`) }, "value"},
+		{"an acknowledgement holding NUL is refused", func() *rasoatv1.Change { return review("ack.AREA_HALVED", `"ok\u0000"`) }, "value"},
+		{"an open conflict is not acknowledged: it is resolved", func() *rasoatv1.Change { return review("ack.OPEN_CONFLICT", `"đã xem"`) }, "field"},
+		{"an unknown flag code is no field", func() *rasoatv1.Change { return review("ack.NOT_A_RULE", `"đã xem"`) }, "field"},
 		{"a number written with a trailing zero is refused", func() *rasoatv1.Change { return hh("housing.floorAreaM2", `24.50`) }, "value"},
 		{"a sequence number past 2^63-1 is refused", func() *rasoatv1.Change { c := hh("headName", `"A"`); c.Seq = 1 << 63; return c }, "seq"},
 		{"an enum number the contract does not define is refused", func() *rasoatv1.Change { return hh("waterSanitation.latrine", `42`) }, "value"},

@@ -54,8 +54,12 @@ var DefaultPolicy = Policy{
 	rasoatv1.Role_ROLE_VILLAGE_HEAD: {
 		{Kind: review, Field: "status"},
 	},
+	// The chair, who decides, may acknowledge a quality flag as the
+	// officer may (ack.*: internal/quality); the collaborator who surveyed
+	// and the village head may not: nobody clears a flag on their own work.
 	rasoatv1.Role_ROLE_COMMUNE_CHAIR: {
 		{Kind: review, Field: "status"},
+		{Kind: review, Field: "ack.*"},
 	},
 	rasoatv1.Role_ROLE_COMMUNE_OFFICER: {
 		{Kind: household, Field: "*"},

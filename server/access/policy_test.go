@@ -37,6 +37,12 @@ func TestDefaultPolicy(t *testing.T) {
 		{"a commune server relays anything", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_SERVER}, change(review, "status", `"approved"`), true},
 		{"roles add up", []rasoatv1.Role{rasoatv1.Role_ROLE_VILLAGE_HEAD, rasoatv1.Role_ROLE_COLLABORATOR}, change(household, "headName", `"A"`), true},
 		{"no role, no write", nil, change(household, "headName", `"A"`), false},
+		// A quality flag's acknowledgement (internal/quality) is the
+		// officer's and the chair's, never the surveyor's own.
+		{"an officer acknowledges a quality flag", officer, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), true},
+		{"a chair acknowledges a quality flag", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_CHAIR}, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), true},
+		{"a collaborator does not acknowledge a quality flag", col, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), false},
+		{"a village head does not acknowledge a quality flag", []rasoatv1.Role{rasoatv1.Role_ROLE_VILLAGE_HEAD}, change(review, "ack.DUPLICATE_PERSON", `"x"`), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := DefaultPolicy.MayWrite(tc.roles, tc.c); got != tc.want {

@@ -88,6 +88,11 @@ var Methods = map[string][]rasoatv1.Role{
 	// village), and another tool's.
 	"/" + rasoatv1.ReportService_ServiceDesc.ServiceName + "/": {rasoatv1.Role_ROLE_VILLAGE_HEAD, rasoatv1.Role_ROLE_COMMUNE_OFFICER,
 		rasoatv1.Role_ROLE_COMMUNE_CHAIR, rasoatv1.Role_ROLE_SERVICE, rasoatv1.Role_ROLE_COMMUNE_SERVER},
+	// Quality flags are read by whoever reads reports: the officer who
+	// acknowledges them, the chair who decides, the village head for the
+	// village, a supervising tool.
+	"/" + rasoatv1.QualityService_ServiceDesc.ServiceName + "/": {rasoatv1.Role_ROLE_VILLAGE_HEAD, rasoatv1.Role_ROLE_COMMUNE_OFFICER,
+		rasoatv1.Role_ROLE_COMMUNE_CHAIR, rasoatv1.Role_ROLE_SERVICE, rasoatv1.Role_ROLE_COMMUNE_SERVER},
 	rasoatv1.EnrolService_WhoAmI_FullMethodName: anyRole,
 	// The periods and planned days are read by every tablet and commune
 	// server; set by an officer of the unit (the service checks which) or

@@ -280,11 +280,14 @@ func (c *commune) history(t *testing.T, col *client.Client, colConn *grpc.Client
 	}
 	base := example(t)
 	var hs []*rasoatv1.Household
-	for range historyIncomes {
+	for i := range historyIncomes {
 		h := proto.Clone(base).(*rasoatv1.Household)
 		h.Id, h.VillageCode = "", authtest.Village(1)
 		for _, m := range h.Members {
-			m.Id = ""
+			// Each roster its own people: the same name and birth date on
+			// two rosters is a quality flag (DUPLICATE_PERSON) that stops
+			// the chair's decision until acknowledged.
+			m.Id, m.FullName = "", fmt.Sprintf("%s %d", m.GetFullName(), i)
 		}
 		h.AgriForestryFisherySalt = proto.Bool(false)
 		h.Income = &rasoatv1.Income{Basis: &rasoatv1.Income_MonthlyPerCapitaVnd{MonthlyPerCapitaVnd: 1}, StateAssistanceAnnualVnd: proto.Int64(0)}

@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/merge"
+	"github.com/rasoat/rasoat/internal/quality"
 	"github.com/rasoat/rasoat/internal/workflow"
 	"github.com/rasoat/rasoat/internal/workflow/seal"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
@@ -211,6 +213,11 @@ func (g *Guard) transition(ctx context.Context, c *rasoatv1.Change, v store.View
 		if err := g.checkResult(states, entity.HouseholdOf(c), rv.Regular, t.Decision); err != nil {
 			return err
 		}
+		// Last, so that a decision refused for its own sake says so
+		// rather than listing flags.
+		if err := g.checkQuality(ctx, v, states, entity.HouseholdOf(c), c.GetEntityId(), rv.Regular); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -257,7 +264,10 @@ func needsFourEyes(from, to workflow.State) bool {
 
 // surveyed reports whether g's person wrote a current answer of the
 // household (itself or a member) or a field of the review other than its
-// status: whoever did may not pass or decide it.
+// status and its acknowledgements of quality flags: whoever did may not
+// pass or decide it. (An acknowledgement is the officer's or the chair's
+// reading of a flag, not an answer: writing one does not make them the
+// household's surveyor.)
 func (g *Guard) surveyed(ctx context.Context, v store.View, states []*entity.State, reviewID string) (bool, error) {
 	if g.Person == "" {
 		return false, nil
@@ -268,7 +278,7 @@ func (g *Guard) surveyed(ctx context.Context, v store.View, states []*entity.Sta
 			continue
 		}
 		for _, p := range s.Paths() {
-			if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && p == "status" {
+			if s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && (p == "status" || strings.HasPrefix(p, quality.AckPrefix)) {
 				continue
 			}
 			for _, h := range s.Field(p).Heads {

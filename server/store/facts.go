@@ -41,15 +41,69 @@ type HouseholdFacts struct {
 	DueDate    string // a regular review's last day for the decision
 	// Decisions are the household's decided reviews' results, by list year.
 	Decisions []DecidedFact
+	// Flags are the quality checks' findings on the household's answers
+	// and sync state (internal/quality; DUPLICATE_PERSON, which is across
+	// households, is found by the store's query from People).
+	Flags []FlagFact
+	// Acks are the acknowledgements on the household's latest started
+	// review, by flag code: the comment.
+	Acks map[string]string
+	// People are the members present, as DUPLICATE_PERSON matches them.
+	People []PersonFact
 }
 
-// DecidedFact is one decided review's result as its decision records it.
+// DecidedFact is one decided review's result as its decision records it,
+// and the figures the next round's quality checks compare with.
 type DecidedFact struct {
 	ListYear     int
 	ReviewID     string
 	Standard     string
 	Result       string
 	Deprivations int
+	// FloorAreaM2 and IncomePerCapita are the household's as decided; -1
+	// when not known (not given, or decided before they were kept and
+	// changed since).
+	FloorAreaM2     float64
+	IncomePerCapita int64
+}
+
+// FlagFact is one quality flag on a household.
+type FlagFact struct {
+	Code   string
+	Detail string
+}
+
+// PersonFact is one member present, for DUPLICATE_PERSON.
+type PersonFact struct {
+	MemberID  string
+	Key       string // quality.PersonKey
+	FullName  string
+	BirthDate string
+}
+
+// PersonMatch is a member of another household with the same
+// quality.PersonKey.
+type PersonMatch struct {
+	Key         string
+	HouseholdID string
+	VillageCode string
+}
+
+// MaxPersonMatches bounds the matches one guard's read returns: the
+// decision needs to know there is one, and the officer's list names
+// them; a name and birth date on hundreds of rosters is a data import
+// gone wrong, which a few names show.
+const MaxPersonMatches = 20
+
+// FlagRow is one flag of a household as the read API lists it, with the
+// acknowledgement on its latest review ("" and false when none).
+type FlagRow struct {
+	HouseholdID string
+	Village     string
+	Code        string
+	Detail      string
+	Acked       bool
+	Comment     string
 }
 
 // Deriver makes a household's facts from what a View holds of it.
@@ -188,4 +242,12 @@ type ReportProgress struct {
 	Status     string
 	Households int
 	Overdue    int
+}
+
+// FlagsQuery says which households' flags a listing covers: the villages,
+// and, when ListYear is not 0, only households whose latest review
+// decides that list year.
+type FlagsQuery struct {
+	Villages Villages
+	ListYear int
 }

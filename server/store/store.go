@@ -60,6 +60,14 @@ type View interface {
 	Household(ctx context.Context, householdID string) ([]*entity.State, error)
 	// PersonOf returns the person a replica id is bound to, "" if none.
 	PersonOf(ctx context.Context, replica string) (string, error)
+	// Decided returns the household's decided results as the report facts
+	// hold them (before this push's), with the figures the quality checks
+	// compare with the last round's.
+	Decided(ctx context.Context, householdID string) ([]DecidedFact, error)
+	// SamePeople returns the members of households other than householdID
+	// whose quality.PersonKey is one of keys, as the report facts hold
+	// them; at most MaxPersonMatches.
+	SamePeople(ctx context.Context, householdID string, keys []string) ([]PersonMatch, error)
 }
 
 // ErrWorkflow is wrapped by a Guard's refusal of a review transition that
@@ -70,6 +78,12 @@ var ErrWorkflow = errors.New("the review workflow refuses the change")
 // ErrLocked is wrapped by a Guard's refusal of a change to a household
 // whose review round is decided: an officer must reopen it first.
 var ErrLocked = errors.New("the household's review is decided")
+
+// ErrQuality is wrapped by a Guard's refusal of a decision over a
+// household with a quality flag its review has not acknowledged
+// (internal/quality): the officer acknowledges each, with a comment, or
+// the answers are corrected, and the chair decides again.
+var ErrQuality = errors.New("the household has quality flags not acknowledged")
 
 // HistoryEntry is one stored change with who sent it and who wrote it.
 type HistoryEntry struct {
@@ -233,6 +247,8 @@ func Reason(err error) rasoatv1.ErrorReason {
 		return rasoatv1.ErrorReason_TRANSITION_REFUSED
 	case errors.Is(err, ErrLocked):
 		return rasoatv1.ErrorReason_REVIEW_LOCKED
+	case errors.Is(err, ErrQuality):
+		return rasoatv1.ErrorReason_QUALITY_UNACKNOWLEDGED
 	}
 	return rasoatv1.ErrorReason_INVALID_FIELD
 }

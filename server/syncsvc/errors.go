@@ -192,7 +192,7 @@ func refusedStatus(r store.Refused) error {
 			extra["stored_hlc"] = strconv.FormatUint(me.StoredHLC, 10)
 		}
 	}
-	if errors.Is(r[0].Err, store.ErrWorkflow) || errors.Is(r[0].Err, store.ErrLocked) {
+	if errors.Is(r[0].Err, store.ErrWorkflow) || errors.Is(r[0].Err, store.ErrLocked) || errors.Is(r[0].Err, store.ErrQuality) {
 		// Well-formed, and refused for the state it meets.
 		return failedPrecondition(bad)
 	}

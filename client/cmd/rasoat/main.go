@@ -8,7 +8,7 @@
 // whoami, sync, admin and history works with no network.
 //
 // Each verb lives in its own file (score.go, add.go, set.go, member.go,
-// show.go, list.go, conflicts.go, review.go, sync.go, refused.go, enrol.go,
+// show.go, list.go, conflicts.go, review.go, quality.go, sync.go, refused.go, enrol.go,
 // whoami.go, admin*.go, history.go) with its test beside it and one line
 // in the commands table below; db.go holds what the verbs on the tablet
 // file share, dial.go what the verbs that reach a server share.
@@ -60,6 +60,7 @@ var commands = []command{
 	{"history", "ask the server who changed a household, member or review, and when", runHistory},
 	{"procedure", "show or set the posting, complaint and re-check periods and the planned meetings day", runProcedure},
 	{"report", "ask the server for a commune's or village's figures: rates, indicators, progress", runReport},
+	{"quality", "list a unit's quality flags, or acknowledge one with a comment (officer, chair)", runQuality},
 	{"admin", "manage a server's units, people, enrolment codes and devices (admin role)", runAdmin},
 }
 

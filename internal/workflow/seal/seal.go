@@ -13,12 +13,15 @@ import (
 	"strings"
 
 	"github.com/rasoat/rasoat/internal/entity"
+	"github.com/rasoat/rasoat/internal/quality"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 )
 
 // Household returns the seal of a household for its review reviewID:
 // SHA-256 over the household and its members, and the review's own
-// fields but its status and comment, each entity in id order with its
+// fields but its status, comment and acknowledgements of quality flags
+// (ack.CODE, internal/quality: an officer's reading of the answers, not
+// an answer, written after the meeting agreed), each entity in id order with its
 // kind and the current value of every field in path order. Other reviews
 // of the household (earlier rounds) are left out, and so is what the
 // workflow itself writes. The result (poor, near-poor, …) is computed from
@@ -42,7 +45,7 @@ func Household(states []*entity.State, reviewID string) string {
 		b = binary.AppendUvarint(b, uint64(s.Kind))
 		paths := slices.DeleteFunc(s.Paths(), func(p string) bool {
 			_, ok := s.Field(p).Winner()
-			return !ok || s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && (p == "status" || p == "comment")
+			return !ok || s.Kind == rasoatv1.EntityKind_ENTITY_KIND_REVIEW && (p == "status" || p == "comment" || strings.HasPrefix(p, quality.AckPrefix))
 		})
 		// The count makes the encoding unambiguous: an entity's last field
 		// cannot be read as the next entity's id.

@@ -113,6 +113,15 @@ const (
 	// are locked until an officer reopens the review (FAILED_PRECONDITION).
 	// Metadata "index".
 	ErrorReason_REVIEW_LOCKED ErrorReason = 51
+	// A decision (the chair's status write to decided) over a household
+	// with a quality flag (internal/quality: contradicting answers, the
+	// same person in another household, a stale review date, an open
+	// conflict) that the review has not acknowledged with a comment
+	// (FAILED_PRECONDITION). Metadata "index"; the violation's description
+	// names the flag codes. The officer acknowledges each (the review's
+	// ack.CODE field) or the answers are corrected, and the chair decides
+	// again; the refused decision is set aside on the tablet.
+	ErrorReason_QUALITY_UNACKNOWLEDGED ErrorReason = 52
 )
 
 // Enum value maps for ErrorReason.
@@ -143,6 +152,7 @@ var (
 		48: "NOT_FOUND",
 		50: "TRANSITION_REFUSED",
 		51: "REVIEW_LOCKED",
+		52: "QUALITY_UNACKNOWLEDGED",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED": 0,
@@ -170,6 +180,7 @@ var (
 		"NOT_FOUND":                48,
 		"TRANSITION_REFUSED":       50,
 		"REVIEW_LOCKED":            51,
+		"QUALITY_UNACKNOWLEDGED":   52,
 	}
 )
 
@@ -204,7 +215,7 @@ var File_rasoat_v1_errors_proto protoreflect.FileDescriptor
 
 const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\n" +
-	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\xef\x03\n" +
+	"\x16rasoat/v1/errors.proto\x12\trasoat.v1*\x8b\x04\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rINVALID_FIELD\x10\x01\x12\x15\n" +
@@ -233,7 +244,8 @@ const file_rasoat_v1_errors_proto_rawDesc = "" +
 	"\rREPLICA_TAKEN\x10/\x12\r\n" +
 	"\tNOT_FOUND\x100\x12\x16\n" +
 	"\x12TRANSITION_REFUSED\x102\x12\x11\n" +
-	"\rREVIEW_LOCKED\x103B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
+	"\rREVIEW_LOCKED\x103\x12\x1a\n" +
+	"\x16QUALITY_UNACKNOWLEDGED\x104B3Z1github.com/rasoat/rasoat/proto/rasoat/v1;rasoatv1b\x06proto3"
 
 var (
 	file_rasoat_v1_errors_proto_rawDescOnce sync.Once

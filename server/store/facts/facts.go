@@ -4,7 +4,10 @@
 package facts
 
 import (
+	"cmp"
 	_ "embed"
+	"slices"
+	"strings"
 
 	"github.com/rasoat/rasoat/server/store"
 )
@@ -14,6 +17,12 @@ import (
 //
 //go:embed schema.sql
 var Schema string
+
+// QualitySchema adds the quality checks' facts (SQLite version 6,
+// PostgreSQL migration 3); the statements are the same on both.
+//
+//go:embed quality.sql
+var QualitySchema string
 
 // Columns of household_facts, in Row's order.
 const Columns = "household_id, village_code, urban, minority_head, members, class, standard, deprivations, indicators, md_poor, income_per_capita, review_id, round, list_year, review_date, status, status_at, surveyor, due_date"
@@ -49,4 +58,111 @@ func Row(f *store.HouseholdFacts) []any {
 	}
 	return []any{f.HouseholdID, f.VillageCode, urban, f.MinorityHead, f.Members, f.Class, f.Standard, f.Deprivations, f.Indicators, md, f.IncomePerCapita,
 		f.ReviewID, f.Round, f.ListYear, f.ReviewDate, f.Status, f.StatusAt, f.Surveyor, f.DueDate}
+}
+
+// DecidedColumns are household_decided's, in DecidedRows' order.
+var DecidedColumns = []string{"household_id", "list_year", "review_id", "standard", "result", "deprivations", "floor_area_m2", "income_per_capita"}
+
+// DecidedRows returns f's household_decided rows.
+func DecidedRows(f *store.HouseholdFacts) [][]any {
+	out := make([][]any, len(f.Decisions))
+	for i, d := range f.Decisions {
+		out[i] = []any{f.HouseholdID, d.ListYear, d.ReviewID, d.Standard, d.Result, d.Deprivations, d.FloorAreaM2, d.IncomePerCapita}
+	}
+	return out
+}
+
+// FlagColumns are household_flags', in Flags' order.
+var FlagColumns = []string{"household_id", "code", "village_code", "detail"}
+
+// Flags returns f's household_flags rows.
+func Flags(f *store.HouseholdFacts) [][]any {
+	out := make([][]any, len(f.Flags))
+	for i, fl := range f.Flags {
+		out[i] = []any{f.HouseholdID, fl.Code, f.VillageCode, fl.Detail}
+	}
+	return out
+}
+
+// AckColumns are household_acks', in Acks' order.
+var AckColumns = []string{"household_id", "code", "comment"}
+
+// Acks returns f's household_acks rows, by code.
+func Acks(f *store.HouseholdFacts) [][]any {
+	codes := make([]string, 0, len(f.Acks))
+	for c := range f.Acks {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	out := make([][]any, len(codes))
+	for i, c := range codes {
+		out[i] = []any{f.HouseholdID, c, f.Acks[c]}
+	}
+	return out
+}
+
+// PeopleColumns are household_people's, in People's order.
+var PeopleColumns = []string{"household_id", "member_id", "village_code", "person_key", "full_name", "birth_date"}
+
+// People returns f's household_people rows.
+func People(f *store.HouseholdFacts) [][]any {
+	out := make([][]any, len(f.People))
+	for i, p := range f.People {
+		out[i] = []any{f.HouseholdID, p.MemberID, f.VillageCode, p.Key, p.FullName, p.BirthDate}
+	}
+	return out
+}
+
+// Duplicate is one row of DuplicatesSQL: a member of a household of the
+// listing whose name and birth date are on another household's roster.
+type Duplicate struct {
+	HouseholdID, Village, FullName, BirthDate string
+	OtherHousehold, OtherVillage              string
+	Acked                                     bool
+	Comment                                   string
+}
+
+// maxDuplicateDetails bounds the other households one DUPLICATE_PERSON
+// flag names.
+const maxDuplicateDetails = 5
+
+// WithDuplicates adds to rows (by village, household, code) one
+// DUPLICATE_PERSON flag per household of dups (in DuplicatesSQL's
+// order), naming each member and the other household, which is named
+// only when it is in villages (the caller's scope): outside, it is "a
+// household of another unit", so a listing never shows what the caller
+// may not read.
+func WithDuplicates(rows []store.FlagRow, dups []Duplicate, villages store.Villages) []store.FlagRow {
+	if len(dups) == 0 {
+		return rows
+	}
+	var add []store.FlagRow
+	for i := 0; i < len(dups); {
+		j := i
+		var parts []string
+		for ; j < len(dups) && dups[j].HouseholdID == dups[i].HouseholdID; j++ {
+			d := dups[j]
+			if len(parts) == maxDuplicateDetails {
+				parts = append(parts, "…")
+				continue
+			}
+			if len(parts) > maxDuplicateDetails {
+				continue
+			}
+			other := "một hộ thuộc đơn vị khác"
+			if villages.Has(d.OtherVillage) {
+				other = "hộ " + d.OtherHousehold + " (" + d.OtherVillage + ")"
+			}
+			parts = append(parts, d.FullName+" (sinh "+d.BirthDate+") cũng có trong "+other)
+		}
+		d := dups[i]
+		add = append(add, store.FlagRow{HouseholdID: d.HouseholdID, Village: d.Village, Code: "DUPLICATE_PERSON",
+			Detail: strings.Join(parts, "; "), Acked: d.Acked, Comment: d.Comment})
+		i = j
+	}
+	out := append(rows, add...)
+	slices.SortStableFunc(out, func(a, b store.FlagRow) int {
+		return cmp.Or(cmp.Compare(a.Village, b.Village), cmp.Compare(a.HouseholdID, b.HouseholdID), cmp.Compare(a.Code, b.Code))
+	})
+	return out
 }

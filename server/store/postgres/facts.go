@@ -20,18 +20,22 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 		return nil
 	}
 	ids := make([]string, len(fs))
-	var deprived, decided [][]any
+	var deprived, decided, flags, acks, people [][]any
 	for i := range fs {
 		f := &fs[i]
 		ids[i] = f.HouseholdID
 		deprived = append(deprived, facts.Deprived(f)...)
 		for _, d := range f.Decisions {
-			decided = append(decided, []any{f.HouseholdID, int32(d.ListYear), d.ReviewID, d.Standard, d.Result, int32(d.Deprivations)})
+			decided = append(decided, []any{f.HouseholdID, int32(d.ListYear), d.ReviewID, d.Standard, d.Result, int32(d.Deprivations), d.FloorAreaM2, d.IncomePerCapita})
 		}
+		flags = append(flags, facts.Flags(f)...)
+		acks = append(acks, facts.Acks(f)...)
+		people = append(people, facts.People(f)...)
 	}
 	b := &pgx.Batch{}
-	b.Queue("DELETE FROM household_deprived WHERE household_id = ANY($1)", ids)
-	b.Queue("DELETE FROM household_decided WHERE household_id = ANY($1)", ids)
+	for _, t := range []string{"household_deprived", "household_decided", "household_flags", "household_acks", "household_people"} {
+		b.Queue("DELETE FROM "+t+" WHERE household_id = ANY($1)", ids)
+	}
 	for i := range fs {
 		b.Queue("INSERT INTO household_facts ("+facts.Columns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) "+
 			"ON CONFLICT (household_id) DO UPDATE SET "+upsertSet, facts.Row(&fs[i])...)
@@ -44,12 +48,65 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 			return err
 		}
 	}
-	if len(decided) > 0 {
-		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"household_decided"}, []string{"household_id", "list_year", "review_id", "standard", "result", "deprivations"}, pgx.CopyFromRows(decided)); err != nil {
+	for _, c := range []struct {
+		table string
+		cols  []string
+		rows  [][]any
+	}{
+		{"household_decided", facts.DecidedColumns, decided},
+		{"household_flags", facts.FlagColumns, flags},
+		{"household_acks", facts.AckColumns, acks},
+		{"household_people", facts.PeopleColumns, people},
+	} {
+		if len(c.rows) == 0 {
+			continue
+		}
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{c.table}, c.cols, pgx.CopyFromRows(c.rows)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Decided is apply.Tx's, for the quality checks.
+func (t pgTx) Decided(ctx context.Context, hh string) ([]store.DecidedFact, error) {
+	rows, err := t.tx.Query(ctx, facts.Rebind(facts.DecidedFiguresSQL), hh)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DecidedFact
+	for rows.Next() {
+		var d store.DecidedFact
+		var year, deprivations int32
+		if err := rows.Scan(&year, &d.ReviewID, &d.Standard, &d.Result, &deprivations, &d.FloorAreaM2, &d.IncomePerCapita); err != nil {
+			return nil, err
+		}
+		d.ListYear, d.Deprivations = int(year), int(deprivations)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// SamePeople is apply.Tx's, for the quality checks.
+func (t pgTx) SamePeople(ctx context.Context, hh string, keys []string) ([]store.PersonMatch, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	rows, err := t.tx.Query(ctx, facts.Rebind(facts.SamePeopleSQL("person_key = ANY(?)")), keys, hh, store.MaxPersonMatches)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.PersonMatch
+	for rows.Next() {
+		var m store.PersonMatch
+		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 // upsertSet replaces every column but the key.

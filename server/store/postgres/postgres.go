@@ -104,6 +104,13 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			_, err := tx.ExecContext(ctx, facts.Schema)
 			return err
 		}}, nil),
+		// 3: the quality checks' facts (server/store/facts/quality.sql),
+		// as the SQLite store's version 6; every household's facts are
+		// derived again when the server sets its Deriver.
+		goose.NewGoMigration(3, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, facts.QualitySchema)
+			return err
+		}}, nil),
 	))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)

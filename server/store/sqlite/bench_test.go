@@ -29,16 +29,21 @@ import (
 // household scored and its facts written in the push), against the store
 // alone in the same run: the cost reports add to a push.
 func BenchmarkPushIngest(b *testing.B) {
-	b.Run("store", func(b *testing.B) { benchPushIngest(b, false) })
-	b.Run("with=facts", func(b *testing.B) { benchPushIngest(b, true) })
+	b.Run("store", func(b *testing.B) { benchPushIngest(b, nil) })
+	// The report facts without, then with, the quality checks' (flags,
+	// people, decided figures): what the checks cost a push.
+	b.Run("with=facts-no-quality", func(b *testing.B) {
+		benchPushIngest(b, report.Deriver{Standards: survey.Builtin(), SkipQuality: true})
+	})
+	b.Run("with=facts", func(b *testing.B) { benchPushIngest(b, report.Deriver{Standards: survey.Builtin()}) })
 }
 
-func benchPushIngest(b *testing.B, withFacts bool) {
+func benchPushIngest(b *testing.B, d store.Deriver) {
 	const batchSize = 5000
 	ctx := context.Background()
 	db := open(b, filepath.Join(b.TempDir(), "rasoat.db"))
-	if withFacts {
-		if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
+	if d != nil {
+		if err := db.SetDeriver(ctx, d, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -23,3 +23,22 @@ func (db *DB) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 	})
 	return err
 }
+
+// DecidedFacts is the push transaction's Decided (store.View.Decided), for
+// the quality suite.
+func (db *DB) DecidedFacts(ctx context.Context, hh string) (out []store.DecidedFact, err error) {
+	_, err = db.group.do(ctx, 1, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+		out, err = (&writer{tx, db.stmts}).Decided(ctx, hh)
+		return store.PushResult{}, err
+	})
+	return out, err
+}
+
+// SamePeople is the push transaction's SamePeople, for the quality suite.
+func (db *DB) SamePeople(ctx context.Context, hh string, keys []string) (out []store.PersonMatch, err error) {
+	_, err = db.group.do(ctx, 1, func(ctx context.Context, tx *sql.Tx) (store.PushResult, error) {
+		out, err = (&writer{tx, db.stmts}).SamePeople(ctx, hh, keys)
+		return store.PushResult{}, err
+	})
+	return out, err
+}

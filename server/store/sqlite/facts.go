@@ -22,39 +22,109 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 		chunk := fs[start:min(start+factsPerStmt, len(fs))]
 		ids := make([]any, len(chunk))
 		rows := make([]any, 0, len(chunk)*facts.NColumns)
-		var deprived, decided []any
+		var deprived, decided, flags, acks, people [][]any
 		for i := range chunk {
 			f := &chunk[i]
 			ids[i] = f.HouseholdID
 			rows = append(rows, facts.Row(f)...)
-			for _, row := range facts.Deprived(f) {
-				deprived = append(deprived, row...)
-			}
-			for _, d := range f.Decisions {
-				decided = append(decided, f.HouseholdID, d.ListYear, d.ReviewID, d.Standard, d.Result, d.Deprivations)
-			}
+			deprived = append(deprived, facts.Deprived(f)...)
+			decided = append(decided, facts.DecidedRows(f)...)
+			flags = append(flags, facts.Flags(f)...)
+			acks = append(acks, facts.Acks(f)...)
+			people = append(people, facts.People(f)...)
 		}
 		in := "(?" + strings.Repeat(",?", len(ids)-1) + ")"
-		for _, q := range []string{"DELETE FROM household_deprived WHERE household_id IN " + in, "DELETE FROM household_decided WHERE household_id IN " + in} {
-			if _, err := w.exec(ctx, q, ids...); err != nil {
+		for _, t := range []string{"household_deprived", "household_decided", "household_flags", "household_acks", "household_people"} {
+			if _, err := w.exec(ctx, "DELETE FROM "+t+" WHERE household_id IN "+in, ids...); err != nil {
 				return err
 			}
 		}
 		if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_facts ("+facts.Columns+") VALUES ", facts.NColumns, len(chunk), ""), rows...); err != nil {
 			return err
 		}
-		if n := len(deprived) / len(facts.DeprivedColumns); n > 0 {
-			if _, err := w.exec(ctx, insertSQL("INSERT INTO household_deprived ("+strings.Join(facts.DeprivedColumns, ", ")+") VALUES ", len(facts.DeprivedColumns), n, ""), deprived...); err != nil {
-				return err
-			}
-		}
-		if n := len(decided) / 6; n > 0 {
-			if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_decided (household_id, list_year, review_id, standard, result, deprivations) VALUES ", 6, n, ""), decided...); err != nil {
+		for _, t := range []struct {
+			table string
+			cols  []string
+			rows  [][]any
+		}{
+			{"household_deprived", facts.DeprivedColumns, deprived},
+			{"household_decided", facts.DecidedColumns, decided},
+			{"household_flags", facts.FlagColumns, flags},
+			{"household_acks", facts.AckColumns, acks},
+			{"household_people", facts.PeopleColumns, people},
+		} {
+			if err := w.insertRows(ctx, t.table, t.cols, t.rows); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// maxVars bounds the placeholders of one statement, under SQLite's
+// 32,766.
+const maxVars = 32000
+
+// insertRows inserts rows into table in as few multi-row statements as
+// SQLite's bound on placeholders allows (a chunk of households may have
+// 100 members each).
+func (w *writer) insertRows(ctx context.Context, table string, cols []string, rows [][]any) error {
+	per := maxVars / len(cols)
+	for start := 0; start < len(rows); start += per {
+		part := rows[start:min(start+per, len(rows))]
+		args := make([]any, 0, len(part)*len(cols))
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		if _, err := w.exec(ctx, insertSQL("INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") VALUES ", len(cols), len(part), ""), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decided is apply.Tx's, for the quality checks.
+func (w *writer) Decided(ctx context.Context, hh string) ([]store.DecidedFact, error) {
+	rows, err := w.query(ctx, facts.DecidedFiguresSQL, hh)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DecidedFact
+	for rows.Next() {
+		var d store.DecidedFact
+		if err := rows.Scan(&d.ListYear, &d.ReviewID, &d.Standard, &d.Result, &d.Deprivations, &d.FloorAreaM2, &d.IncomePerCapita); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// SamePeople is apply.Tx's, for the quality checks.
+func (w *writer) SamePeople(ctx context.Context, hh string, keys []string) ([]store.PersonMatch, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(keys)+2)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	args = append(args, hh, store.MaxPersonMatches)
+	rows, err := w.query(ctx, facts.SamePeopleSQL("person_key IN (?"+strings.Repeat(",?", len(keys)-1)+")"), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.PersonMatch
+	for rows.Next() {
+		var m store.PersonMatch
+		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
 
 // SetDeriver makes every push keep the report facts of the households it

@@ -5,11 +5,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/sqlite"
+	"github.com/rasoat/rasoat/survey"
 )
 
 // testdata/v2.db is a store written by schema version 2 (before log ids,
@@ -122,5 +125,62 @@ func TestStoreOfSchema3OpensWithAnEmptyDirectory(t *testing.T) {
 	}
 	if ok, err := db.HasAdmin(ctx); err != nil || ok {
 		t.Errorf("HasAdmin = %v, %v; want false", ok, err)
+	}
+}
+
+// testdata/v5.db is a store written by schema version 5 (report facts,
+// before the quality checks), by the code of that version: household A of
+// village 06517-01 whose head (born 2015) is younger than a child (born
+// 2012), decided for 2026 in review 0190f0c2-5555-7000-8000-0000000000f1;
+// household B of village 06517-02 with the same girl (Hoàng Thị Mai,
+// 2012-04-09) on its roster. Opening it adds the quality facts, and the
+// server's Deriver derives every household's again: flags, people and the
+// decided figures (A's answers are still as decided, so its figures are
+// its answers').
+func TestStoreOfSchema5GetsItsQualityFacts(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "v5.db")
+	b, err := os.ReadFile(filepath.Join("testdata", "v5.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
+		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
+	}
+	if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Flags(ctx, store.FlagsQuery{Villages: store.AllVillages()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byVillage := map[string][]string{}
+	for _, r := range rows {
+		byVillage[r.Village] = append(byVillage[r.Village], r.Code)
+	}
+	if got := byVillage["06517-01"]; !slices.Equal(got, []string{"CHILD_OLDER_THAN_PARENT", "DUPLICATE_PERSON"}) {
+		t.Errorf("household A's flags after the migration: %v", got)
+	}
+	if got := byVillage["06517-02"]; !slices.Equal(got, []string{"DUPLICATE_PERSON"}) {
+		t.Errorf("household B's flags after the migration: %v", got)
+	}
+	rep, err := db.Report(ctx, store.ReportQuery{Villages: store.AllVillages(), ListYear: 2026, Today: "2025-12-20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range rep.Groups {
+		n += g.Households
+	}
+	if n != 2 || len(rep.Transitions) != 1 {
+		t.Errorf("the report after the migration: %d households, transitions %+v; want 2 and A's decision", n, rep.Transitions)
+	}
+	d, err := db.DecidedFacts(ctx, rows[0].HouseholdID)
+	if err != nil || len(d) != 1 || d[0].FloorAreaM2 != 36.5 || d[0].IncomePerCapita <= 0 {
+		t.Errorf("A's decided figures after the migration: %+v, %v; want 36.5 m² and its income", d, err)
 	}
 }

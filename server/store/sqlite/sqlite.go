@@ -181,6 +181,11 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 	// 5: the report facts of each household (server/store/facts), derived
 	// for the households already stored when the server sets its Deriver.
 	{sql: facts.Schema},
+	// 6: the quality checks' facts (internal/quality): flags, the
+	// acknowledgements, the members for finding one person in two
+	// households, and the decided figures; every household's facts are
+	// derived again when the server sets its Deriver.
+	{sql: facts.QualitySchema},
 }
 
 // migrateLog gives the log an id and fills the columns version 3 added,
@@ -231,7 +236,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

@@ -1,0 +1,64 @@
+package facts
+
+import "strings"
+
+// The quality checks' queries (internal/quality), written once for both
+// engines as the report's are (queries.go).
+
+// DecidedFiguresSQL: (household id). A household's decided results with their
+// figures, for the quality checks' last round.
+const DecidedFiguresSQL = `SELECT list_year, review_id, standard, result, deprivations, floor_area_m2, income_per_capita
+FROM household_decided WHERE household_id = ?`
+
+// SamePeopleSQL: (household id, limit) after keys' arguments, which the
+// engine writes in keys ("person_key IN (?, ?)", "person_key = ANY(?)").
+// The members of other households with one of the keys, by the key's
+// index.
+func SamePeopleSQL(keys string) string {
+	return `SELECT person_key, household_id, village_code FROM household_people
+WHERE ` + keys + ` AND household_id <> ?
+ORDER BY person_key, household_id LIMIT ?`
+}
+
+// FlagsSQL: (list year, when byYear) + where's arguments. Each stored
+// flag of the villages' households with the acknowledgement on the
+// household's latest review, by village, household and code.
+func FlagsSQL(where string, byYear bool) string {
+	return `SELECT fl.household_id, fl.village_code, fl.code, fl.detail,
+	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
+FROM household_flags fl
+LEFT JOIN household_acks a ON a.household_id = fl.household_id AND a.code = fl.code` +
+		yearJoin("fl", byYear) + and(" WHERE ", qualifyAs("fl", where)) + `
+ORDER BY fl.village_code, fl.household_id, fl.code`
+}
+
+// DuplicatesSQL: (list year, when byYear) + where's arguments. Each
+// member of the villages' households whose name and birth date
+// (person_key) are on another household's roster, anywhere in the store,
+// with that household and the acknowledgement of DUPLICATE_PERSON. The
+// keys held by two households or more are found first, by one pass over
+// the key's index, so the cost is the store's people once, not once per
+// member.
+func DuplicatesSQL(where string, byYear bool) string {
+	return `SELECT p.household_id, p.village_code, p.full_name, p.birth_date, q.household_id, q.village_code,
+	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
+FROM household_people p
+JOIN household_people q ON q.person_key = p.person_key AND q.household_id <> p.household_id
+LEFT JOIN household_acks a ON a.household_id = p.household_id AND a.code = 'DUPLICATE_PERSON'` +
+		yearJoin("p", byYear) + `
+WHERE p.person_key IN (SELECT person_key FROM household_people GROUP BY person_key HAVING COUNT(DISTINCT household_id) > 1)` +
+		and(" AND ", qualifyAs("p", where)) + `
+ORDER BY p.village_code, p.household_id, p.person_key, q.household_id`
+}
+
+func yearJoin(t string, byYear bool) string {
+	if !byYear {
+		return ""
+	}
+	return "\nJOIN household_facts f ON f.household_id = " + t + ".household_id AND f.list_year = ?"
+}
+
+// qualifyAs names the village column in where as table t's.
+func qualifyAs(t, where string) string {
+	return strings.ReplaceAll(where, "village_code", t+".village_code")
+}
