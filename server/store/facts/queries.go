@@ -69,29 +69,28 @@ func Rebind(q string) string {
 	return b.String()
 }
 
-// DecidedSQL: (list year, list year, the year before, the year before)
-// + where's arguments. The households with a result decided for the list
-// year or the year before, by village, their result the year before and
-// now (” when not decided then), and whether they were decided poor for
-// a year before that (tái nghèo): the transitions and the year before's
-// base in one pass.
+// DecidedSQL: (list year, list year, the year before, the year before,
+// list year) + where's arguments. The households with a result decided
+// for the list year or the year before, by village, their result the year
+// before and now (” when not decided then), and whether they were decided
+// poor for a year before that (tái nghèo): the transitions and the year
+// before's base in one pass.
 //
 // A household's result for a year is its latest decided review's (the
 // greatest review id: UUIDv7, the review started last), so a regular
-// review changing the list counts once, with its result. Review ids are
-// canonical UUIDs, 36 bytes, so the greatest "id result" of a year is its
-// latest review's, and its result is what follows the 37th byte: one scan
-// of the decisions grouped by household, no lookup per household.
+// review changing the list counts once, with its result: the row marked
+// latest when the facts were written. Earlier years' rows count only when
+// poor.
 func DecidedSQL(where string) string {
-	return `SELECT f.village_code, COALESCE(SUBSTR(h.prev, 38), ''), COALESCE(SUBSTR(h.cur, 38), ''), h.earlier, COUNT(*)
+	return `SELECT f.village_code, COALESCE(h.prev, ''), COALESCE(h.cur, ''), h.earlier, COUNT(*)
 FROM (SELECT household_id,
-	MAX(CASE WHEN list_year = ? THEN review_id || ' ' || result END) AS cur,
-	MAX(CASE WHEN list_year = ? - 1 THEN review_id || ' ' || result END) AS prev,
-	MAX(CASE WHEN list_year < ? - 1 AND result = 'POOR' THEN 1 ELSE 0 END) AS earlier
-	FROM household_decided WHERE list_year <= ? GROUP BY household_id) h
+	MAX(CASE WHEN list_year = ? THEN result END) AS cur,
+	MAX(CASE WHEN list_year = ? - 1 THEN result END) AS prev,
+	MAX(CASE WHEN list_year < ? - 1 THEN 1 ELSE 0 END) AS earlier
+	FROM household_decided WHERE latest = 1 AND list_year <= ? AND (list_year >= ? - 1 OR result = 'POOR') GROUP BY household_id) h
 JOIN household_facts f ON f.household_id = h.household_id
 WHERE (h.cur IS NOT NULL OR h.prev IS NOT NULL)` + and(" AND ", qualify(where)) + `
-GROUP BY f.village_code, COALESCE(SUBSTR(h.prev, 38), ''), COALESCE(SUBSTR(h.cur, 38), ''), h.earlier`
+GROUP BY f.village_code, COALESCE(h.prev, ''), COALESCE(h.cur, ''), h.earlier`
 }
 
 // Decided adds a DecidedSQL row to r: a transition when decided now, the

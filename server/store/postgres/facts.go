@@ -25,9 +25,7 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 		f := &fs[i]
 		ids[i] = f.HouseholdID
 		deprived = append(deprived, facts.Deprived(f)...)
-		for _, d := range f.Decisions {
-			decided = append(decided, []any{f.HouseholdID, int32(d.ListYear), d.ReviewID, d.Standard, d.Result, int32(d.Deprivations), d.FloorAreaM2, d.IncomePerCapita})
-		}
+		decided = append(decided, facts.DecidedRows(f)...)
 		flags = append(flags, facts.Flags(f)...)
 		acks = append(acks, facts.Acks(f)...)
 		people = append(people, facts.People(f)...)
@@ -247,7 +245,7 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 			return err
 		}
 		y := int32(q.ListYear)
-		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r pgx.Rows) error {
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y, y}, vargs...), func(r pgx.Rows) error {
 			var village, prev, cur string
 			var earlier int32
 			var n int64

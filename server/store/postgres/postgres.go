@@ -111,6 +111,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			_, err := tx.ExecContext(ctx, facts.QualitySchema)
 			return err
 		}}, nil),
+		// 4: household_decided.latest (facts.LatestSchema), as the SQLite
+		// store's version 7.
+		goose.NewGoMigration(4, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, facts.LatestSchema)
+			return err
+		}}, nil),
 	))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)

@@ -239,7 +239,7 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 	}
 	if err == nil {
 		y := q.ListYear
-		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y}, vargs...), func(r *sql.Rows) error {
+		err = each(facts.DecidedSQL(where), append([]any{y, y, y, y, y}, vargs...), func(r *sql.Rows) error {
 			var village, prev, cur string
 			var earlier, n int
 			if err := r.Scan(&village, &prev, &cur, &earlier, &n); err != nil {

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/report"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/facts"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/survey"
 )
@@ -182,5 +184,44 @@ func TestStoreOfSchema5GetsItsQualityFacts(t *testing.T) {
 	d, err := db.DecidedFacts(ctx, rows[0].HouseholdID)
 	if err != nil || len(d) != 1 || d[0].FloorAreaM2 != 36.5 || d[0].IncomePerCapita <= 0 {
 		t.Errorf("A's decided figures after the migration: %+v, %v; want 36.5 m² and its income", d, err)
+	}
+}
+
+// TestLatestDecisionMarkedOnUpgrade: version 7 marks, among a household's
+// decisions of a year, the latest (greatest review id) as its result for
+// that year, on decisions stored before.
+func TestLatestDecisionMarkedOnUpgrade(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "v6.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{facts.Schema, facts.QualitySchema,
+		`INSERT INTO household_decided (household_id, list_year, review_id, standard, result, deprivations) VALUES
+			('h1', 2025, '01900000-0000-7000-8000-000000000001', 's', 'POOR', 3),
+			('h1', 2025, '01900000-0000-7000-8000-000000000002', 's', 'NEAR_POOR', 2),
+			('h1', 2026, '01900000-0000-7000-8000-000000000003', 's', 'NOT_POOR', 0),
+			('h2', 2025, '01900000-0000-7000-8000-000000000004', 's', 'POOR', 4)`,
+		facts.LatestSchema} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := db.QueryContext(ctx, "SELECT review_id FROM household_decided WHERE latest = 1 ORDER BY review_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id[len(id)-1:])
+	}
+	if want := []string{"2", "3", "4"}; !slices.Equal(got, want) {
+		t.Fatalf("latest decisions %v; want the reviews ending %v", got, want)
 	}
 }

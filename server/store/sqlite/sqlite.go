@@ -186,6 +186,9 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 	// households, and the decided figures; every household's facts are
 	// derived again when the server sets its Deriver.
 	{sql: facts.QualitySchema},
+	// 7: household_decided.latest, each household's result for a year as
+	// one row (facts.LatestSchema).
+	{sql: facts.LatestSchema},
 }
 
 // migrateLog gives the log an id and fills the columns version 3 added,
@@ -236,7 +239,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

@@ -99,9 +99,13 @@ func ExpectReport(fs []store.HouseholdFacts, q store.ReportQuery) store.ReportRo
 			if p, ok := latestDecided(f, q.ListYear-1); ok {
 				from = p.Result
 			}
+			// Poor for a year before the year before: that year's
+			// result (its latest decision) was POOR.
 			earlier := false
 			for _, e := range f.Decisions {
-				earlier = earlier || (e.ListYear < q.ListYear-1 && e.Result == "POOR")
+				if l, _ := latestDecided(f, e.ListYear); e.ListYear < q.ListYear-1 && l.ReviewID == e.ReviewID && e.Result == "POOR" {
+					earlier = true
+				}
 			}
 			trans[tk{from, d.Result, earlier}]++
 		}
