@@ -18,9 +18,10 @@ import (
 	"github.com/rasoat/rasoat/internal/quality"
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"github.com/rasoat/rasoat/server/auth"
+	"github.com/rasoat/rasoat/server/access"
 	"github.com/rasoat/rasoat/server/store"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Store is what the service reads.
@@ -74,29 +75,12 @@ func (s *Service) Flags(ctx context.Context, req *rasoatv1.FlagsRequest) (*rasoa
 	case year != 0 && (year < 2000 || year > 2100):
 		return nil, invalid("list_year", fmt.Sprintf("%d, want 0 (every household) or 2000 to 2100", year), rasoatv1.ErrorReason_INVALID_FIELD)
 	}
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, rpcerr.New(codes.Unauthenticated, rasoatv1.ErrorReason_TOKEN_MISSING, "quality flags need an enrolled caller", nil)
-	}
-	mine, err := s.dir.VillagesUnder(ctx, id.Person.Units)
+	villages, err := access.UnitVillages(ctx, s.dir, unit)
 	if err != nil {
-		return nil, s.internal(err)
-	}
-	under, err := s.dir.VillagesUnder(ctx, []string{unit})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	if len(under) == 0 {
-		return nil, rpcerr.New(codes.NotFound, rasoatv1.ErrorReason_NOT_FOUND, fmt.Sprintf("unit %s has no village this server serves", unit), nil)
-	}
-	var villages []string
-	for _, v := range under {
-		if _, ok := slices.BinarySearch(mine, v); ok {
-			villages = append(villages, v)
+		if _, ok := status.FromError(err); ok {
+			return nil, err
 		}
-	}
-	if len(villages) < len(under) {
-		return nil, rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, fmt.Sprintf("unit %s is not within %s's units", unit, id.Person.ID), nil)
+		return nil, s.internal(err)
 	}
 	rows, err := s.st.Flags(ctx, store.FlagsQuery{Villages: store.OnlyVillages(villages...), ListYear: int(year)})
 	if err != nil {

@@ -13,11 +13,12 @@ import (
 	"github.com/rasoat/rasoat/internal/rpcerr"
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
-	"github.com/rasoat/rasoat/server/auth"
+	"github.com/rasoat/rasoat/server/access"
 	"github.com/rasoat/rasoat/server/report/targets"
 	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Store is what the service reads: a report's rows over some villages.
@@ -113,29 +114,12 @@ func (s *Service) Report(ctx context.Context, req *rasoatv1.ReportRequest) (*ras
 		desc := fmt.Sprintf("%d, want 0 (the default, %d) to %d", limit, DefaultWatchLimit, MaxWatchLimit)
 		return nil, rpcerr.New(codes.InvalidArgument, rasoatv1.ErrorReason_INVALID_FIELD, "watch_limit: "+desc, nil, rpcerr.Violation{Field: "watch_limit", Desc: desc, Reason: rasoatv1.ErrorReason_INVALID_FIELD})
 	}
-	id, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, rpcerr.New(codes.Unauthenticated, rasoatv1.ErrorReason_TOKEN_MISSING, "reports need an enrolled caller", nil)
-	}
-	mine, err := s.dir.VillagesUnder(ctx, id.Person.Units)
+	villages, err := access.UnitVillages(ctx, s.dir, unit)
 	if err != nil {
-		return nil, s.internal(err)
-	}
-	under, err := s.dir.VillagesUnder(ctx, []string{unit})
-	if err != nil {
-		return nil, s.internal(err)
-	}
-	if len(under) == 0 {
-		return nil, rpcerr.New(codes.NotFound, rasoatv1.ErrorReason_NOT_FOUND, fmt.Sprintf("unit %s has no village this server serves", unit), nil)
-	}
-	var villages []string
-	for _, v := range under {
-		if _, ok := slices.BinarySearch(mine, v); ok {
-			villages = append(villages, v)
+		if _, ok := status.FromError(err); ok {
+			return nil, err
 		}
-	}
-	if len(villages) < len(under) {
-		return nil, rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_OUT_OF_SCOPE, fmt.Sprintf("unit %s is not within %s's units", unit, id.Person.ID), nil)
+		return nil, s.internal(err)
 	}
 	scope, outside, err := s.targetUnits(ctx, unit, villages, req.GetTargets())
 	if err != nil {
