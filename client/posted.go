@@ -26,12 +26,6 @@ type PostedOptions struct {
 	Unit string
 }
 
-// vietnam is the time zone the posting day is read in (UTC+7, no daylight
-// saving): a posting written at 06:30 in the commune is that day's, not
-// the day before, as it would be in UTC. Fixed rather than loaded, so a
-// tablet without a zone database reads it the same.
-var vietnam = time.FixedZone("ICT", 7*60*60)
-
 // Posted returns the posted list of a unit: every household whose review
 // is posted or under re-check (phúc tra), with its provisional result as
 // the engine scores it now under its review's round (what the chair would
@@ -101,7 +95,7 @@ func (c *Client) postedHousehold(ctx context.Context, r Review, rules procedure.
 		x.Problem = err.Error()
 	}
 	if !r.Since.IsZero() {
-		since := r.Since.In(vietnam)
+		since := r.Since.In(workflow.Vietnam) // the posting day as the commune reads it
 		x.Since = since.Format(time.DateOnly)
 		// Written by the posting itself (from agreed, with no note): its
 		// stamp is the posting day. A re-check's note marks a status

@@ -25,6 +25,7 @@ func qualityServer(t *testing.T) *authServer {
 		authtest.Person("col2", []rasoatv1.Role{rasoatv1.Role_ROLE_COLLABORATOR}, v2),
 		authtest.Person("head1", []rasoatv1.Role{rasoatv1.Role_ROLE_VILLAGE_HEAD}, v1),
 		authtest.Person("officer", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_OFFICER}, authtest.Commune),
+		authtest.Person("officer2", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_OFFICER}, authtest.Commune),
 		authtest.Person("chair", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_CHAIR}, authtest.Commune),
 	}
 	if err := authtest.Seed(t.Context(), srv.Store, 3, ps...); err != nil {
@@ -64,10 +65,12 @@ func (s *authServer) flagsOf(t *testing.T, c *Client, unit string) (map[string]m
 // a real server over a household whose roster has a child older than the
 // head, and a member who is on another village's roster too: the chair's
 // decision is refused (QUALITY_UNACKNOWLEDGED) and the tablet says which
-// flags; a collaborator's acknowledgement is refused; once the officer
-// and the chair acknowledge each with a comment and sync, the decision is
+// flags; acknowledgements by the collaborator, by the chair who decides and
+// by an officer who corrected the household's answers are refused; once
+// an officer acknowledges each with a comment and syncs, the decision is
 // taken. The listing shows the flags, the acknowledgements and the
-// counts, and a village head does not see the other village's household.
+// counts, a village head does not see the other village's household, and
+// a decided household leaves the listing.
 func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	s := qualityServer(t)
 	ctx := t.Context()
@@ -120,6 +123,15 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 		t.Errorf("the village head's duplicate flag says %q; want it without household %s of village 2", d, hhB)
 	}
 
+	// A second officer corrects an answer before the meeting: the
+	// household's answers are now partly hers.
+	officer2 := s.device(t, "officer2")
+	s.sync(t, officer2)
+	if err := officer2.SetField(ctx, hhA, "headName", []byte(`"Lò Văn Páo"`)); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, officer2)
+	s.sync(t, head)
 	if err := head.Move(ctx, rv, workflow.Transition{State: workflow.Agreed, Meeting: &workflow.Meeting{Date: "2025-10-28", Attendees: 40, Agreeing: 31}}); err != nil {
 		t.Fatal(err)
 	}
@@ -176,10 +188,34 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	if r := s.refusedOnce(t, chair, "QUALITY_UNACKNOWLEDGED"); !strings.Contains(r.Description, "DUPLICATE_PERSON") || strings.Contains(r.Description, "CHILD_OLDER_THAN_PARENT") {
 		t.Errorf("with one flag acknowledged the refusal says %q; want only DUPLICATE_PERSON", r.Description)
 	}
-	// The chair may acknowledge too, and that does not make her the
-	// household's surveyor: she still decides.
-	if _, err := chair.Acknowledge(ctx, hhA, quality.DuplicatePerson, "Hai người trùng tên, khác cha mẹ; đã xác minh tại thôn"); err != nil {
+	// The chair decides, and does not also acknowledge; an officer who
+	// wrote some of the answers does not clear a flag on them.
+	if _, err := chair.Acknowledge(ctx, hhA, quality.DuplicatePerson, "Hai người trùng tên"); err != nil {
 		t.Fatal(err)
+	}
+	if r := s.refusedOnce(t, chair, "ROLE_DENIED"); !strings.Contains(r.Description, "ack.DUPLICATE_PERSON") {
+		t.Errorf("the chair's acknowledgement: refusal says %q", r.Description)
+	}
+	s.sync(t, officer2)
+	if _, err := officer2.Acknowledge(ctx, hhA, quality.DuplicatePerson, "Hai người trùng tên"); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.refusedOnce(t, officer2, "TRANSITION_REFUSED"); !strings.Contains(r.Description, "nobody acknowledges a quality flag on their own survey") {
+		t.Errorf("the acknowledgement of an officer who wrote answers: refusal says %q", r.Description)
+	}
+	s.sync(t, officer)
+	if _, err := officer.Acknowledge(ctx, hhA, quality.DuplicatePerson, "Hai người trùng tên, khác cha mẹ; đã xác minh tại thôn"); err != nil {
+		t.Fatal(err)
+	}
+	s.sync(t, officer)
+	flags, res = s.flagsOf(t, officer, authtest.Commune)
+	for _, code := range []quality.Code{quality.ChildOlderThanParent, quality.DuplicatePerson} {
+		if f := flags[hhA][string(code)]; !f.GetAcknowledged() || f.GetComment() == "" {
+			t.Errorf("%s after acknowledging: %v", code, f)
+		}
+	}
+	if n := res.GetByVillage()[0].GetUnacknowledged(); n != 0 {
+		t.Errorf("village 1 still counts %d flags unacknowledged", n)
 	}
 	s.sync(t, chair)
 	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2025-12-10"); err != nil {
@@ -198,14 +234,10 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 		t.Errorf("the officer's tablet holds acknowledgements %v, %v; want two", rvw.Acks(), err)
 	}
 
-	flags, res = s.flagsOf(t, officer, authtest.Commune)
-	for _, code := range []quality.Code{quality.ChildOlderThanParent, quality.DuplicatePerson} {
-		if f := flags[hhA][string(code)]; !f.GetAcknowledged() || f.GetComment() == "" {
-			t.Errorf("%s after acknowledging: %v", code, f)
-		}
-	}
-	if n := res.GetByVillage()[0].GetUnacknowledged(); n != 0 {
-		t.Errorf("village 1 still counts %d flags unacknowledged", n)
+	// Decided, the household leaves the listing: its flags can no longer
+	// be acknowledged, and would count for good.
+	if flags, _ = s.flagsOf(t, officer, authtest.Commune); flags[hhA] != nil {
+		t.Errorf("the decided household is still listed: %v", flags[hhA])
 	}
 	// An acknowledgement on a decided review is locked with it.
 	if _, err := officer.Acknowledge(ctx, hhA, quality.DuplicatePerson, "sửa"); err == nil {

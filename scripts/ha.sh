@@ -123,10 +123,19 @@ rejoin)
 	# A primary promoted a moment ago may not have written its new timeline
 	# to its control file, where pg_rewind reads it.
 	psql_at "$pn" "CHECKPOINT"
-	if [ "${3:-}" != --basebackup ] && as_owner "$bin/pg_rewind" --target-pgdata="$dir/$old" --source-server="$conninfo dbname=postgres" --write-recovery-conf >&2; then
+	if [ "${3:-}" != --basebackup ]; then
+		# A failed rewind (a connection refused, WAL gone) stops here: the
+		# old primary's files are the operator's to throw away, with
+		# --basebackup, never this script's on its own.
+		as_owner "$bin/pg_rewind" --target-pgdata="$dir/$old" --source-server="$conninfo dbname=postgres" --write-recovery-conf >&2 ||
+			{ echo "ha: pg_rewind failed; $old is untouched and down. Retry, or take a fresh copy: scripts/ha.sh rejoin $dir --basebackup" >&2; exit 1; }
 		# pg_rewind copied the new primary's postgresql.auto.conf, with
 		# what it had as a standby; the last setting wins.
 		printf "primary_conninfo = '%s'\nprimary_slot_name = 'standby1'\n" "$conninfo" | as_owner tee -a "$dir/$old/postgresql.auto.conf" >/dev/null
+		# pg_rewind leaves the node's own replication slots (it copies no
+		# pg_replslot/): the slot it kept for its standby while primary
+		# would hold back its WAL until the next failover.
+		as_owner rm -rf "$dir/$old/pg_replslot"/* 2>/dev/null || true
 	else
 		echo "ha: a fresh copy of $new for $old (pg_basebackup)" >&2
 		rm -rf "${dir:?}/$old"

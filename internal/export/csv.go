@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // utf8BOM opens every CSV file: without it a spreadsheet opens UTF-8 as
@@ -57,7 +58,7 @@ func csvValue(k Kind, v any) string {
 	case nil:
 		return ""
 	case string:
-		return v
+		return defused(v)
 	case int:
 		return strconv.Itoa(v)
 	case int32:
@@ -71,4 +72,16 @@ func csvValue(k Kind, v any) string {
 		return strconv.FormatFloat(v, 'f', 4, 64)
 	}
 	return fmt.Sprint(v)
+}
+
+// defused keeps a text cell a text when a spreadsheet opens the CSV: a
+// value a collaborator typed that begins with =, +, -, @, a tab or a
+// carriage return would otherwise run as a formula on the officer's
+// machine (CSV injection; OWASP's advice is a leading apostrophe). A
+// workbook writes text cells as text and needs none.
+func defused(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }

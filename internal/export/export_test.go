@@ -36,7 +36,8 @@ func commune() *rasoatv1.ReportResponse {
 			{VillageCode: "06517-01", Collaborator: "hoa", Status: "decided", Reviews: 24},
 			{VillageCode: "06517-02", Collaborator: "lan", Status: "posted", Reviews: 14, Overdue: 2},
 		},
-		Transitions:       []*rasoatv1.ResultTransition{{From: "POOR", To: "NEAR_POOR", Households: 2}, {From: "", To: "POOR", Households: 1}},
+		Transitions: []*rasoatv1.ResultTransition{{From: "POOR", To: "NEAR_POOR", Households: 2}, {From: "", To: "POOR", Households: 1},
+			{From: "", To: "POOR", Households: 1, PoorEarlier: true}},
 		TransitionSummary: &rasoatv1.TransitionSummary{LeftPoverty: 2, NewlyPoor: 1, FellBackIntoPoverty: 1},
 		ProgressTotal:     &rasoatv1.ProgressSummary{Listed: 40, NotStarted: 2, Draft: 3, Surveyed: 35, Submitted: 30, Returned: 1, Decided: 24, Overdue: 2},
 		ProgressByVillage: []*rasoatv1.ProgressSummary{{Key: "06517-01", Listed: 25, Decided: 24}},
@@ -144,7 +145,8 @@ func TestReportWorkbookHasASheetPerTable(t *testing.T) {
 		t.Errorf("progress %q", prog)
 	}
 	tr := rows(t, f, "Biến động")
-	if len(tr) != 3 || strings.Join(tr[0], "|") != "Kết quả năm 2025|Kết quả năm 2026|Số hộ" || strings.Join(tr[2], "|") != "chưa được công nhận|hộ nghèo|1" {
+	if len(tr) != 4 || strings.Join(tr[0], "|") != "Kết quả năm 2025|Kết quả năm 2026|Từng là hộ nghèo trước năm 2025|Số hộ" ||
+		strings.Join(tr[2], "|") != "chưa được công nhận|hộ nghèo||1" || strings.Join(tr[3], "|") != "chưa được công nhận|hộ nghèo|có|1" {
 		t.Errorf("transitions %q", tr)
 	}
 	sum := rows(t, f, "Tổng hợp biến động")
@@ -337,5 +339,23 @@ func TestAValueOfTheWrongKindIsRefused(t *testing.T) {
 	short := Of("x", []Column{{"A", Text}, {"B", Text}}, [][]any{{"a"}})
 	if err := WriteXLSX(&bytes.Buffer{}, short); err == nil || !strings.Contains(err.Error(), "1 values for 2 columns") {
 		t.Errorf("a short row: %v", err)
+	}
+}
+
+// A text a collaborator typed that a spreadsheet would run as a formula
+// stays text in the CSV; the workbook stores it as text as it is.
+func TestCSVTextNeverRunsAsAFormula(t *testing.T) {
+	tbl := Of("x", []Column{{"Tên chủ hộ", Text}, {"Số hộ", Int}}, [][]any{
+		{`=HYPERLINK("http://x","bấm")`, 1}, {"+84 912", 2}, {"-1", 3}, {"@SUM(A1)", 4}, {"Lò Văn Páo", 5},
+	})
+	got := readCSV(t, tbl)
+	for i, want := range []string{`'=HYPERLINK("http://x","bấm")`, "'+84 912", "'-1", "'@SUM(A1)", "Lò Văn Páo"} {
+		if got[i+1][0] != want {
+			t.Errorf("row %d: %q; want %q", i+1, got[i+1][0], want)
+		}
+	}
+	f := xlsxOf(t, tbl)
+	if v, _ := f.GetCellValue("x", "A2"); v != `=HYPERLINK("http://x","bấm")` {
+		t.Errorf("the workbook's text cell %q; want the text as typed", v)
 	}
 }

@@ -183,10 +183,15 @@ func ReportSheets(r *rasoatv1.ReportResponse) []Table {
 		if from == "" {
 			from = "chưa được công nhận"
 		}
-		tr = append(tr, []any{from, workflow.ResultName(x.GetTo()), x.GetHouseholds()})
+		earlier := ""
+		if x.GetPoorEarlier() {
+			earlier = "có" // tái nghèo when poor now and not the year before
+		}
+		tr = append(tr, []any{from, workflow.ResultName(x.GetTo()), earlier, x.GetHouseholds()})
 	}
 	before, now := strconv.Itoa(int(r.GetListYear())-1), strconv.Itoa(int(r.GetListYear()))
-	tables = append(tables, Of(SheetTransitions, []Column{{"Kết quả năm " + before, Text}, {"Kết quả năm " + now, Text}, {"Số hộ", Int}}, tr))
+	tables = append(tables, Of(SheetTransitions, []Column{{"Kết quả năm " + before, Text}, {"Kết quả năm " + now, Text},
+		{"Từng là hộ nghèo trước năm " + before, Text}, {"Số hộ", Int}}, tr))
 	ts := r.GetTransitionSummary()
 	tables = append(tables, Of(SheetSummary, []Column{{"Biến động so với năm " + before, Text}, {"Số hộ", Int}}, [][]any{
 		{"Hộ thoát nghèo", ts.GetLeftPoverty()},

@@ -309,6 +309,15 @@ func (c *Cluster) Rejoin(ctx context.Context, old, primary *Node, fresh bool) er
 		if err := appendConf(filepath.Join(old.Data, "postgresql.auto.conf"), fmt.Sprintf("primary_conninfo = '%s'\nprimary_slot_name = '%s'\n", conninfo, StandbyName)); err != nil {
 			return err
 		}
+		// pg_rewind leaves the node's own replication slots (it copies
+		// no pg_replslot/): the slot it kept for its standby while
+		// primary would hold back its WAL until the next failover.
+		slots, _ := filepath.Glob(filepath.Join(old.Data, "pg_replslot", "*"))
+		for _, s := range slots {
+			if err := os.RemoveAll(s); err != nil {
+				return fmt.Errorf("rejoin: %w", err)
+			}
+		}
 	}
 	if err := old.start(ctx); err != nil {
 		return fmt.Errorf("rejoin: %w", err)

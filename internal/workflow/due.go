@@ -88,4 +88,16 @@ func Overdue(ds []Due) bool {
 	return false
 }
 
-func day(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+// Vietnam is the time zone a day of the procedure is read in (UTC+7, no
+// daylight saving): a status written at 06:30 in the commune is that
+// day's, not the day before, as it would be in UTC. Fixed rather than
+// loaded, so a tablet without a zone database reads it the same.
+var Vietnam = time.FixedZone("ICT", 7*60*60)
+
+// day is t's civil day in Vietnam, at midnight UTC so that day arithmetic
+// ignores zones. A date parsed from "YYYY-MM-DD" (midnight UTC) keeps its
+// day.
+func day(t time.Time) time.Time {
+	t = t.In(Vietnam)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}

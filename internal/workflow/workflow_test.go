@@ -280,3 +280,18 @@ func TestRegularReviewDeadlineAndListYearReadOneDate(t *testing.T) {
 		t.Errorf("due %s, but the review changes the %d list", ds[0].By.Format(time.DateOnly), y)
 	}
 }
+
+// A status written at 06:30 in the commune (23:30 UTC the day before) is
+// that day's: the posting period counts from the commune's day, as the
+// posted list shows it.
+func TestDeadlinesReadTheCommunesDay(t *testing.T) {
+	set, err := procedure.Default().Set(procedure.PeriodPosting, 3, procedure.WorkingDays, procedure.Source{Text: "QĐ tỉnh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Date(2026, 11, 1, 23, 30, 0, 0, time.UTC) // Monday 2 November, 06:30 in Vietnam
+	ds := Deadlines(Facts{Date: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), Status: Posted, Since: since}, time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC), set, Plan{})
+	if len(ds) != 1 || ds[0].By.Format(time.DateOnly) != "2026-11-05" || !ds[0].Open {
+		t.Fatalf("posted at 06:30 on Monday 2 November in the commune: %+v; want open until Thursday 5", ds)
+	}
+}

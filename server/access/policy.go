@@ -54,12 +54,13 @@ var DefaultPolicy = Policy{
 	rasoatv1.Role_ROLE_VILLAGE_HEAD: {
 		{Kind: review, Field: "status"},
 	},
-	// The chair, who decides, may acknowledge a quality flag as the
-	// officer may (ack.*: internal/quality); the collaborator who surveyed
-	// and the village head may not: nobody clears a flag on their own work.
+	// A quality flag is acknowledged by the commune officer (ack.*:
+	// internal/quality), and the decision is the chair's: two people, as
+	// the issue has it ("an officer acknowledges each … before the round
+	// can be decided"). Nobody acknowledges a flag on answers they wrote
+	// (server/review).
 	rasoatv1.Role_ROLE_COMMUNE_CHAIR: {
 		{Kind: review, Field: "status"},
-		{Kind: review, Field: "ack.*"},
 	},
 	rasoatv1.Role_ROLE_COMMUNE_OFFICER: {
 		{Kind: household, Field: "*"},

@@ -40,7 +40,7 @@ func TestDefaultPolicy(t *testing.T) {
 		// A quality flag's acknowledgement (internal/quality) is the
 		// officer's and the chair's, never the surveyor's own.
 		{"an officer acknowledges a quality flag", officer, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), true},
-		{"a chair acknowledges a quality flag", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_CHAIR}, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), true},
+		{"a chair does not acknowledge a quality flag: the officer does, the chair decides", []rasoatv1.Role{rasoatv1.Role_ROLE_COMMUNE_CHAIR}, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), false},
 		{"a collaborator does not acknowledge a quality flag", col, change(review, "ack.AREA_HALVED", `"nhà xây lại"`), false},
 		{"a village head does not acknowledge a quality flag", []rasoatv1.Role{rasoatv1.Role_ROLE_VILLAGE_HEAD}, change(review, "ack.DUPLICATE_PERSON", `"x"`), false},
 	} {

@@ -97,7 +97,7 @@ var Methods = map[string][]rasoatv1.Role{
 	// The periods and planned days are read by every tablet and commune
 	// server; set by an officer of the unit (the service checks which) or
 	// an admin.
-	rasoatv1.ProcedureService_Procedure_FullMethodName:    dataRoles,
+	rasoatv1.ProcedureService_Procedure_FullMethodName:    append(slices.Clone(dataRoles), rasoatv1.Role_ROLE_ADMIN),
 	rasoatv1.ProcedureService_SetProcedure_FullMethodName: {rasoatv1.Role_ROLE_COMMUNE_OFFICER, rasoatv1.Role_ROLE_ADMIN},
 }
 

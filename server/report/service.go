@@ -126,7 +126,7 @@ func (s *Service) Report(ctx context.Context, req *rasoatv1.ReportRequest) (*ras
 		return nil, s.internal(err)
 	}
 	sets := Sets(req.GetTargets(), scope)
-	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: int(year), Today: s.now().Format(time.DateOnly),
+	q := store.ReportQuery{Villages: store.OnlyVillages(villages...), ListYear: int(year), Today: s.now().In(workflow.Vietnam).Format(time.DateOnly),
 		AnyDeprived: sets, Watch: WatchRule(s.reg, limit)}
 	rows, err := s.st.Report(ctx, q)
 	if err != nil {

@@ -113,6 +113,22 @@ func (g *Guard) reviewField(ctx context.Context, c *rasoatv1.Change, v store.Vie
 		}
 		return g.checkStart(ctx, v, st.ID, entity.HouseholdOf(c), stringField(st, "round") == "regular", date)
 	}
+	if strings.HasPrefix(c.GetField(), quality.AckPrefix) {
+		// An acknowledgement says someone else looked: as nobody passes a
+		// household they surveyed, nobody clears a flag on their own
+		// answers.
+		states, err := v.Household(ctx, entity.HouseholdOf(c))
+		if err != nil {
+			return err
+		}
+		mine, err := g.surveyed(ctx, v, states, st.ID)
+		if err != nil {
+			return err
+		}
+		if mine {
+			return refused("field", store.ErrWorkflow, "%s wrote this household's answers: nobody acknowledges a quality flag on their own survey", g.Person)
+		}
+	}
 	return nil
 }
 

@@ -244,9 +244,10 @@ type ReportProgress struct {
 	Overdue    int
 }
 
-// FlagsQuery says which households' flags a listing covers: the villages,
-// and, when ListYear is not 0, only households whose latest review
-// decides that list year.
+// FlagsQuery says which households' flags a listing covers: those of the
+// villages whose latest review is not decided or refused (a closed review
+// takes no acknowledgement), and, when ListYear is not 0, only households
+// whose latest review decides that list year.
 type FlagsQuery struct {
 	Villages Villages
 	ListYear int

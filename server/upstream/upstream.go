@@ -417,10 +417,14 @@ func (l *Link) procedure(ctx context.Context) {
 		return
 	}
 	res, err := rasoatv1.NewProcedureServiceClient(l.cfg.Conn).Procedure(ctx, &rasoatv1.ProcedureRequest{UnitCodes: []string{unit}})
-	if err != nil || len(res.GetUnits()) != 1 {
+	if err != nil {
 		if status.Code(err) != codes.Unimplemented {
 			l.log.Debug("the province's procedure settings not fetched", "err", err)
 		}
+		return
+	}
+	if len(res.GetUnits()) != 1 || res.GetUnits()[0].GetUnitCode() != unit {
+		l.log.Warn("the province answered the procedure settings of other units", "asked", unit, "units", len(res.GetUnits()))
 		return
 	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(res.GetUnits()[0].GetSettings())

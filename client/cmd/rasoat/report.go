@@ -94,7 +94,7 @@ func runReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return v.usageError(err)
 	}
 	if *watch < 0 || *watch > 1000 {
-		return v.usageError(fmt.Errorf("--watch %d: want 1 to 1000", *watch))
+		return v.usageError(fmt.Errorf("--watch %d: want 0 (the server's default) to 1000", *watch))
 	}
 	var tg *rasoatv1.ReportTargets
 	if *targetsFile != "" {

@@ -21,14 +21,15 @@ ORDER BY person_key, household_id LIMIT ?`
 }
 
 // FlagsSQL: (list year, when byYear) + where's arguments. Each stored
-// flag of the villages' households with the acknowledgement on the
-// household's latest review, by village, household and code.
+// flag of the villages' households still to be decided (factsJoin), with
+// the acknowledgement on the household's latest review, by village,
+// household and code.
 func FlagsSQL(where string, byYear bool) string {
 	return `SELECT fl.household_id, fl.village_code, fl.code, fl.detail,
 	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
 FROM household_flags fl
 LEFT JOIN household_acks a ON a.household_id = fl.household_id AND a.code = fl.code` +
-		yearJoin("fl", byYear) + and(" WHERE ", qualifyAs("fl", where)) + `
+		factsJoin("fl", byYear) + and(" WHERE ", qualifyAs("fl", where)) + `
 ORDER BY fl.village_code, fl.household_id, fl.code`
 }
 
@@ -45,17 +46,23 @@ func DuplicatesSQL(where string, byYear bool) string {
 FROM household_people p
 JOIN household_people q ON q.person_key = p.person_key AND q.household_id <> p.household_id
 LEFT JOIN household_acks a ON a.household_id = p.household_id AND a.code = 'DUPLICATE_PERSON'` +
-		yearJoin("p", byYear) + `
+		factsJoin("p", byYear) + `
 WHERE p.person_key IN (SELECT person_key FROM household_people GROUP BY person_key HAVING COUNT(DISTINCT household_id) > 1)` +
 		and(" AND ", qualifyAs("p", where)) + `
 ORDER BY p.village_code, p.household_id, p.person_key, q.household_id`
 }
 
-func yearJoin(t string, byYear bool) string {
-	if !byYear {
-		return ""
+// factsJoin keeps the households whose latest review is not closed
+// (decided, refused, or the legacy approved): their flags can no longer be
+// acknowledged (a decided household is locked), so listing them would
+// count, for good, flags nobody can clear; with byYear, only those whose
+// latest review decides the list year.
+func factsJoin(t string, byYear bool) string {
+	j := "\nJOIN household_facts f ON f.household_id = " + t + ".household_id AND f.status NOT IN ('decided', 'refused', 'approved')"
+	if byYear {
+		j += " AND f.list_year = ?"
 	}
-	return "\nJOIN household_facts f ON f.household_id = " + t + ".household_id AND f.list_year = ?"
+	return j
 }
 
 // qualifyAs names the village column in where as table t's.

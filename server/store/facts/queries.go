@@ -69,8 +69,7 @@ func Rebind(q string) string {
 	return b.String()
 }
 
-// DecidedSQL: (list year, list year, the year before, the year before,
-// list year) + where's arguments. The households with a result decided
+// DecidedSQL: (the list year, five times) + where's arguments. The households with a result decided
 // for the list year or the year before, by village, their result the year
 // before and now (” when not decided then), and whether they were decided
 // poor for a year before that (tái nghèo): the transitions and the year

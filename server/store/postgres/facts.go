@@ -159,6 +159,12 @@ func (db *DB) deriver() store.Deriver {
 
 // Report reads a report's figures from the facts of q's villages, in one
 // repeatable-read transaction (the three queries see one snapshot).
+// inVillages is the facts queries' filter on a list of villages (one
+// array parameter): a semi-join, hashed once. "= ANY(array)" with the
+// array a parameter compares each row with every village in turn, and a
+// province's report names a thousand of them.
+const inVillages = "village_code IN (SELECT unnest(?::text[]))"
+
 // reportWorkMem is the memory a report's hash or sort may take before it
 // spills to disk: a province's 200,000 households' decisions grouped by
 // household fit in it. A report holds a few such nodes at once, and
@@ -173,10 +179,7 @@ func (db *DB) Report(ctx context.Context, q store.ReportQuery) (store.ReportRows
 	where := ""
 	var vargs []any
 	if !q.Villages.All() {
-		// A semi-join on the villages, hashed once: "= ANY(array)" with
-		// the array a parameter compares each row with every village in
-		// turn, and a province's report names a thousand of them.
-		where, vargs = "village_code IN (SELECT unnest(?::text[]))", []any{q.Villages.Codes()}
+		where, vargs = inVillages, []any{q.Villages.Codes()}
 	}
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// A province's report groups 200,000 households' decisions by

@@ -21,7 +21,7 @@ func (db *DB) Flags(ctx context.Context, q store.FlagsQuery) ([]store.FlagRow, e
 		args = append(args, int32(q.ListYear))
 	}
 	if !q.Villages.All() {
-		where = "village_code = ANY(?)"
+		where = inVillages
 		args = append(args, q.Villages.Codes())
 	}
 	var out []store.FlagRow

@@ -62,8 +62,8 @@ func ExpectFlags(fs []store.HouseholdFacts, q store.FlagsQuery) []store.FlagRow 
 	}
 	var out []store.FlagRow
 	for _, f := range fs {
-		if !q.Villages.Has(f.VillageCode) || q.ListYear != 0 && f.ListYear != q.ListYear {
-			continue
+		if !q.Villages.Has(f.VillageCode) || q.ListYear != 0 && f.ListYear != q.ListYear || slices.Contains([]string{"decided", "refused", "approved"}, f.Status) {
+			continue // closed: its flags can no longer be acknowledged
 		}
 		row := func(code, detail string) store.FlagRow {
 			c, ok := f.Acks[code]
