@@ -192,7 +192,7 @@ func logOrigins(tb testing.TB, path string) (map[string]originCount, int) {
 		tb.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.Query(`SELECT origin, count(*), count(DISTINCT origin_seq), min(origin_seq), max(origin_seq) FROM changes GROUP BY origin`)
+	rows, err := db.Query(`SELECT o.replica_id, count(*), count(DISTINCT c.origin_seq), min(c.origin_seq), max(c.origin_seq) FROM changes c JOIN origins o ON o.id = c.origin_id GROUP BY o.replica_id`)
 	if err != nil {
 		tb.Fatal(err)
 	}

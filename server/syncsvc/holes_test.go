@@ -1247,7 +1247,7 @@ func holeRead(t *testing.T, path, origin string) time.Duration {
 	}
 	defer ro.Close()
 	start := time.Now()
-	rows, err := ro.Query("SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?", origin, 1, int64(math.MaxInt64))
+	rows, err := ro.Query("SELECT origin_seq, payload FROM changes WHERE origin_id = (SELECT id FROM origins WHERE replica_id = ?) AND origin_seq BETWEEN ? AND ?", origin, 1, int64(math.MaxInt64))
 	if err != nil {
 		t.Fatal(err)
 	}

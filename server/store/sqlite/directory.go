@@ -662,7 +662,8 @@ func (db *DB) History(ctx context.Context, entityID string, after uint64, limit 
 	rows, err := db.r.QueryContext(ctx, `SELECT c.server_seq, c.payload, coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''), coalesce(b.person_id, '')
 FROM changes c
 LEFT JOIN receipts r ON r.last_seq = (SELECT min(last_seq) FROM receipts WHERE last_seq >= c.server_seq) AND r.first_seq <= c.server_seq
-LEFT JOIN replicas b ON b.replica_id = c.origin
+LEFT JOIN origins o ON o.id = c.origin_id
+LEFT JOIN replicas b ON b.replica_id = o.replica_id
 WHERE c.entity_id = ? AND c.server_seq > ?
 ORDER BY c.server_seq LIMIT ?`, entityID, after, limit+1)
 	if err != nil {

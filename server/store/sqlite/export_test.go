@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 
 	"github.com/rasoat/rasoat/server/store"
 )
@@ -41,4 +43,35 @@ func (db *DB) SamePeople(ctx context.Context, hh string, keys []string) (out []s
 		return store.PushResult{}, err
 	})
 	return out, err
+}
+
+// WriterPlans returns SQLite's EXPLAIN QUERY PLAN of each of the push's
+// lookups by origin, by name.
+func (db *DB) WriterPlans(ctx context.Context) (map[string]string, error) {
+	qs := map[string]string{
+		"high seq":     highSeqSQL,
+		"stored range": storedRangeSQL,
+		"next stamp":   nextStampSQL,
+		"base":         baseSQL,
+	}
+	out := map[string]string{}
+	for name, q := range qs {
+		rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, "tab-a", 1, 2, 3)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		var b strings.Builder
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			b.WriteString(detail + "\n")
+		}
+		rows.Close()
+		out[name] = b.String()
+	}
+	return out, nil
 }

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/rasoat/rasoat/server/store/facts"
 	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/survey"
+	"google.golang.org/protobuf/proto"
 )
 
 // testdata/v2.db is a store written by schema version 2 (before log ids,
@@ -233,5 +235,112 @@ func TestLatestDecisionMarkedOnUpgrade(t *testing.T) {
 	}
 	if want := []string{"2", "3", "4"}; !slices.Equal(got, want) {
 		t.Fatalf("latest decisions %v; want the reviews ending %v", got, want)
+	}
+}
+
+// testdata/v7.db is a store written by schema version 7 (before origins):
+// two tablets' households (82 changes, the first tablet's last an edit of
+// its address over the value it replaced), their receipts, and the
+// replicas bound to two people. Migration 8 rebuilds the log with origin
+// ids: every change, position and chain stays, the duplicate and base
+// checks find the migrated changes by their origin, and History still
+// names each change's author.
+func TestStoreOfSchema7KeepsItsLogUnderOriginIDs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v7.db")
+	b, err := os.ReadFile(filepath.Join("testdata", "v7.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
+		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
+	}
+	if db.LogID() == "" {
+		t.Fatal("the migrated log has no id")
+	}
+	var log []*rasoatv1.Change
+	var positions []store.Position
+	if _, _, err := db.Pull(ctx, store.AllVillages(), store.Position{}, 1000, func(c *rasoatv1.Change, pos store.Position) error {
+		log, positions = append(log, c), append(positions, pos)
+		return nil
+	}); err != nil || len(log) != 82 {
+		t.Fatalf("pulled %d changes, %v; want the 82 the file holds", len(log), err)
+	}
+	for i, p := range positions {
+		if p.Seq != uint64(i+1) || p.Check == 0 {
+			t.Fatalf("change %d at %+v after the migration; want seq %d with its chain", i, p, i+1)
+		}
+	}
+	// A cursor from before the migration still counts in the log.
+	last := positions[len(positions)-1]
+	if _, _, err := db.Pull(ctx, store.AllVillages(), last, 10, func(*rasoatv1.Change, store.Position) error { return nil }); err != nil {
+		t.Fatalf("pull from the last migrated position: %v", err)
+	}
+
+	const lan, minh = "0190f0c2-5555-7000-8000-0000000000aa", "0190f0c2-5555-7000-8000-0000000000bb"
+	var first *rasoatv1.Change // the first tablet's first change
+	var address, edit *rasoatv1.Change
+	for _, c := range log {
+		if c.GetStamp().GetReplicaId() != lan {
+			continue
+		}
+		if first == nil {
+			first = c
+		}
+		if c.GetField() == "address" && c.GetKind() == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
+			if address == nil {
+				address = c
+			} else {
+				edit = c
+			}
+		}
+	}
+	if first == nil || address == nil || edit == nil {
+		t.Fatal("the file does not hold the first tablet's household, address and edit")
+	}
+	// Resent, a migrated change is a duplicate; with other content under
+	// its (origin, seq), refused.
+	res, err := db.Push(ctx, store.Sender{Replica: lan}, []*rasoatv1.Change{first})
+	if err != nil || res.Accepted != 0 || res.Duplicates != 1 || res.ReplicaHighSeq != edit.GetSeq() {
+		t.Fatalf("resending a migrated change: %+v, %v; want a duplicate, the replica's last seq %d", res, err, edit.GetSeq())
+	}
+	forged := proto.Clone(first).(*rasoatv1.Change)
+	forged.Value = []byte(`"other"`)
+	if _, err := db.Push(ctx, store.Sender{Replica: lan}, []*rasoatv1.Change{forged}); !errors.Is(err, store.ErrContentMismatch) {
+		t.Fatalf("other content under a migrated (origin, seq): %v; want ErrContentMismatch", err)
+	}
+	// A base naming the superseded address, found by its migrated stamp.
+	resolve := &rasoatv1.Change{
+		EntityId: address.GetEntityId(), Kind: address.GetKind(), VillageCode: address.GetVillageCode(),
+		Field: "address", Value: []byte(`"Thôn Nà Pàn"`),
+		Stamp: &rasoatv1.Stamp{Hlc: edit.GetStamp().GetHlc() + 1<<16, ReplicaId: minh},
+		Seq:   uint64(len(log)), // past the second tablet's last seq
+		Base:  []*rasoatv1.Stamp{address.GetStamp()},
+	}
+	res, err = db.Push(ctx, store.Sender{Replica: minh}, []*rasoatv1.Change{resolve})
+	if err != nil || res.Accepted != 1 || res.ServerSeq != last.Seq+1 {
+		t.Fatalf("a base naming a migrated, superseded change: %+v, %v; want accepted at %d", res, err, last.Seq+1)
+	}
+	// History: the migrated changes keep their authors (through origins)
+	// and senders (receipts); the new one is the second tablet's.
+	h, _, err := db.History(ctx, address.GetEntityId(), 0, 1000)
+	if err != nil || len(h) == 0 {
+		t.Fatalf("history: %d entries, %v", len(h), err)
+	}
+	for _, e := range h {
+		want := "p-lan"
+		if e.Change.GetStamp().GetReplicaId() == minh {
+			want = "p-minh"
+		}
+		if e.AuthorPerson != want {
+			t.Errorf("history entry %d by %s: author %q, want %q", e.ServerSeq, e.Change.GetStamp().GetReplicaId(), e.AuthorPerson, want)
+		}
+		if e.ServerSeq <= last.Seq && e.SenderPerson != want {
+			t.Errorf("history entry %d: sender %q, want %q", e.ServerSeq, e.SenderPerson, want)
+		}
 	}
 }

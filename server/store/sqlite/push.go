@@ -85,7 +85,7 @@ func (w *writer) StoredSeqs(ctx context.Context, origin string, seqs []uint64, f
 		for _, s := range chunk {
 			args = append(args, s)
 		}
-		q := "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
+		q := "SELECT origin_seq, payload FROM changes WHERE " + originIs + " AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
 		rows, err := w.query(ctx, q, args...)
 		if err := scanPayloads(rows, err, fn); err != nil {
 			return err
@@ -104,7 +104,7 @@ func (w *writer) ReplicaHighSeq(ctx context.Context, replica string) (uint64, er
 // NextStamp is apply.Tx's (the changes_origin index).
 func (w *writer) NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error) {
 	var h uint64
-	err := w.queryRow(ctx, "SELECT hlc FROM changes WHERE origin = ? AND origin_seq > ? ORDER BY origin_seq LIMIT 1", origin, seq).Scan(&h)
+	err := w.queryRow(ctx, nextStampSQL, origin, seq).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -131,14 +131,25 @@ func (w *writer) LogEnd(ctx context.Context) (uint64, uint64, error) {
 
 // AppendLog is apply.Tx's: multi-row INSERTs of prepared sizes. The rows'
 // server_seq is the rowid SQLite gives, which follows LogEnd's: one writer,
-// no deletes.
+// no deletes. Each origin's id is looked up (or made) once per call: a
+// tablet's push is of one origin, a relay's of a few.
 func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
 	args := make([]any, 0, 8*rowsPerInsert)
+	ids := map[string]any{}
 	for start, n := range chunks(len(rows)) {
 		args = args[:0]
 		for _, r := range rows[start : start+n] {
 			c := r.Change
-			args = append(args, c.GetStamp().GetReplicaId(), c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), r.Payload,
+			o, ok := ids[c.GetStamp().GetReplicaId()]
+			if !ok {
+				id, err := w.originID(ctx, c.GetStamp().GetReplicaId())
+				if err != nil {
+					return err
+				}
+				o = id // boxed once, not once a row
+				ids[c.GetStamp().GetReplicaId()] = o
+			}
+			args = append(args, o, c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), r.Payload,
 				c.GetStamp().GetHlc(), c.GetField(), int64(r.Chain))
 		}
 		if _, err := w.exec(ctx, insertChanges.sql(n), args...); err != nil {
@@ -261,6 +272,20 @@ type writer struct {
 	stmts *stmtCache
 }
 
+// originID returns the id of origin in the log, creating it if the log
+// holds no change of it yet.
+func (w *writer) originID(ctx context.Context, origin string) (int64, error) {
+	var id int64
+	err := w.queryRow(ctx, originIDSQL, origin).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = w.queryRow(ctx, newOriginSQL, origin).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("origin %s: %w", origin, err)
+	}
+	return id, nil
+}
+
 // exec runs q in the transaction, with the store's prepared statement
 // when there is one for it: parsing a 400-row INSERT of 3,200
 // placeholders cost a quarter of appending to the log, and even a short
@@ -290,11 +315,19 @@ func (w *writer) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // The writer's queries, prepared with the store.
 const (
-	highSeqSQL     = "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE origin = ?"
-	storedRangeSQL = "SELECT origin_seq, payload FROM changes WHERE origin = ? AND origin_seq BETWEEN ? AND ?"
-	baseSQL        = "SELECT count(*) FROM changes WHERE origin = ? AND hlc = ? AND entity_id = ? AND field = ?"
+	highSeqSQL     = "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE " + originIs
+	storedRangeSQL = "SELECT origin_seq, payload FROM changes WHERE " + originIs + " AND origin_seq BETWEEN ? AND ?"
+	nextStampSQL   = "SELECT hlc FROM changes WHERE " + originIs + " AND origin_seq > ? ORDER BY origin_seq LIMIT 1"
+	baseSQL        = "SELECT count(*) FROM changes WHERE " + originIs + " AND hlc = ? AND entity_id = ? AND field = ?"
 	logEndSQL      = "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1"
+	originIDSQL    = "SELECT id FROM origins WHERE replica_id = ?"
+	newOriginSQL   = "INSERT INTO origins (replica_id) VALUES (?) RETURNING id"
 )
+
+// originIs selects the changes of the origin (replica id) bound to it: a
+// scalar subquery, run once per statement, so that the index on origin_id
+// serves the rest as it would a number bound in its place.
+const originIs = "origin_id = (SELECT id FROM origins WHERE replica_id = ?)"
 
 // A family is a statement over a number of rows or values, prepared with
 // the store for each of sizes, so that any count is a few prepared
@@ -322,7 +355,7 @@ func (f *family) sql(n int) string {
 
 var (
 	insertChanges = newFamily(func(n int) string {
-		return insertSQL("INSERT INTO changes (origin, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, n, "")
+		return insertSQL("INSERT INTO changes (origin_id, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, n, "")
 	}, chunkSizes)
 	upsertEntities = newFamily(func(n int) string {
 		return insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", 5, n, " ON CONFLICT (id) DO UPDATE SET state = excluded.state")
@@ -381,7 +414,7 @@ type stmtCache struct {
 // writerQueries are the statements the writer prepares: its short
 // queries and every size of its row families.
 func writerQueries() []string {
-	qs := []string{highSeqSQL, storedRangeSQL, baseSQL, logEndSQL}
+	qs := []string{highSeqSQL, storedRangeSQL, nextStampSQL, baseSQL, logEndSQL, originIDSQL, newOriginSQL}
 	for _, f := range []*family{insertChanges, upsertEntities, selectEntities} {
 		for _, q := range f.byRows {
 			qs = append(qs, q)

@@ -189,7 +189,44 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 	// 7: household_decided.latest, each household's result for a year as
 	// one row (facts.LatestSchema).
 	{sql: facts.LatestSchema},
+	// 8: the log names a change's origin by a number (origins), not by its
+	// replica id. Every change adds an entry to the two indexes that lead
+	// with the origin, each at its origin's own place in the index; keyed
+	// by a 36-byte UUID those entries filled and split pages several times
+	// as often as keyed by a small integer, and compared as strings on
+	// every step down the tree: about a quarter of what appending a change
+	// cost. The table is rebuilt once, in log order, with its indexes.
+	{sql: logOriginsSchema},
 }
+
+// logOriginsSchema is migration 8: origins, and changes rebuilt with
+// origin_id in place of origin.
+const logOriginsSchema = `
+CREATE TABLE origins (
+	id         INTEGER PRIMARY KEY,   -- what changes.origin_id holds
+	replica_id TEXT    NOT NULL UNIQUE -- stamp.replica_id
+);
+INSERT INTO origins (replica_id) SELECT DISTINCT origin FROM changes ORDER BY origin;
+CREATE TABLE changes_v8 (
+	server_seq   INTEGER PRIMARY KEY, -- rowid: one writer and no deletes, so it only grows
+	origin_id    INTEGER NOT NULL,    -- origins.id of stamp.replica_id
+	origin_seq   INTEGER NOT NULL,    -- seq
+	village_code TEXT    NOT NULL,
+	entity_id    TEXT    NOT NULL,
+	payload      BLOB    NOT NULL,    -- rasoatv1.Change, deterministic proto encoding
+	hlc          INTEGER NOT NULL,    -- stamp.hlc
+	field        TEXT    NOT NULL,
+	chain        INTEGER NOT NULL     -- digest of the log up to this change (store.NextChain)
+);
+INSERT INTO changes_v8 (server_seq, origin_id, origin_seq, village_code, entity_id, payload, hlc, field, chain)
+SELECT c.server_seq, o.id, c.origin_seq, c.village_code, c.entity_id, c.payload, c.hlc, c.field, c.chain
+FROM changes c JOIN origins o ON o.replica_id = c.origin ORDER BY c.server_seq;
+DROP TABLE changes;
+ALTER TABLE changes_v8 RENAME TO changes;
+CREATE UNIQUE INDEX changes_origin ON changes (origin_id, origin_seq);
+CREATE INDEX changes_village ON changes (village_code, server_seq);
+CREATE INDEX changes_stamp ON changes (origin_id, hlc);
+`
 
 // migrateLog gives the log an id and fills the columns version 3 added,
 // reading the log in order once.
@@ -239,7 +276,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 7
+const SchemaVersion = 8
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
