@@ -83,25 +83,37 @@ type Batch struct {
 	merges   []merge.Change
 }
 
-var marshal = proto.MarshalOptions{Deterministic: true}
+var (
+	marshal = proto.MarshalOptions{Deterministic: true}
+	// marshalSized marshals a message whose size marshal.Size has just
+	// computed and cached in it, without computing it again.
+	marshalSized = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+)
 
 // Prepare encodes a batch of changes pushed by replica (a tablet, or a
 // commune server relaying; not necessarily the changes' origin), which
-// have passed entity.Validate.
+// have passed entity.Validate. The batch's encodings share one buffer,
+// sized first: grown by appending instead, it was allocated three times
+// over and copied at each growth, and encoding a batch of 390 took twice
+// as long (BenchmarkPrepare).
 func Prepare(replica string, changes []*rasoatv1.Change) (*Batch, error) {
 	b := &Batch{replica: replica, changes: changes, payloads: make([][]byte, len(changes)), merges: make([]merge.Change, len(changes))}
-	var buf []byte
+	n := 0
+	for _, c := range changes {
+		n += marshal.Size(c)
+	}
+	buf := make([]byte, 0, n)
 	for i, c := range changes {
 		start := len(buf)
 		var err error
-		if buf, err = marshal.MarshalAppend(buf, c); err != nil {
+		if buf, err = marshalSized.MarshalAppend(buf, c); err != nil {
 			return nil, fmt.Errorf("push: encode changes[%d]: %w", i, err)
 		}
 		b.payloads[i] = buf[start:len(buf):len(buf)]
 		b.merges[i] = entity.MergeOf(c)
 	}
-	// The payloads were sliced as buf grew; an append that moved buf left
-	// the earlier ones in the old array, which stays valid and unchanged.
+	// Should buf have grown after all, the payloads sliced before stay
+	// valid and unchanged in the old array.
 	return b, nil
 }
 
