@@ -215,7 +215,7 @@ func (b *Batch) newChanges(ctx context.Context, tx Tx) ([]int, store.Refused, er
 		}
 		bySeq[o] = append(bySeq[o], c.GetSeq())
 	}
-	stored := map[originKey][]byte{}
+	stored := make(map[originKey][]byte, len(b.changes)) // each fresh change goes in too
 	for _, o := range origins {
 		seqs := bySeq[o]
 		add := func(s uint64, p []byte) { stored[originKey{o, s}] = bytes.Clone(p) }

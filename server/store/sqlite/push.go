@@ -149,14 +149,25 @@ func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
 				o = id // boxed once, not once a row
 				ids[c.GetStamp().GetReplicaId()] = o
 			}
-			args = append(args, o, c.GetSeq(), c.GetVillageCode(), c.GetEntityId(), r.Payload,
-				c.GetStamp().GetHlc(), c.GetField(), int64(r.Chain))
+			args = append(args, o, sqlInt(c.GetSeq()), c.GetVillageCode(), c.GetEntityId(), r.Payload,
+				sqlInt(c.GetStamp().GetHlc()), c.GetField(), int64(r.Chain))
 		}
 		if _, err := w.exec(ctx, insertChanges.sql(n), args...); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sqlInt is u as database/sql takes it without reflection: an int64 when
+// it fits (database/sql converts a uint64 through reflect, boxing it again
+// for each of a log row's two), u itself otherwise, which database/sql
+// refuses as it did before.
+func sqlInt(u uint64) any {
+	if u < 1<<63 {
+		return int64(u)
+	}
+	return u
 }
 
 // LoadEntities is apply.Tx's: IN lists padded to a prepared size.
