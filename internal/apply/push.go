@@ -350,7 +350,7 @@ type stampKey struct {
 func (b *Batch) merge(ctx context.Context, tx Tx, fresh []int, guard store.Guard) (*States, store.Refused, error) {
 	states := NewStates(len(fresh) / 4)
 	for _, i := range fresh {
-		states.Want(b.changes[i].GetEntityId())
+		states.WantWrite(b.changes[i].GetEntityId())
 		if h := entity.HouseholdOf(b.changes[i]); h != b.changes[i].GetEntityId() {
 			states.Want(h)
 		}

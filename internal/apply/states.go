@@ -35,6 +35,8 @@ type Pending struct {
 	Found bool // held before the batch
 	Dirty bool // changed by the batch: to be stored
 	Last  int  // the index of the last change applied to it, for a size refusal
+
+	writes int // changes of the batch to it (WantWrite)
 }
 
 // States is the entities a batch touches, each loaded once.
@@ -54,6 +56,14 @@ func (s *States) Want(id string) {
 		s.m[id] = &Pending{}
 		s.ids = append(s.ids, id)
 	}
+}
+
+// WantWrite is Want for the entity of one of the batch's changes, counting
+// them: a new entity's fields are then allocated once for all of its
+// changes, not grown one field at a time.
+func (s *States) WantWrite(id string) {
+	s.Want(id)
+	s.m[id].writes++
 }
 
 // Get returns the entity id, nil if it was not wanted.
@@ -91,6 +101,7 @@ func (s *States) Apply(c *rasoatv1.Change, m merge.Change) (changed bool, err er
 	}
 	if p.State.ID == "" {
 		p.State.ID, p.State.Kind, p.State.HouseholdID, p.State.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
+		p.State.Grow(p.writes)
 	}
 	if p.State.ApplyMerge(m) {
 		p.Dirty = true

@@ -116,6 +116,14 @@ func (s *State) Check(c *rasoatv1.Change) error {
 	return fmt.Errorf("%w: %w", ErrMismatch, invalid(field, "%q differs from %q of entity %s", got, want, s.ID))
 }
 
+// Grow makes room for n more fields, so that applying changes to up to n
+// fields not yet written allocates nothing more for them.
+func (s *State) Grow(n int) {
+	if n > 0 {
+		s.fields = slices.Grow(s.fields, n)
+	}
+}
+
 // ApplyMerge merges an already checked change into the field it names and
 // reports whether s changed. c.Value is kept without copying.
 func (s *State) ApplyMerge(c merge.Change) bool {
