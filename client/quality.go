@@ -60,17 +60,3 @@ func (c *Client) Acknowledge(ctx context.Context, householdID string, code quali
 // Acks returns the acknowledgements a review holds, by flag code: the
 // comments.
 func (r Review) Acks() map[quality.Code]string { return r.acks }
-
-func acksOf(get func(path string) string) map[quality.Code]string {
-	var out map[quality.Code]string
-	for _, p := range quality.AckPaths() {
-		if c := get(p); c != "" {
-			if out == nil {
-				out = map[quality.Code]string{}
-			}
-			code, _ := quality.CodeOfPath(p)
-			out[code] = c
-		}
-	}
-	return out
-}

@@ -70,7 +70,7 @@ func (r Review) Kind() procedure.Kind {
 func reviewOf(s *entity.State) (Review, error) {
 	r := Review{ID: s.ID, HouseholdID: s.HouseholdID, VillageCode: s.VillageCode,
 		Date: winnerString(s, "reviewDate"), Round: winnerString(s, "round"), Request: winnerString(s, "request"),
-		Comment: winnerString(s, "comment"), acks: acksOf(func(p string) string { return winnerString(s, p) })}
+		Comment: winnerString(s, "comment"), acks: quality.AcksOf(s.String)}
 	if r.Round == "" {
 		r.Round = "periodic"
 	}

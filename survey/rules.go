@@ -454,7 +454,7 @@ var rules = map[string]rule{
 						want = rasoatv1.SchoolLevel(rasoatv1.SchoolLevel_value[l.Level])
 					}
 				}
-				if got := m.m.GetSchoolLevel(); levelRank(got) < levelRank(want) {
+				if got := m.m.GetSchoolLevel(); LevelRank(got) < LevelRank(want) {
 					r.Deprived = true
 					r.Reasons = append(r.Reasons, Reason{Member: m.idx, Code: reasonBehindLevel, Age: m.age, Enum: int32(got), Enum2: int32(want)})
 				}
@@ -670,9 +670,9 @@ func band(c *hctx, m *memberCtx, p *Params) int {
 	return -1
 }
 
-// levelRank orders school levels; vocational training stands with upper
-// secondary.
-func levelRank(l rasoatv1.SchoolLevel) int {
+// LevelRank orders school levels (1 preschool to 5 higher, 0 not given);
+// vocational training stands with upper secondary.
+func LevelRank(l rasoatv1.SchoolLevel) int {
 	switch l {
 	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_PRESCHOOL:
 		return 1

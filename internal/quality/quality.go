@@ -28,6 +28,7 @@ import (
 	"unicode/utf8"
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/survey"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -268,23 +269,10 @@ func education(members []member, on time.Time) []string {
 	return out
 }
 
-// Ranks of the school levels (survey's order: vocational training stands
-// with upper secondary) and of the level a diploma completes.
-func schoolRank(l rasoatv1.SchoolLevel) int {
-	switch l {
-	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_PRESCHOOL:
-		return 0
-	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_PRIMARY:
-		return 1
-	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_LOWER_SECONDARY:
-		return 2
-	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_UPPER_SECONDARY, rasoatv1.SchoolLevel_SCHOOL_LEVEL_VOCATIONAL:
-		return 3
-	case rasoatv1.SchoolLevel_SCHOOL_LEVEL_HIGHER:
-		return 4
-	}
-	return -1
-}
+// schoolRank is the engine's order of school levels (survey.LevelRank),
+// from 0 (preschool) to 4 (higher), -1 when not given, so that it lines
+// up with completedRank.
+func schoolRank(l rasoatv1.SchoolLevel) int { return survey.LevelRank(l) - 1 }
 
 // completedRank is the school rank a diploma completes: one attends the
 // next rank with it, never a lower one (a university graduate in
@@ -397,6 +385,24 @@ func AckPaths() []string {
 	for _, r := range Rules {
 		if r.Ackable {
 			out = append(out, AckPath(r.Code))
+		}
+	}
+	return out
+}
+
+// AcksOf reads a review's acknowledgements, by code, through get (a
+// field's winning string: entity.State.String); nil when there are none.
+func AcksOf(get func(path string) string) map[Code]string {
+	var out map[Code]string
+	for _, r := range Rules {
+		if !r.Ackable {
+			continue
+		}
+		if c := get(AckPath(r.Code)); c != "" {
+			if out == nil {
+				out = map[Code]string{}
+			}
+			out[r.Code] = c
 		}
 	}
 	return out

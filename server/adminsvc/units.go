@@ -12,27 +12,6 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-var levels = map[rasoatv1.UnitLevel]units.Level{
-	rasoatv1.UnitLevel_UNIT_LEVEL_PROVINCE: units.Province,
-	rasoatv1.UnitLevel_UNIT_LEVEL_COMMUNE:  units.Commune,
-	rasoatv1.UnitLevel_UNIT_LEVEL_VILLAGE:  units.Village,
-}
-
-// UnitOf and UnitProto convert between the contract and server/units.
-func UnitOf(u *rasoatv1.Unit) units.Unit {
-	return units.Unit{Code: u.GetCode(), Name: u.GetName(), Level: levels[u.GetLevel()], Kind: u.GetKind(), Parent: u.GetParentCode()}
-}
-
-func UnitProto(u units.Unit) *rasoatv1.Unit {
-	out := &rasoatv1.Unit{Code: u.Code, Name: u.Name, Kind: u.Kind, ParentCode: u.Parent}
-	for l, name := range levels {
-		if name == u.Level {
-			out.Level = l
-		}
-	}
-	return out
-}
-
 // checkUnits checks that the stored tree with the request's units over it
 // is still a tree (server/units), and that the served unit is a commune or
 // province of it. It cleans the request's units in place (trimmed, NFC).
@@ -44,15 +23,15 @@ func checkUnits(stored, put []*rasoatv1.Unit, served string) error {
 	all := make([]units.Unit, 0, len(stored)+len(put))
 	for _, u := range stored {
 		if !replaced[u.GetCode()] {
-			all = append(all, UnitOf(u))
+			all = append(all, units.Of(u))
 		}
 	}
 	offset := len(all)
 	for i, u := range put {
-		if _, ok := levels[u.GetLevel()]; !ok {
+		if !units.KnownLevel(u.GetLevel()) {
 			return invalid([]rpcerr.Violation{violation(fmt.Sprintf("units[%d].level", i), "must be province, commune or village")})
 		}
-		all = append(all, UnitOf(u))
+		all = append(all, units.Of(u))
 	}
 	tree, err := units.New(all)
 	var fe *units.FieldError
@@ -80,7 +59,7 @@ func checkUnits(stored, put []*rasoatv1.Unit, served string) error {
 		return err
 	}
 	for i, u := range tree.Units()[offset:] {
-		put[i] = UnitProto(u)
+		put[i] = units.Proto(u)
 	}
 	if served != "" {
 		u, ok := tree.Unit(served)

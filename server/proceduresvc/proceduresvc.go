@@ -15,6 +15,7 @@ import (
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/auth"
+	"github.com/rasoat/rasoat/server/units"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 )
@@ -71,25 +72,24 @@ func (s *Service) SetProcedure(ctx context.Context, req *rasoatv1.SetProcedureRe
 	if !ok {
 		return nil, rpcerr.New(codes.Unauthenticated, rasoatv1.ErrorReason_TOKEN_MISSING, "settings need an enrolled caller", nil)
 	}
-	units, _, err := s.st.Units(ctx)
+	tree, err := TreeOf(ctx, s.st)
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	tree := treeOf(units)
-	node, ok := tree[unit]
+	node, ok := tree.Unit(unit)
 	if !ok {
 		return nil, rpcerr.New(codes.NotFound, rasoatv1.ErrorReason_NOT_FOUND, fmt.Sprintf("unit %s is not in this server's units", unit), nil)
 	}
 	// The periods are the province's rule, the meetings day the commune's
 	// plan: each is set at its own level, so that one commune's settings
 	// never stand in for its province's.
-	if len(req.GetSettings().GetPeriods()) > 0 && node.level != rasoatv1.UnitLevel_UNIT_LEVEL_PROVINCE {
+	if len(req.GetSettings().GetPeriods()) > 0 && node.Level != units.Province {
 		return nil, invalid("settings.periods", fmt.Sprintf("unit %s is not a province: the periods are set by the province", unit))
 	}
-	if req.GetSettings().GetMeetingsBy() != "" && node.level != rasoatv1.UnitLevel_UNIT_LEVEL_COMMUNE {
+	if req.GetSettings().GetMeetingsBy() != "" && node.Level != units.Commune {
 		return nil, invalid("settings.meetings_by", fmt.Sprintf("unit %s is not a commune: the meetings day is the commune's plan", unit))
 	}
-	if !id.Person.Has(rasoatv1.Role_ROLE_ADMIN) && !(id.Person.Has(rasoatv1.Role_ROLE_COMMUNE_OFFICER) && tree.within(unit, id.Person.Units)) {
+	if !id.Person.Has(rasoatv1.Role_ROLE_ADMIN) && !(id.Person.Has(rasoatv1.Role_ROLE_COMMUNE_OFFICER) && tree.Within(unit, id.Person.Units)) {
 		return nil, rpcerr.New(codes.PermissionDenied, rasoatv1.ErrorReason_ROLE_DENIED,
 			fmt.Sprintf("setting unit %s's procedure is for a commune officer of it or of a unit above it, or an admin", unit), nil)
 	}
@@ -126,11 +126,10 @@ func (s *Service) Procedure(ctx context.Context, req *rasoatv1.ProcedureRequest)
 			return nil, err
 		}
 	}
-	units, _, err := s.st.Units(ctx)
+	tree, err := TreeOf(ctx, s.st)
 	if err != nil {
 		return nil, s.internal(err)
 	}
-	tree := treeOf(units)
 	out := &rasoatv1.ProcedureResponse{}
 	for _, c := range codes_ {
 		eff, err := Effective(ctx, s.st, tree, c)
@@ -145,9 +144,9 @@ func (s *Service) Procedure(ctx context.Context, req *rasoatv1.ProcedureRequest)
 // Effective is the settings in force at unit: what the level above sent
 // for it or for a unit above it (UpstreamKey), then each unit's own from
 // the top of this server's tree down to unit.
-func Effective(ctx context.Context, st Store, tree Tree, unit string) (*rasoatv1.ProcedureSettings, error) {
+func Effective(ctx context.Context, st Store, tree *units.Tree, unit string) (*rasoatv1.ProcedureSettings, error) {
 	var chain []workflow.Layer
-	path := tree.path(unit)
+	path := pathTo(tree, unit)
 	for _, u := range path {
 		up, err := read(ctx, st, UpstreamKey(u))
 		if err != nil {
@@ -213,51 +212,24 @@ func read(ctx context.Context, st Store, key string) (*rasoatv1.ProcedureSetting
 	return s, nil
 }
 
-// Tree is the unit tree by code.
-type Tree map[string]node
-
-type node struct {
-	parent string
-	level  rasoatv1.UnitLevel
-}
-
-func treeOf(units []*rasoatv1.Unit) Tree {
-	t := make(Tree, len(units))
-	for _, u := range units {
-		t[u.GetCode()] = node{u.GetParentCode(), u.GetLevel()}
-	}
-	return t
-}
-
 // TreeOf reads st's unit tree.
-func TreeOf(ctx context.Context, st Store) (Tree, error) {
-	units, _, err := st.Units(ctx)
+func TreeOf(ctx context.Context, st Store) (*units.Tree, error) {
+	all, _, err := st.Units(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return treeOf(units), nil
+	return units.FromProto(all)
 }
 
-// path is unit's chain from the top of the tree down to unit (just unit
-// when it is not in the tree). The tree is checked acyclic when units are
-// put; the bound guards a store edited by hand.
-func (t Tree) path(unit string) []string {
+// pathTo is unit's chain from the top of the tree down to unit (just unit
+// when it is not in the tree).
+func pathTo(t *units.Tree, unit string) []string {
 	p := []string{unit}
-	for u := t[unit].parent; u != "" && len(p) < 16; u = t[u].parent {
-		p = append(p, u)
+	for _, a := range t.Ancestors(unit) {
+		p = append(p, a.Code)
 	}
 	slices.Reverse(p)
 	return p
-}
-
-// within reports whether unit is one of units or under one of them.
-func (t Tree) within(unit string, units []string) bool {
-	for _, u := range t.path(unit) {
-		if slices.Contains(units, u) {
-			return true
-		}
-	}
-	return false
 }
 
 func checkUnit(field, code string) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/rasoat/rasoat/server/access"
 	"github.com/rasoat/rasoat/server/report/targets"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/units"
 	"github.com/rasoat/rasoat/survey"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -157,18 +158,9 @@ func (s *Service) targetUnits(ctx context.Context, unit string, villages []strin
 	if err != nil {
 		return nil, 0, fmt.Errorf("units: %w", err)
 	}
-	parent := make(map[string]string, len(all))
-	for _, u := range all {
-		parent[u.GetCode()] = u.GetParentCode()
-	}
-	within := func(code string) bool {
-		for seen := 0; code != "" && seen <= len(parent); seen++ {
-			if code == unit {
-				return true
-			}
-			code = parent[code]
-		}
-		return false
+	tree, err := units.FromProto(all)
+	if err != nil {
+		return nil, 0, fmt.Errorf("units: %w", err)
 	}
 	scope := map[string][]string{}
 	outside := 0
@@ -183,7 +175,7 @@ func (s *Service) targetUnits(ctx context.Context, unit string, villages []strin
 		if _, ok := scope[code]; ok {
 			continue
 		}
-		if !within(code) {
+		if !tree.Within(code, []string{unit}) {
 			outside++
 			continue
 		}

@@ -144,17 +144,11 @@ func Acks(round *entity.State) map[string]string {
 		return nil
 	}
 	var out map[string]string
-	for _, p := range round.Paths() {
-		code, ok := quality.CodeOfPath(p)
-		if !ok {
-			continue
+	for code, c := range quality.AcksOf(round.String) {
+		if out == nil {
+			out = map[string]string{}
 		}
-		if c := round.String(p); c != "" {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[string(code)] = c
-		}
+		out[string(code)] = c
 	}
 	return out
 }

@@ -68,7 +68,7 @@ func runAdminUnitsImport(ctx context.Context, v *verb, args []string) int {
 	}
 	req := &rasoatv1.PutUnitsRequest{Units: make([]*rasoatv1.Unit, len(list)), ServedUnitCode: strings.TrimSpace(*serve)}
 	for i, u := range list {
-		req.Units[i] = adminsvc.UnitProto(u)
+		req.Units[i] = units.Proto(u)
 	}
 	cl, actx, code := adminCall(ctx, v, nf, *db)
 	if cl == nil {
@@ -212,7 +212,7 @@ func runAdminUnitsList(ctx context.Context, v *verb, args []string) int {
 	}
 	list := make([]units.Unit, len(res.GetUnits()))
 	for i, u := range res.GetUnits() {
-		list[i] = adminsvc.UnitOf(u)
+		list[i] = units.Of(u)
 	}
 	// Provinces, then communes, then villages, each by code: the order of
 	// a units file.
