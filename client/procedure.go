@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -51,6 +52,9 @@ func (s *syncer) fetchProcedure(ctx context.Context) error {
 			got[u.GetUnitCode()] = b
 		}
 	}
+	if same, err := s.c.procedureHeld(ctx, got); err != nil || same {
+		return err // unchanged since the last sync: no write
+	}
 	return s.c.write(ctx, "keep procedure settings", func(w *writeTx) error {
 		if _, err := w.tx.ExecContext(ctx, "DELETE FROM procedure"); err != nil {
 			return err
@@ -63,6 +67,28 @@ func (s *syncer) fetchProcedure(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// procedureHeld reports whether the file already holds exactly got.
+func (c *Client) procedureHeld(ctx context.Context, got map[string][]byte) (bool, error) {
+	rows, err := c.r.QueryContext(ctx, "SELECT unit_code, settings FROM procedure")
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var code string
+		var b []byte
+		if err := rows.Scan(&code, &b); err != nil {
+			return false, err
+		}
+		if g, ok := got[code]; !ok || !bytes.Equal(g, b) {
+			return false, nil
+		}
+		n++
+	}
+	return n == len(got), rows.Err()
 }
 
 // Villages returns the villages this file holds entities of, sorted.
