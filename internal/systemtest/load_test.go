@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -62,6 +63,7 @@ func pushLoad(b *testing.B, tablets, batches int) {
 		acked int
 		wall  time.Duration
 		cpu   time.Duration // the server's, during the pushes
+		gen   time.Duration // the tablets' (this process), during the pushes
 		cpuOK = true
 	)
 	for b.Loop() {
@@ -80,11 +82,14 @@ func pushLoad(b *testing.B, tablets, batches int) {
 			}
 		}
 		c0, ok0 := procCPU(srv.cmd.Process.Pid)
+		g0, okg0 := procCPU(os.Getpid())
 		b.StartTimer()
 		r, err := runLoad(ctx, conns, tabs)
 		b.StopTimer()
 		c1, ok1 := procCPU(srv.cmd.Process.Pid)
+		g1, okg1 := procCPU(os.Getpid())
 		cpu, cpuOK = cpu+c1-c0, cpuOK && ok0 && ok1
+		gen, cpuOK = gen+g1-g0, cpuOK && okg0 && okg1
 		for _, c := range conns {
 			c.Close()
 		}
@@ -120,8 +125,10 @@ func pushLoad(b *testing.B, tablets, batches int) {
 	cpuPer := ""
 	if cpuOK {
 		us := float64(cpu.Microseconds()) / float64(acked)
+		g := float64(gen.Microseconds()) / float64(acked)
 		b.ReportMetric(us, "server-cpu-µs/change")
-		cpuPer = fmt.Sprintf("; server CPU %.1f µs a change", us)
+		b.ReportMetric(g, "tablets-cpu-µs/change")
+		cpuPer = fmt.Sprintf("; CPU a change: server %.1f µs, tablets %.1f µs", us, g)
 	}
 	verdict := ""
 	if tablets == 100 {
