@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/rasoat/rasoat/internal/apply"
@@ -12,48 +13,76 @@ import (
 	"github.com/rasoat/rasoat/server/store/facts"
 )
 
-// factsPerStmt is how many households one multi-row statement writes:
-// 18 columns each stays far below SQLite's 32,766 bound variables.
-const factsPerStmt = 400
+// factsPerStmt is how many households one chunk of statements writes:
+// the most one prepared IN list takes.
+const factsPerStmt = maxIn
 
-// PutFacts is apply.Tx's: each chunk of households in five statements.
+// factTables are the tables of a household's facts beside household_facts,
+// each a row per deprivation, decision, flag, acknowledgement or person.
+var factTables = []struct {
+	table string
+	cols  []string
+}{
+	{"household_deprived", facts.DeprivedColumns},
+	{"household_decided", facts.DecidedColumns},
+	{"household_flags", facts.FlagColumns},
+	{"household_acks", facts.AckColumns},
+	{"household_people", facts.PeopleColumns},
+}
+
+// The facts' statements, prepared with the store for every chunk size: a
+// push writes the facts of each household it changed, and parsing these
+// statements cost as much as running them.
+var (
+	upsertFacts = newFamily(func(n int) string {
+		return insertSQL("INSERT OR REPLACE INTO household_facts ("+facts.Columns+") VALUES ", facts.NColumns, n, "")
+	}, chunkSizes)
+	factInserts = map[string]*family{}
+	factDeletes = map[string]*family{}
+)
+
+func init() {
+	for _, t := range factTables {
+		factInserts[t.table] = newFamily(func(n int) string {
+			return insertSQL("INSERT INTO "+t.table+" ("+strings.Join(t.cols, ", ")+") VALUES ", len(t.cols), n, "")
+		}, chunkSizes)
+		factDeletes[t.table] = newFamily(func(n int) string {
+			return "DELETE FROM " + t.table + " WHERE household_id IN (?" + strings.Repeat(",?", n-1) + ")"
+		}, chunkSizes[slices.Index(chunkSizes, maxIn):])
+	}
+}
+
+// PutFacts is apply.Tx's: per chunk of households, their old rows deleted
+// and the new ones inserted, in prepared statements.
 func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 	for start := 0; start < len(fs); start += factsPerStmt {
 		chunk := fs[start:min(start+factsPerStmt, len(fs))]
-		ids := make([]any, len(chunk))
-		rows := make([]any, 0, len(chunk)*facts.NColumns)
-		var deprived, decided, flags, acks, people [][]any
+		ids := make([]any, 0, maxIn)
+		var rows []any
+		byTable := make([][][]any, len(factTables))
 		for i := range chunk {
 			f := &chunk[i]
-			ids[i] = f.HouseholdID
+			ids = append(ids, f.HouseholdID)
 			rows = append(rows, facts.Row(f)...)
-			deprived = append(deprived, facts.Deprived(f)...)
-			decided = append(decided, facts.DecidedRows(f)...)
-			flags = append(flags, facts.Flags(f)...)
-			acks = append(acks, facts.Acks(f)...)
-			people = append(people, facts.People(f)...)
+			byTable[0] = append(byTable[0], facts.Deprived(f)...)
+			byTable[1] = append(byTable[1], facts.DecidedRows(f)...)
+			byTable[2] = append(byTable[2], facts.Flags(f)...)
+			byTable[3] = append(byTable[3], facts.Acks(f)...)
+			byTable[4] = append(byTable[4], facts.People(f)...)
 		}
-		in := "(?" + strings.Repeat(",?", len(ids)-1) + ")"
-		for _, t := range []string{"household_deprived", "household_decided", "household_flags", "household_acks", "household_people"} {
-			if _, err := w.exec(ctx, "DELETE FROM "+t+" WHERE household_id IN "+in, ids...); err != nil {
+		ids = padIn(ids)
+		for _, t := range factTables {
+			if _, err := w.exec(ctx, factDeletes[t.table].sql(len(ids)), ids...); err != nil {
 				return err
 			}
 		}
-		if _, err := w.exec(ctx, insertSQL("INSERT OR REPLACE INTO household_facts ("+facts.Columns+") VALUES ", facts.NColumns, len(chunk), ""), rows...); err != nil {
-			return err
+		for start, n := range chunks(len(chunk)) {
+			if _, err := w.exec(ctx, upsertFacts.sql(n), rows[start*facts.NColumns:(start+n)*facts.NColumns]...); err != nil {
+				return err
+			}
 		}
-		for _, t := range []struct {
-			table string
-			cols  []string
-			rows  [][]any
-		}{
-			{"household_deprived", facts.DeprivedColumns, deprived},
-			{"household_decided", facts.DecidedColumns, decided},
-			{"household_flags", facts.FlagColumns, flags},
-			{"household_acks", facts.AckColumns, acks},
-			{"household_people", facts.PeopleColumns, people},
-		} {
-			if err := w.insertRows(ctx, t.table, t.cols, t.rows); err != nil {
+		for i, t := range factTables {
+			if err := w.insertRows(ctx, factInserts[t.table], len(t.cols), byTable[i]); err != nil {
 				return err
 			}
 		}
@@ -61,22 +90,16 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 	return nil
 }
 
-// maxVars bounds the placeholders of one statement, under SQLite's
-// 32,766.
-const maxVars = 32000
-
-// insertRows inserts rows into table in as few multi-row statements as
-// SQLite's bound on placeholders allows (a chunk of households may have
-// 100 members each).
-func (w *writer) insertRows(ctx context.Context, table string, cols []string, rows [][]any) error {
-	per := maxVars / len(cols)
-	for start := 0; start < len(rows); start += per {
-		part := rows[start:min(start+per, len(rows))]
-		args := make([]any, 0, len(part)*len(cols))
-		for _, r := range part {
+// insertRows inserts rows, of cols values each, with f's prepared
+// statements.
+func (w *writer) insertRows(ctx context.Context, f *family, cols int, rows [][]any) error {
+	args := make([]any, 0, min(len(rows), rowsPerInsert)*cols)
+	for start, n := range chunks(len(rows)) {
+		args = args[:0]
+		for _, r := range rows[start : start+n] {
 			args = append(args, r...)
 		}
-		if _, err := w.exec(ctx, insertSQL("INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") VALUES ", len(cols), len(part), ""), args...); err != nil {
+		if _, err := w.exec(ctx, f.sql(n), args...); err != nil {
 			return err
 		}
 	}
