@@ -37,9 +37,15 @@ type Tx interface {
 	// NextStamp is the stamp (hlc) of origin's stored change with the
 	// least seq above seq, and whether there is one.
 	NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error)
-	// BaseStored reports whether the log holds a change to field of entity
-	// stamped s (even one superseded since).
+	// BaseStored reports whether the store holds a change to field of
+	// entity stamped s that PutDropped recorded (an engine may answer from
+	// every change of its log instead: the check asks only of stamps that
+	// are no head of the field).
 	BaseStored(ctx context.Context, s merge.Stamp, entity, field string) (bool, error)
+	// PutDropped records the changes a push made no longer heads of their
+	// field, or stored without making them heads (each stored in the log,
+	// before or by this push), for BaseStored.
+	PutDropped(ctx context.Context, dropped []Dropped) error
 	// LogEnd is the log's last position and its running digest (0, 0 for
 	// an empty log).
 	LogEnd(ctx context.Context) (seq, chain uint64, err error)
@@ -164,6 +170,11 @@ func (b *Batch) Apply(ctx context.Context, tx Tx, guard store.Guard, derive stor
 	}
 	if res.ServerSeq, err = b.appendLog(ctx, tx, fresh); err != nil {
 		return res, err
+	}
+	if len(states.Dropped) > 0 {
+		if err := tx.PutDropped(ctx, states.Dropped); err != nil {
+			return res, fmt.Errorf("push: record %d superseded changes: %w", len(states.Dropped), err)
+		}
 	}
 	// The state's size is known once it is encoded, after the log rows
 	// went in: a refusal here rolls them back with the rest.
@@ -349,6 +360,7 @@ type stampKey struct {
 // order, and returns the states to store.
 func (b *Batch) merge(ctx context.Context, tx Tx, fresh []int, guard store.Guard) (*States, store.Refused, error) {
 	states := NewStates(len(fresh) / 4)
+	states.TrackDropped()
 	for _, i := range fresh {
 		states.WantWrite(b.changes[i].GetEntityId())
 		if h := entity.HouseholdOf(b.changes[i]); h != b.changes[i].GetEntityId() {
@@ -424,10 +436,16 @@ func (b *Batch) merge(ctx context.Context, tx Tx, fresh []int, guard store.Guard
 				continue
 			}
 		}
+		before := len(states.Dropped)
 		changed, err := states.Apply(c, *m)
 		if err != nil {
 			// Checked above; only a change of identity could fail here.
 			return nil, nil, fmt.Errorf("push: changes[%d]: %w", i, err)
+		}
+		// A later base may name what this change superseded, which is
+		// recorded only once the batch is applied.
+		for _, d := range states.Dropped[before:] {
+			inBatch[stampKey{m.Entity, m.Field, d.Stamp}] = i
 		}
 		if f := st.State.Field(m.Field); changed && f != nil && len(f.Heads) > entity.MaxHeads {
 			refuse(i, "field", fmt.Errorf("%w: %s would hold %d concurrent values, over the limit of %d: resolve its conflict first", store.ErrEntityTooLarge, m.Field, len(f.Heads), entity.MaxHeads))
@@ -441,8 +459,11 @@ func (b *Batch) merge(ctx context.Context, tx Tx, fresh []int, guard store.Guard
 
 // checkBase returns the index of the first base stamp of m that names no
 // change to m's field held here (-1 if all do): one earlier in the batch, a
-// current head of the field, or, failing both, one in the log. The log is
-// only read for a base naming a value since superseded.
+// current head of the field, or, failing both, one recorded as dropped
+// (PutDropped). Every stored change is one of the last two (see
+// merge.Field.ApplyDropping), so the store reads only for a base naming a
+// value since superseded, and indexes only those: an index of every
+// change's stamp cost a sixth of appending to the log.
 func checkBase(ctx context.Context, tx Tx, st *Pending, m *merge.Change, inBatch map[stampKey]int) (int, error) {
 	f := st.State.Field(m.Field)
 	for j, b := range m.Base {

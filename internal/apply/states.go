@@ -43,6 +43,27 @@ type Pending struct {
 type States struct {
 	m   map[string]*Pending
 	ids []string // in first-wanted order, so that writes are deterministic
+	// Dropped lists, once TrackDropped is called, the changes that
+	// applying the batch made no longer heads of their field, or that it
+	// applied covered.
+	Dropped []Dropped
+	drop    func(merge.Stamp, uint64) // appends to Dropped, made once
+}
+
+// TrackDropped has Apply list the changes it drops in s.Dropped: what a
+// server records for checking bases (apply.Tx.PutDropped); a tablet has no
+// use for it.
+func (s *States) TrackDropped() {
+	s.drop = func(st merge.Stamp, seq uint64) {
+		s.Dropped = append(s.Dropped, Dropped{Stamp: st, Seq: seq})
+	}
+}
+
+// Dropped is a stored change that is no head of its field.
+type Dropped struct {
+	Stamp         merge.Stamp
+	Seq           uint64 // its origin's seq
+	Entity, Field string
 }
 
 // NewStates returns an empty set sized for about n entities.
@@ -103,7 +124,7 @@ func (s *States) Apply(c *rasoatv1.Change, m merge.Change) (changed bool, err er
 		p.State.ID, p.State.Kind, p.State.HouseholdID, p.State.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
 		p.State.Grow(p.writes)
 	}
-	if p.State.ApplyMerge(m) {
+	if p.State.ApplyMergeDropping(m, s.drop) {
 		p.Dirty = true
 		return true, nil
 	}

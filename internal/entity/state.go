@@ -126,12 +126,16 @@ func (s *State) Grow(n int) {
 
 // ApplyMerge merges an already checked change into the field it names and
 // reports whether s changed. c.Value is kept without copying.
-func (s *State) ApplyMerge(c merge.Change) bool {
+func (s *State) ApplyMerge(c merge.Change) bool { return s.ApplyMergeDropping(c, nil) }
+
+// ApplyMergeDropping is ApplyMerge, calling dropped as
+// merge.Field.ApplyDropping does.
+func (s *State) ApplyMergeDropping(c merge.Change, dropped func(merge.Stamp, uint64)) bool {
 	i, ok := s.find(c.Field)
 	if !ok {
 		s.fields = slices.Insert(s.fields, i, pathField{path: c.Field})
 	}
-	changed := s.fields[i].field.Apply(c)
+	changed := s.fields[i].field.ApplyDropping(c, dropped)
 	if !ok && !changed {
 		s.fields = slices.Delete(s.fields, i, i+1) // keep "applied nothing" identical to "never applied"
 	}

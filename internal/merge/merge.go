@@ -217,12 +217,22 @@ func (f *Field) covers(s Stamp) bool {
 // counts; a change Validate would reject for anything but the order of its
 // Base is ignored. f keeps c.Value without copying it, and does not keep
 // c.Base. Apply does not allocate unless f.Seen or f.Heads must grow.
-func (f *Field) Apply(c Change) (changed bool) {
+func (f *Field) Apply(c Change) (changed bool) { return f.ApplyDropping(c, nil) }
+
+// ApplyDropping is Apply, calling dropped, when not nil, with every change
+// that is no head of f afterwards though it went through it: a head that
+// c's base covers, and c itself when it is covered on arrival. A store
+// needs these alone to answer whether a stamp named a change to f, since
+// the rest are f's heads.
+func (f *Field) ApplyDropping(c Change, dropped func(Stamp, uint64)) (changed bool) {
 	if !c.mergeable() {
 		return false
 	}
-	changed = f.see(c.Base)
+	changed = f.see(c.Base, dropped)
 	if f.covers(c.Stamp) {
+		if dropped != nil {
+			dropped(c.Stamp, c.Seq)
+		}
 		return changed
 	}
 	h := Head{Value: c.Value, Stamp: c.Stamp, Seq: c.Seq}
@@ -285,7 +295,7 @@ func (f *Field) Conflict() (winner Head, others []Head, ok bool) {
 
 // see raises Seen to cover stamps and drops the heads that become covered;
 // it reports whether anything changed.
-func (f *Field) see(stamps []Stamp) bool {
+func (f *Field) see(stamps []Stamp, dropped func(Stamp, uint64)) bool {
 	raised := false
 	for _, b := range stamps {
 		i, ok := f.seen(b.Replica)
@@ -308,6 +318,8 @@ func (f *Field) see(stamps []Stamp) bool {
 		if !f.covers(f.Heads[i].Stamp) {
 			f.Heads[n] = f.Heads[i]
 			n++
+		} else if dropped != nil {
+			dropped(f.Heads[i].Stamp, f.Heads[i].Seq)
 		}
 	}
 	clear(f.Heads[n:]) // release the dropped values
@@ -324,7 +336,7 @@ func (f *Field) see(stamps []Stamp) bool {
 // union is a head exactly when it is a head of the side that holds it and
 // is not covered by the merged Seen.
 func (f *Field) Merge(o *Field) (changed bool) {
-	changed = f.see(o.Seen)
+	changed = f.see(o.Seen, nil)
 	for _, h := range o.Heads {
 		if f.covers(h.Stamp) {
 			continue

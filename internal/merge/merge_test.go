@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -596,5 +597,56 @@ func BenchmarkUnmarshalBinary(b *testing.B) {
 		if err := g.UnmarshalBinary(data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestApplyDroppingNamesEveryChangeThatIsNoHead pins what a store's base
+// check rests on: every change that went through a field is a head of it
+// or was reported dropped (covered by a later base, or covered on
+// arrival), in whatever order the changes arrive.
+func TestApplyDroppingNamesEveryChangeThatIsNoHead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	covered := 0
+	for round := range 500 {
+		// A history: each change's base names some earlier ones.
+		var history []merge.Change
+		seqs := map[string]uint64{}
+		for range 12 {
+			r := []string{"a", "b", "c"}[rng.IntN(3)]
+			seqs[r]++
+			var base []merge.Stamp
+			for _, c := range history {
+				if rng.IntN(3) == 0 {
+					base = append(base, c.Stamp)
+				}
+			}
+			slices.SortFunc(base, merge.Stamp.Compare)
+			base = slices.CompactFunc(base, func(x, y merge.Stamp) bool { return x.Replica == y.Replica })
+			c := ch(r, seqs[r], uint64(rng.IntN(1000)+1000*int(seqs[r])), fmt.Sprint(round), base...)
+			if c.Validate() == nil { // not a base naming a later stamp, which no writer sends
+				history = append(history, c)
+			}
+		}
+		// Arriving in any order, as relays and restored tablets deliver.
+		rng.Shuffle(len(history), func(i, j int) { history[i], history[j] = history[j], history[i] })
+		var f merge.Field
+		dropped := map[merge.Stamp]bool{}
+		for _, c := range history {
+			f.ApplyDropping(c, func(s merge.Stamp, _ uint64) {
+				if s == c.Stamp {
+					covered++
+				}
+				dropped[s] = true
+			})
+		}
+		for _, c := range history {
+			isHead := slices.ContainsFunc(f.Heads, func(h merge.Head) bool { return h.Stamp == c.Stamp })
+			if isHead == dropped[c.Stamp] {
+				t.Fatalf("round %d: change %s is a head: %v, reported dropped: %v (heads %v)", round, c.Stamp, isHead, dropped[c.Stamp], f.Heads)
+			}
+		}
+	}
+	if covered == 0 {
+		t.Fatal("no change arrived covered: the test does not reach that case")
 	}
 }

@@ -243,8 +243,9 @@ func TestLatestDecisionMarkedOnUpgrade(t *testing.T) {
 // its address over the value it replaced), their receipts, and the
 // replicas bound to two people. Migration 8 rebuilds the log with origin
 // ids: every change, position and chain stays, the duplicate and base
-// checks find the migrated changes by their origin, and History still
-// names each change's author.
+// checks find the migrated changes by their origin (the base check through
+// superseded, which migration 9 fills with every change of the log), and
+// History still names each change's author.
 func TestStoreOfSchema7KeepsItsLogUnderOriginIDs(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v7.db")

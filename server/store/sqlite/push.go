@@ -111,7 +111,8 @@ func (w *writer) NextStamp(ctx context.Context, origin string, seq uint64) (uint
 	return h, err == nil, err
 }
 
-// BaseStored is apply.Tx's (the changes_stamp index).
+// BaseStored is apply.Tx's: superseded, then the change's row for its
+// entity and field.
 func (w *writer) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
 	var n int
 	err := w.queryRow(ctx, baseSQL, b.Replica, uint64(b.HLC), entity, field).Scan(&n)
@@ -153,6 +154,33 @@ func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
 				sqlInt(c.GetStamp().GetHlc()), c.GetField(), int64(r.Chain))
 		}
 		if _, err := w.exec(ctx, insertChanges.sql(n), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutDropped is apply.Tx's: multi-row inserts into superseded. A change
+// recorded twice (the log's changes before schema 9 are all recorded) is
+// kept once.
+func (w *writer) PutDropped(ctx context.Context, dropped []apply.Dropped) error {
+	args := make([]any, 0, 3*min(len(dropped), rowsPerInsert))
+	ids := map[string]any{}
+	for start, n := range chunks(len(dropped)) {
+		args = args[:0]
+		for _, d := range dropped[start : start+n] {
+			o, ok := ids[d.Stamp.Replica]
+			if !ok {
+				id, err := w.originID(ctx, d.Stamp.Replica)
+				if err != nil {
+					return err
+				}
+				o = id
+				ids[d.Stamp.Replica] = o
+			}
+			args = append(args, o, sqlInt(uint64(d.Stamp.HLC)), sqlInt(d.Seq))
+		}
+		if _, err := w.exec(ctx, insertSuperseded.sql(n), args...); err != nil {
 			return err
 		}
 	}
@@ -329,10 +357,11 @@ const (
 	highSeqSQL     = "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE " + originIs
 	storedRangeSQL = "SELECT origin_seq, payload FROM changes WHERE " + originIs + " AND origin_seq BETWEEN ? AND ?"
 	nextStampSQL   = "SELECT hlc FROM changes WHERE " + originIs + " AND origin_seq > ? ORDER BY origin_seq LIMIT 1"
-	baseSQL        = "SELECT count(*) FROM changes WHERE " + originIs + " AND hlc = ? AND entity_id = ? AND field = ?"
-	logEndSQL      = "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1"
-	originIDSQL    = "SELECT id FROM origins WHERE replica_id = ?"
-	newOriginSQL   = "INSERT INTO origins (replica_id) VALUES (?) RETURNING id"
+	baseSQL        = "SELECT count(*) FROM superseded s JOIN changes c ON c.origin_id = s.origin_id AND c.origin_seq = s.origin_seq" +
+		" WHERE s.origin_id = (SELECT id FROM origins WHERE replica_id = ?) AND s.hlc = ? AND c.entity_id = ? AND c.field = ?"
+	logEndSQL    = "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1"
+	originIDSQL  = "SELECT id FROM origins WHERE replica_id = ?"
+	newOriginSQL = "INSERT INTO origins (replica_id) VALUES (?) RETURNING id"
 )
 
 // originIs selects the changes of the origin (replica id) bound to it: a
@@ -367,6 +396,9 @@ func (f *family) sql(n int) string {
 var (
 	insertChanges = newFamily(func(n int) string {
 		return insertSQL("INSERT INTO changes (origin_id, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, n, "")
+	}, chunkSizes)
+	insertSuperseded = newFamily(func(n int) string {
+		return insertSQL("INSERT OR IGNORE INTO superseded (origin_id, hlc, origin_seq) VALUES ", 3, n, "")
 	}, chunkSizes)
 	upsertEntities = newFamily(func(n int) string {
 		return insertSQL("INSERT INTO entities (id, kind, household_id, village_code, state) VALUES ", 5, n, " ON CONFLICT (id) DO UPDATE SET state = excluded.state")
@@ -426,7 +458,11 @@ type stmtCache struct {
 // queries and every size of its row families.
 func writerQueries() []string {
 	qs := []string{highSeqSQL, storedRangeSQL, nextStampSQL, baseSQL, logEndSQL, originIDSQL, newOriginSQL}
-	for _, f := range []*family{insertChanges, upsertEntities, selectEntities} {
+	fams := []*family{insertChanges, insertSuperseded, upsertEntities, selectEntities, upsertFacts}
+	for _, t := range factTables {
+		fams = append(fams, factInserts[t.table], factDeletes[t.table])
+	}
+	for _, f := range fams {
 		for _, q := range f.byRows {
 			qs = append(qs, q)
 		}

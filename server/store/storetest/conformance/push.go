@@ -267,6 +267,29 @@ func bases(t *testing.T, open Open) {
 		if res := push(t, st, "tab-d", late); res.Accepted != 1 {
 			t.Fatalf("a base naming a superseded stored change: %+v, want 1 accepted", res)
 		}
+		// Two concurrent edits over one base in one batch: the first
+		// supersedes the base the second names.
+		d := newWriter("tab-d")
+		d.seq = late.Seq
+		if res := push(t, st, "x", d.edit(addr, `"Bản Nà Pàn"`), w.edit(addr, `"Bản Nà Phạ"`)); res.Accepted != 2 {
+			t.Fatalf("a base naming a change superseded earlier in the batch: %+v, want 2 accepted", res)
+		}
+	})
+	t.Run("covered on arrival", func(t *testing.T) {
+		// tab-e's first change reaches the server after an edit that saw
+		// its second: stored, it is no head, yet a base may name it.
+		e := newWriter("tab-e")
+		first := e.write(name, "headName", `"Lò Văn Pên"`)
+		second := e.write(name, "headName", `"Lò Văn Pến"`)
+		over := newWriter("tab-f").edit(second, `"Lò Văn Phên"`)
+		for _, c := range []*rasoatv1.Change{second, over, first} {
+			if res := push(t, st, "x", c); res.Accepted != 1 {
+				t.Fatalf("push %s: %+v, want 1 accepted", c.Stamp, res)
+			}
+		}
+		if res := push(t, st, "tab-g", newWriter("tab-g").edit(first, `"Lò Văn Pênh"`)); res.Accepted != 1 {
+			t.Fatalf("a base naming a change covered when it arrived: %+v, want 1 accepted", res)
+		}
 	})
 }
 
