@@ -183,7 +183,12 @@ func (c *committer) commit(group []*job) (committed bool) {
 			finish(fmt.Errorf("push: savepoint: %w", err))
 			return false
 		}
-		j.res, j.err = j.fn(j.ctx, tx)
+		// Once running, a push finishes even if its caller goes away (its
+		// answer is then lost, as on a dropped link, and a resend finds it
+		// stored). Its statements run without a Done channel: the driver
+		// starts a goroutine per statement to watch one, which cost 2% of
+		// a push's CPU.
+		j.res, j.err = j.fn(context.WithoutCancel(j.ctx), tx)
 		if j.err != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO push"); err != nil {
 				tx.Rollback()
