@@ -529,23 +529,29 @@ func putFacts(ctx context.Context, tx Tx, states *States, rows []Row, derive sto
 			households = append(households, r.HouseholdID)
 		}
 	}
-	return deriveFacts(ctx, tx, newView(tx, states), households, derive)
+	return deriveFacts(ctx, tx, newView(tx, states), households, derive, func(hh string) bool {
+		p := states.Get(hh)
+		return p != nil && !p.Found
+	})
 }
 
 // PutFacts derives and stores the facts of households as stored: for a
 // store that keeps households from before it kept facts, or that was given
 // other standards.
 func PutFacts(ctx context.Context, tx Tx, households []string, derive store.Deriver) error {
-	return deriveFacts(ctx, tx, newView(tx, NewStates(0)), households, derive)
+	return deriveFacts(ctx, tx, newView(tx, NewStates(0)), households, derive, nil)
 }
 
-func deriveFacts(ctx context.Context, tx Tx, v store.View, households []string, derive store.Deriver) error {
+// deriveFacts derives and stores the facts of households; isNew, when not
+// nil, says which the push created.
+func deriveFacts(ctx context.Context, tx Tx, v store.View, households []string, derive store.Deriver, isNew func(string) bool) error {
 	facts := make([]store.HouseholdFacts, 0, len(households))
 	for _, hh := range households {
 		f, err := derive.Derive(ctx, hh, v)
 		if err != nil {
 			return fmt.Errorf("push: report facts of %s: %w", hh, err)
 		}
+		f.New = isNew != nil && isNew(hh)
 		facts = append(facts, f)
 	}
 	if err := tx.PutFacts(ctx, facts); err != nil {

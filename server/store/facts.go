@@ -11,6 +11,9 @@ import (
 // in memory. A Deriver makes it from the states.
 type HouseholdFacts struct {
 	HouseholdID string
+	// New is true when the household is created by the push that derives
+	// these facts: none are stored for it, so none are to be replaced.
+	New         bool
 	VillageCode string
 	Urban       bool
 	// MinorityHead is 1 when the head's ethnicity (dân tộc) is not Kinh, 0

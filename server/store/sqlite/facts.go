@@ -57,12 +57,14 @@ func init() {
 func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 	for start := 0; start < len(fs); start += factsPerStmt {
 		chunk := fs[start:min(start+factsPerStmt, len(fs))]
-		ids := make([]any, 0, maxIn)
+		ids := make([]any, 0, maxIn) // of those with facts to replace
 		var rows []any
 		byTable := make([][][]any, len(factTables))
 		for i := range chunk {
 			f := &chunk[i]
-			ids = append(ids, f.HouseholdID)
+			if !f.New {
+				ids = append(ids, f.HouseholdID)
+			}
 			rows = append(rows, facts.Row(f)...)
 			byTable[0] = append(byTable[0], facts.Deprived(f)...)
 			byTable[1] = append(byTable[1], facts.DecidedRows(f)...)
@@ -70,10 +72,12 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 			byTable[3] = append(byTable[3], facts.Acks(f)...)
 			byTable[4] = append(byTable[4], facts.People(f)...)
 		}
-		ids = padIn(ids)
-		for _, t := range factTables {
-			if _, err := w.exec(ctx, factDeletes[t.table].sql(len(ids)), ids...); err != nil {
-				return err
+		if len(ids) > 0 {
+			ids = padIn(ids)
+			for _, t := range factTables {
+				if _, err := w.exec(ctx, factDeletes[t.table].sql(len(ids)), ids...); err != nil {
+					return err
+				}
 			}
 		}
 		for start, n := range chunks(len(chunk)) {
