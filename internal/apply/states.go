@@ -48,6 +48,7 @@ type States struct {
 	// applied covered.
 	Dropped []Dropped
 	drop    func(merge.Stamp, uint64) // appends to Dropped, made once
+	created int                       // entities the batch has created so far
 }
 
 // TrackDropped has Apply list the changes it drops in s.Dropped: what a
@@ -123,6 +124,7 @@ func (s *States) Apply(c *rasoatv1.Change, m merge.Change) (changed bool, err er
 	if p.State.ID == "" {
 		p.State.ID, p.State.Kind, p.State.HouseholdID, p.State.VillageCode = c.GetEntityId(), c.GetKind(), entity.HouseholdOf(c), c.GetVillageCode()
 		p.State.Grow(p.writes)
+		s.created++
 	}
 	if p.State.ApplyMergeDropping(m, s.drop) {
 		p.Dirty = true
