@@ -60,6 +60,7 @@ func pushLoad(b *testing.B, tablets, batches int) {
 	var (
 		all   []*loadTablet
 		lat   []time.Duration
+		later []time.Duration // without each tablet's first push
 		acked int
 		wall  time.Duration
 		cpu   time.Duration // the server's, during the pushes
@@ -98,6 +99,7 @@ func pushLoad(b *testing.B, tablets, batches int) {
 		}
 		all = append(all, tabs...)
 		lat = append(lat, r.lat...)
+		later = append(later, r.later...)
 		acked += r.acked
 		wall += r.wall
 		b.StartTimer()
@@ -114,11 +116,18 @@ func pushLoad(b *testing.B, tablets, batches int) {
 	}
 
 	slices.Sort(lat)
+	slices.Sort(later)
 	rate := float64(acked) / wall.Seconds()
 	p50, p99 := percentile(lat, 0.50), percentile(lat, 0.99)
+	// The first pushes of all tablets arrive together, before the server
+	// has answered anyone: their wait is the start's, which the tail of a
+	// run of a few pushes each is made of. Past them, pushes arrive as
+	// earlier ones are answered, as they do over a working day.
+	p99later := percentile(later, 0.99)
 	b.ReportMetric(rate, "changes/s")
 	b.ReportMetric(ms(p50), "p50-ms")
 	b.ReportMetric(ms(p99), "p99-ms")
+	b.ReportMetric(ms(p99later), "p99-after-first-ms")
 	if rssOK {
 		b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
 	}
@@ -139,9 +148,9 @@ func pushLoad(b *testing.B, tablets, batches int) {
 			verdict += "NOT met"
 		}
 	}
-	fmt.Printf("push load: %3d tablets × %d pushes of %d changes: %d acknowledged in %.2f s = %.0f changes/s; push p50 %.0f ms, p99 %.0f ms, max %.0f ms%s; each in the log exactly once%s\n",
+	fmt.Printf("push load: %3d tablets × %d pushes of %d changes: %d acknowledged in %.2f s = %.0f changes/s; push p50 %.0f ms, p99 %.0f ms (%.0f ms after each tablet's first), max %.0f ms%s; each in the log exactly once%s\n",
 		tablets, len(lat)/len(all), len(all[0].batches[0]), acked, wall.Seconds(), rate,
-		ms(p50), ms(p99), ms(lat[len(lat)-1]), cpuPer, verdict)
+		ms(p50), ms(p99), ms(p99later), ms(lat[len(lat)-1]), cpuPer, verdict)
 }
 
 // loadResult is one round of runLoad.
@@ -149,6 +158,7 @@ type loadResult struct {
 	acked int             // changes the pushes' answers counted as new
 	wall  time.Duration   // from the start of the pushes to the last answer
 	lat   []time.Duration // each push's latency, in no order
+	later []time.Duration // the same without each tablet's first push
 }
 
 // runLoad has every tablet push its batches over its own connection,
@@ -194,6 +204,7 @@ func runLoad(ctx context.Context, conns []*grpc.ClientConn, tabs []*loadTablet) 
 		}
 		r.acked += acks[i]
 		r.lat = append(r.lat, lats[i]...)
+		r.later = append(r.later, lats[i][1:]...)
 	}
 	return r, nil
 }
