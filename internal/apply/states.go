@@ -62,9 +62,8 @@ func (s *States) TrackDropped() {
 
 // Dropped is a stored change that is no head of its field.
 type Dropped struct {
-	Stamp         merge.Stamp
-	Seq           uint64 // its origin's seq
-	Entity, Field string
+	Stamp merge.Stamp
+	Seq   uint64 // its origin's seq: with Stamp.Replica, its row in the log
 }
 
 // NewStates returns an empty set sized for about n entities.

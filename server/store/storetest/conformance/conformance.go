@@ -56,6 +56,7 @@ func Run(t *testing.T, open Open) {
 		{"AReusedSeqIsTheSameWriteOnlyOverTheSameBase", sameWrite},
 		{"ASeqBelowStoredOnesIsTakenOnlyStampedBeforeThem", outOfOrder},
 		{"ABaseNamesAStoredChangeOfItsFieldOrOneEarlierInTheBatch", bases},
+		{"EveryStoredChangeMayBeNamedAsABase", everyChangeNameable},
 		{"AChangeMatchesItsEntity", entityMismatch},
 		{"MembersAndReviewsBelongToTheirHouseholdsVillage", householdVillage},
 		{"TheStateIsTheSameWhateverThePushOrder", pushOrder},

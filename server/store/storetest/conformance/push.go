@@ -293,6 +293,104 @@ func bases(t *testing.T, open Open) {
 	})
 }
 
+// everyChangeNameable: whatever became of a stored change (a head still,
+// superseded by a later base, covered when it arrived, stored by a push
+// that shared its group with a refused one), a later write may name it in
+// its base. Three tablets edit two fields of a household, each over what
+// it has seen, learning the others' stored changes at random, and push
+// random parts of their outboxes in random orders, a later change before
+// an earlier one (a part naming a change not yet stored is refused whole,
+// and stays in the outbox); then a new writer names each change of the log
+// in a base of its own.
+func everyChangeNameable(t *testing.T, open Open) {
+	st, _ := open(t)
+	origin := storetest.New("tab-o", "001")
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		hh := storetest.Must(origin.Household(1))
+		push(t, st, "tab-o", hh...)
+		var fields []*rasoatv1.Change
+		for _, c := range hh {
+			if len(fields) < 2 && c.Kind == rasoatv1.EntityKind_ENTITY_KIND_HOUSEHOLD {
+				fields = append(fields, c)
+			}
+		}
+		type tablet struct {
+			g      *storetest.Gen
+			seen   []*rasoatv1.Change // per field, the latest change it knows
+			outbox []*rasoatv1.Change
+		}
+		var tabs []*tablet
+		for i := range 3 {
+			tabs = append(tabs, &tablet{g: storetest.New(fmt.Sprintf("tab-%d-%d", seed, i), "001"), seen: slices.Clone(fields)})
+		}
+		var stored []*rasoatv1.Change // pushed and accepted, per field in any order
+		for range 150 {
+			tab := tabs[rng.IntN(len(tabs))]
+			f := rng.IntN(len(fields))
+			switch rng.IntN(3) {
+			case 0: // an edit over what it has seen
+				e := tab.g.Edit(tab.seen[f], string(tab.seen[f].Value))
+				tab.seen[f] = e
+				tab.outbox = append(tab.outbox, e)
+			case 1: // a sync: it learns a stored change of the field
+				var of []*rasoatv1.Change
+				for _, c := range stored {
+					if c.Field == fields[f].Field {
+						of = append(of, c)
+					}
+				}
+				if len(of) > 0 {
+					tab.seen[f] = of[rng.IntN(len(of))]
+				}
+			case 2: // a push of part of its outbox, in any order
+				if len(tab.outbox) == 0 {
+					continue
+				}
+				var part []*rasoatv1.Change
+				for _, c := range tab.outbox {
+					if rng.IntN(2) == 0 {
+						part = append(part, c)
+					}
+				}
+				if len(part) == 0 {
+					continue
+				}
+				rng.Shuffle(len(part), func(i, j int) { part[i], part[j] = part[j], part[i] })
+				if _, err := st.Push(t.Context(), store.Sender{Replica: tab.g.Replica}, part); err != nil {
+					if !errors.Is(err, store.ErrBaseUnknown) {
+						t.Fatalf("seed %d: push: %v", seed, err)
+					}
+					continue
+				}
+				stored = append(stored, part...)
+				tab.outbox = slices.DeleteFunc(tab.outbox, func(c *rasoatv1.Change) bool { return slices.Contains(part, c) })
+			}
+		}
+		for _, tab := range tabs {
+			if len(tab.outbox) > 0 { // in the order written, which always passes
+				push(t, st, tab.g.Replica, tab.outbox...)
+			}
+		}
+	}
+	// Each probe names one stored change and the probe before it on the
+	// same field, so that the probes add one concurrent value, not one each.
+	w := newWriter("tab-z")
+	last := map[[2]string]*rasoatv1.Change{}
+	for _, l := range logOf(t, st) {
+		c := l.c
+		base := []*rasoatv1.Stamp{c.Stamp}
+		if p := last[[2]string{c.EntityId, c.Field}]; p != nil {
+			base = append(base, p.Stamp)
+		}
+		probe := w.write(c, c.Field, string(c.Value), base...)
+		if res := push(t, st, "tab-z", probe); res.Accepted != 1 {
+			t.Fatalf("a base naming stored change %s (%s %s): %+v, want accepted", c.Stamp, c.EntityId, c.Field, res)
+		}
+		last[[2]string{c.EntityId, c.Field}] = probe
+	}
+}
+
 // entityMismatch: a change's kind, household and village are its entity's
 // (store.ErrEntityMismatch), and a refusal stores nothing of its batch.
 func entityMismatch(t *testing.T, open Open) {
