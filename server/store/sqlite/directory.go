@@ -656,16 +656,23 @@ func (db *DB) HasAdmin(ctx context.Context) (bool, error) {
 	return ok, classify(err)
 }
 
-// History returns the changes to one entity after server position after,
-// in log order, at most limit, and whether more follow.
-func (db *DB) History(ctx context.Context, entityID string, after uint64, limit int) ([]store.HistoryEntry, bool, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT c.server_seq, c.payload, coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''), coalesce(b.person_id, '')
+// historySQL reads an entity's changes through its village's part of the
+// log (changes_village): every change of an entity carries the entity's
+// village (apply.Batch.Apply refuses another), and the log has no index
+// by entity, which every push would pay for. A call costs in proportion
+// to its village's changes after the cursor, not to the whole log's.
+const historySQL = `SELECT c.server_seq, c.payload, coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''), coalesce(b.person_id, '')
 FROM changes c
 LEFT JOIN receipts r ON r.last_seq = (SELECT min(last_seq) FROM receipts WHERE last_seq >= c.server_seq) AND r.first_seq <= c.server_seq
 LEFT JOIN origins o ON o.id = c.origin_id
 LEFT JOIN replicas b ON b.replica_id = o.replica_id
-WHERE c.entity_id = ? AND c.server_seq > ?
-ORDER BY c.server_seq LIMIT ?`, entityID, after, limit+1)
+WHERE c.village_code = (SELECT village_code FROM entities WHERE id = ?) AND c.entity_id = ? AND c.server_seq > ?
+ORDER BY c.server_seq LIMIT ?`
+
+// History returns the changes to one entity after server position after,
+// in log order, at most limit, and whether more follow.
+func (db *DB) History(ctx context.Context, entityID string, after uint64, limit int) ([]store.HistoryEntry, bool, error) {
+	rows, err := db.r.QueryContext(ctx, historySQL, entityID, entityID, after, limit+1)
 	if err != nil {
 		return nil, false, classify(err)
 	}

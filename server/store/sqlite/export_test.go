@@ -53,6 +53,7 @@ func (db *DB) WriterPlans(ctx context.Context) (map[string]string, error) {
 		"stored range": storedRangeSQL,
 		"next stamp":   nextStampSQL,
 		"base":         baseSQL,
+		"history":      historySQL,
 	}
 	out := map[string]string{}
 	for name, q := range qs {

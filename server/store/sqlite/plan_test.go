@@ -39,7 +39,8 @@ func TestPullPlanMergesVillagesWithoutSorting(t *testing.T) {
 // lookups by origin since the log keys origins by number (schema 6): the
 // origin's id is read once from origins and the rest is a search of
 // changes_origin or superseded, never a scan of the log (a push costs
-// in proportion to its own size).
+// in proportion to its own size); and that an entity's history reads its
+// village's part of the log, not the whole log.
 func TestPushLookupsSearchTheOriginIndexes(t *testing.T) {
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "rasoat.db"))
 	if err != nil {
@@ -56,6 +57,7 @@ func TestPushLookupsSearchTheOriginIndexes(t *testing.T) {
 		"next stamp":   "SEARCH changes USING INDEX changes_origin (origin_id=? AND origin_seq>?)",
 		"base":         "SEARCH s USING PRIMARY KEY (origin_id=? AND hlc=?)",
 		"base's row":   "SEARCH c USING INDEX changes_origin (origin_id=? AND origin_seq=?)",
+		"history":      "SEARCH c USING INDEX changes_village (village_code=? AND server_seq>?)",
 	}
 	for name, w := range want {
 		p := plans[strings.TrimSuffix(name, "'s row")]
