@@ -233,8 +233,9 @@ var (
 
 // schema is what one kind's field paths accept.
 type schema struct {
-	paths []string                                  // sorted
-	canon map[string]func(v []byte) ([]byte, error) // per path: v's canonical form, or why v is refused
+	paths  []string                                  // sorted
+	canon  map[string]func(v []byte) ([]byte, error) // per path: v's canonical form, or why v is refused
+	chains map[string][]protoreflect.FieldDescriptor // per path: its fields from the message down (protoSchema's)
 }
 
 var schemas = sync.OnceValue(func() map[rasoatv1.EntityKind]*schema {
@@ -263,7 +264,7 @@ func Paths(k rasoatv1.EntityKind) []string {
 // msg, so it is exactly what the contract's JSON form accepts there; its
 // canonical form is then written from the decoded field (canonicalLeaf).
 func protoSchema(msg proto.Message, skip ...string) *schema {
-	s := &schema{canon: map[string]func([]byte) ([]byte, error){}}
+	s := &schema{canon: map[string]func([]byte) ([]byte, error){}, chains: map[string][]protoreflect.FieldDescriptor{}}
 	md := msg.ProtoReflect().Descriptor()
 	var walk func(md protoreflect.MessageDescriptor, prefix []string, fds []protoreflect.FieldDescriptor)
 	walk = func(md protoreflect.MessageDescriptor, prefix []string, fds []protoreflect.FieldDescriptor) {
@@ -282,6 +283,7 @@ func protoSchema(msg proto.Message, skip ...string) *schema {
 			}
 			p := strings.Join(path, ".")
 			s.paths = append(s.paths, p)
+			s.chains[p] = chain
 			leaf := chain[len(chain)-1]
 			s.canon[p] = func(v []byte) ([]byte, error) {
 				if isCanonical(leaf, v) {
