@@ -40,7 +40,10 @@ build:
 bench:
 	$(GO) test -run '^$$' -bench 'Assess$$|AssessExplained' -benchtime 2s -cpu 1 ./survey/
 	$(GO) test -run '^$$' -bench 'AssessStream' -benchtime 3s ./server/scoring/
-	$(GO) test -run '^$$' -bench PushIngest -benchtime 10x ./server/store/sqlite/
+	$(GO) test -run '^$$' -bench PushIngest -benchtime 30x ./server/store/sqlite/
+	$(GO) test -run '^$$' -bench PushConcurrent -benchtime 3x ./server/store/sqlite/
+	$(GO) test -run '^$$' -bench PushLoad -benchtime 1x ./internal/systemtest/
+	$(GO) test -run '^$$' -bench Materialise ./internal/entity/
 	$(GO) test -run '^$$' -bench 'Pull|Snapshot' -benchtime 3x ./server/syncsvc/
 	$(GO) test -run '^$$' -bench 'InitialSync|IncrementalSync' -benchtime 5x -count 4 ./client/
 	$(GO) test -run '^$$' -bench CommuneFirstSync -benchtime 5x -count 3 ./internal/systemtest/
