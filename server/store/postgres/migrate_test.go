@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
@@ -18,8 +19,8 @@ import (
 // village 02 with the same girl on its roster, is migrated to 3 when
 // opened, and the server's Deriver derives every household's facts
 // again, flags and people included. (Migration 2's schema is made here by
-// undoing 3 and 4 on a new database: the statements of 3 and 4 are the
-// ones undone.)
+// undoing 3, 4 and 5 on a new database: the statements of 3, 4 and 5 are
+// the ones undone.)
 func TestADatabaseOfMigration2GetsItsQualityFacts(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
@@ -53,7 +54,8 @@ func TestADatabaseOfMigration2GetsItsQualityFacts(t *testing.T) {
 	}
 	if _, err := db.pool.Exec(ctx, `DROP TABLE household_flags, household_acks, household_people;
 ALTER TABLE household_decided DROP COLUMN floor_area_m2, DROP COLUMN income_per_capita, DROP COLUMN latest;
-DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
+DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
+DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := db.Version(ctx); err != nil || v != 2 {
@@ -66,8 +68,8 @@ DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 4 {
-		t.Fatalf("Version = %d, %v; want 4", v, err)
+	if v, err := db.Version(ctx); err != nil || v != 5 {
+		t.Fatalf("Version = %d, %v; want 5", v, err)
 	}
 	if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
 		t.Fatal(err)
@@ -96,5 +98,57 @@ DELETE FROM goose_db_version WHERE version_id IN (3, 4)`); err != nil {
 	}
 	if n != 2 {
 		t.Errorf("the report after the migration counts %d households; want 2", n)
+	}
+}
+
+// TestADatabaseOfMigration4ChecksBasesOfItsLog: a database at migration 4
+// (bases checked against changes_stamp), holding a household whose
+// address was edited over its first value, is migrated to 5 when opened:
+// every change logged before is recorded in superseded, so a base naming
+// the address's first value, superseded before the migration, is taken,
+// and one naming a stamp nobody wrote is still refused. (Migration 4's
+// schema is made here by undoing 5 on a new database.)
+func TestADatabaseOfMigration4ChecksBasesOfItsLog(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.URL(t)
+	db, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := storetest.New("0190f0c2-5555-7000-8000-0000000000a1", "06517-01")
+	hh := g.Household(0)
+	var address *rasoatv1.Change
+	for _, c := range hh {
+		if c.Field == "address" {
+			address = c
+		}
+	}
+	edit := g.Edit(address, `"Bản Nà Phạ"`)
+	if _, err := db.Push(ctx, store.Sender{Replica: g.Replica}, storetest.Must(append(hh, edit))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
+DELETE FROM goose_db_version WHERE version_id = 5`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	db, err = Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.Version(ctx); err != nil || v != 5 {
+		t.Fatalf("Version = %d, %v; want 5", v, err)
+	}
+	other := storetest.New("0190f0c2-5555-7000-8000-0000000000a2", "06517-01")
+	late := other.Edit(address, `"Bản Nà Pàn"`)
+	if res, err := db.Push(ctx, store.Sender{Replica: other.Replica}, storetest.Must([]*rasoatv1.Change{late})); err != nil || res.Accepted != 1 {
+		t.Fatalf("a base naming a change superseded before the migration: %+v, %v; want accepted", res, err)
+	}
+	forged := other.Edit(address, `"Bản Nà Pàn"`)
+	forged.Base = []*rasoatv1.Stamp{{ReplicaId: g.Replica, Hlc: edit.Stamp.Hlc + 1}}
+	if _, err := db.Push(ctx, store.Sender{Replica: other.Replica}, []*rasoatv1.Change{forged}); !errors.Is(err, store.ErrBaseUnknown) {
+		t.Fatalf("a base naming a stamp nobody wrote: %v; want ErrBaseUnknown", err)
 	}
 }

@@ -104,18 +104,29 @@ func (t pgTx) NextStamp(ctx context.Context, origin string, seq uint64) (uint64,
 	return uint64(h), err == nil, err
 }
 
+// BaseStored is apply.Tx's: superseded, then the change's row for its
+// entity and field.
 func (t pgTx) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
 	var ok bool
-	err := t.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM changes WHERE origin = $1 AND hlc = $2 AND entity_id = $3 AND field = $4)",
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM superseded s
+JOIN changes c ON c.origin = s.origin AND c.origin_seq = s.origin_seq
+WHERE s.origin = $1 AND s.hlc = $2 AND c.entity_id = $3 AND c.field = $4)`,
 		b.Replica, i64(uint64(b.HLC)), entity, field).Scan(&ok)
 	return ok, err
 }
 
-// PutDropped is apply.Tx's: nothing to record, since BaseStored reads an
-// index of every change's stamp (changes_stamp), which holds them all.
-// SQLite records the superseded alone, which cost it less than that
-// index; whether PostgreSQL would gain the same is not measured yet.
-func (t pgTx) PutDropped(context.Context, []apply.Dropped) error { return nil }
+// PutDropped is apply.Tx's: one statement from arrays. A change recorded
+// twice (the log's changes before migration 5 are all recorded) is kept
+// once.
+func (t pgTx) PutDropped(ctx context.Context, dropped []apply.Dropped) error {
+	origins, hlcs, seqs := make([]string, len(dropped)), make([]int64, len(dropped)), make([]int64, len(dropped))
+	for i, d := range dropped {
+		origins[i], hlcs[i], seqs[i] = d.Stamp.Replica, i64(uint64(d.Stamp.HLC)), i64(d.Seq)
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO superseded (origin, hlc, origin_seq)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING`, origins, hlcs, seqs)
+	return err
+}
 
 func (t pgTx) LogEnd(ctx context.Context) (uint64, uint64, error) {
 	var seq, chain int64
