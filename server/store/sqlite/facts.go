@@ -22,12 +22,13 @@ const factsPerStmt = maxIn
 var factTables = []struct {
 	table string
 	cols  []string
+	rows  func(*store.HouseholdFacts) [][]any
 }{
-	{"household_deprived", facts.DeprivedColumns},
-	{"household_decided", facts.DecidedColumns},
-	{"household_flags", facts.FlagColumns},
-	{"household_acks", facts.AckColumns},
-	{"household_people", facts.PeopleColumns},
+	{"household_deprived", facts.DeprivedColumns, facts.Deprived},
+	{"household_decided", facts.DecidedColumns, facts.DecidedRows},
+	{"household_flags", facts.FlagColumns, facts.Flags},
+	{"household_acks", facts.AckColumns, facts.Acks},
+	{"household_people", facts.PeopleColumns, facts.People},
 }
 
 // The facts' statements, prepared with the store for every chunk size: a
@@ -66,11 +67,9 @@ func (w *writer) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error 
 				ids = append(ids, f.HouseholdID)
 			}
 			rows = append(rows, facts.Row(f)...)
-			byTable[0] = append(byTable[0], facts.Deprived(f)...)
-			byTable[1] = append(byTable[1], facts.DecidedRows(f)...)
-			byTable[2] = append(byTable[2], facts.Flags(f)...)
-			byTable[3] = append(byTable[3], facts.Acks(f)...)
-			byTable[4] = append(byTable[4], facts.People(f)...)
+			for t := range factTables {
+				byTable[t] = append(byTable[t], factTables[t].rows(f)...)
+			}
 		}
 		if len(ids) > 0 {
 			ids = padIn(ids)
