@@ -52,25 +52,10 @@ func TestADatabaseOfMigration2GetsItsQualityFacts(t *testing.T) {
 	if _, err := db.Push(ctx, store.Sender{Replica: g2.Replica}, storetest.Must(g2.Household(1))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.pool.Exec(ctx, `DROP TABLE household_flags, household_acks, household_people;
+	db = migrateAgain(t, db, url, 2, `DROP TABLE household_flags, household_acks, household_people;
 ALTER TABLE household_decided DROP COLUMN floor_area_m2, DROP COLUMN income_per_capita, DROP COLUMN latest;
 DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
-DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := db.Version(ctx); err != nil || v != 2 {
-		t.Fatalf("Version after undoing 3 = %d, %v", v, err)
-	}
-	db.Close()
-
-	db, err = Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 5 {
-		t.Fatalf("Version = %d, %v; want 5", v, err)
-	}
+DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`)
 	if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -127,20 +112,8 @@ func TestADatabaseOfMigration4ChecksBasesOfItsLog(t *testing.T) {
 	if _, err := db.Push(ctx, store.Sender{Replica: g.Replica}, storetest.Must(append(hh, edit))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.pool.Exec(ctx, `DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
-DELETE FROM goose_db_version WHERE version_id = 5`); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-
-	db, err = Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if v, err := db.Version(ctx); err != nil || v != 5 {
-		t.Fatalf("Version = %d, %v; want 5", v, err)
-	}
+	db = migrateAgain(t, db, url, 4, `DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
+DELETE FROM goose_db_version WHERE version_id = 5`)
 	other := storetest.New("0190f0c2-5555-7000-8000-0000000000a2", "06517-01")
 	late := other.Edit(address, `"Bản Nà Pàn"`)
 	if res, err := db.Push(ctx, store.Sender{Replica: other.Replica}, storetest.Must([]*rasoatv1.Change{late})); err != nil || res.Accepted != 1 {
@@ -151,4 +124,33 @@ DELETE FROM goose_db_version WHERE version_id = 5`); err != nil {
 	if _, err := db.Push(ctx, store.Sender{Replica: other.Replica}, []*rasoatv1.Change{forged}); !errors.Is(err, store.ErrBaseUnknown) {
 		t.Fatalf("a base naming a stamp nobody wrote: %v; want ErrBaseUnknown", err)
 	}
+}
+
+// latestMigration is the version goose records once every migration ran.
+const latestMigration = 5
+
+// migrateAgain takes db back to migration back by undo's statements (the
+// later migrations' own, undone), closes it and opens url again, which
+// migrates it to the latest: the store as a server of that older
+// version left it, opened by this one. The store returned is closed when
+// t ends.
+func migrateAgain(t *testing.T, db *DB, url string, back int, undo string) *DB {
+	t.Helper()
+	ctx := t.Context()
+	if _, err := db.pool.Exec(ctx, undo); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := db.Version(ctx); err != nil || v != back {
+		t.Fatalf("Version after undoing = %d, %v; want %d", v, err, back)
+	}
+	db.Close()
+	db, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if v, err := db.Version(ctx); err != nil || v != latestMigration {
+		t.Fatalf("Version = %d, %v; want %d", v, err, latestMigration)
+	}
+	return db
 }
