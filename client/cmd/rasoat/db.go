@@ -278,6 +278,39 @@ func lineCol(b []byte, off int) (line, col int) {
 // may come before it: "rasoat member --db F add …") and returns it and the
 // other arguments. valueFlags are the flags that take a value. sub is ""
 // when there is none; help is set when -h came before it.
+// sub is one subcommand of a verb: its name and what runs it, with the
+// arguments left once the name is taken out.
+type sub struct {
+	name string
+	run  func(ctx context.Context, v *verb, args []string) int
+}
+
+// runSub runs the subcommand args name among subs (valueFlags as
+// subcommand takes them), naming v after it; with none, it prints v's usage
+// for --help and refuses the rest, naming the subcommands there are.
+func runSub(ctx context.Context, v *verb, args []string, valueFlags []string, subs ...sub) int {
+	name, rest, help := subcommand(args, valueFlags...)
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if name == "" {
+		if help {
+			fmt.Fprint(v.stdout, v.usage)
+			return exitOK
+		}
+		return v.usageError(errors.New("missing subcommand: " + want))
+	}
+	for _, s := range subs {
+		if s.name == name {
+			v.name += " " + name
+			return s.run(ctx, v, rest)
+		}
+	}
+	return v.usageError(fmt.Errorf("unknown subcommand %q: want %s", name, want))
+}
+
 func subcommand(args []string, valueFlags ...string) (sub string, rest []string, help bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]

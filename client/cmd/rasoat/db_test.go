@@ -223,7 +223,7 @@ func TestTabletVerbsBadUsageExitsTwo(t *testing.T) {
 	}{
 		{"set needs three arguments", []string{"set", exampleID, "headName"}, "missing ENTITY_ID FIELD JSON_VALUE"},
 		{"show takes one household", []string{"show", exampleID, exampleID}, "unexpected argument"},
-		{"member needs add or remove", []string{"member"}, "missing add or remove"},
+		{"member needs add or remove", []string{"member"}, "missing subcommand: add or remove"},
 		{"member has no edit", []string{"member", "edit"}, `unknown subcommand "edit"`},
 		{"remove needs a reason", []string{"member", "remove", exampleChild}, "--reason is required"},
 		{"remove knows three reasons", []string{"member", "remove", "--reason", "married", exampleChild}, `--reason "married"`},

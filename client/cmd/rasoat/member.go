@@ -43,22 +43,8 @@ file that cannot be read or opened.
 
 func runMember(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "member", usage: memberUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "reason")
-	switch sub {
-	case "add":
-		v.name = "member add"
-		return runMemberAdd(ctx, v, rest, stdin)
-	case "remove":
-		v.name = "member remove"
-		return runMemberRemove(ctx, v, rest)
-	case "":
-		if help {
-			fmt.Fprint(stdout, memberUsage)
-			return exitOK
-		}
-		return v.usageError(errors.New("missing add or remove"))
-	}
-	return v.usageError(fmt.Errorf("unknown subcommand %q: want add or remove", sub))
+	add := func(ctx context.Context, v *verb, args []string) int { return runMemberAdd(ctx, v, args, stdin) }
+	return runSub(ctx, v, args, []string{"db", "reason"}, sub{"add", add}, sub{"remove", runMemberRemove})
 }
 
 func runMemberAdd(ctx context.Context, v *verb, args []string, stdin io.Reader) int {

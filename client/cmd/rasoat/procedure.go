@@ -48,23 +48,8 @@ allowed, or a server that cannot be reached.
 
 func runProcedure(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "procedure", usage: procedureUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "server", "ca", "timeout", "unit", "posting", "complaints", "recheck", "source", "meetings-by")
-	if sub == "" {
-		if help {
-			fmt.Fprint(stdout, procedureUsage)
-			return exitOK
-		}
-		return v.usageError(errors.New("missing subcommand: show or set"))
-	}
-	v.name = "procedure " + sub
-	switch sub {
-	case "show":
-		return runProcedureShow(ctx, v, rest)
-	case "set":
-		return runProcedureSet(ctx, v, rest)
-	}
-	v.name = "procedure"
-	return v.usageError(fmt.Errorf("unknown subcommand %q", sub))
+	return runSub(ctx, v, args, []string{"db", "server", "ca", "timeout", "unit", "posting", "complaints", "recheck", "source", "meetings-by"},
+		sub{"show", runProcedureShow}, sub{"set", runProcedureSet})
 }
 
 func runProcedureShow(ctx context.Context, v *verb, args []string) int {

@@ -59,23 +59,8 @@ func qualityCodes() string {
 
 func runQuality(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "quality", usage: qualityUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "unit", "year", "comment", "server", "ca", "timeout")
-	if sub == "" {
-		if help {
-			fmt.Fprint(stdout, qualityUsage)
-			return exitOK
-		}
-		return v.usageError(errors.New("missing subcommand: list or ack"))
-	}
-	v.name = "quality " + sub
-	switch sub {
-	case "list":
-		return runQualityList(ctx, v, rest)
-	case "ack":
-		return runQualityAck(ctx, v, rest)
-	}
-	v.name = "quality"
-	return v.usageError(fmt.Errorf("unknown subcommand %q", sub))
+	return runSub(ctx, v, args, []string{"db", "unit", "year", "comment", "server", "ca", "timeout"},
+		sub{"list", runQualityList}, sub{"ack", runQualityAck})
 }
 
 func runQualityList(ctx context.Context, v *verb, args []string) int {

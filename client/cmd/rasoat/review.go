@@ -114,35 +114,14 @@ written); 2 for bad usage or a file that cannot be opened.
 
 func runReview(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	v := &verb{name: "review", usage: reviewUsage, stdout: stdout, stderr: stderr}
-	sub, rest, help := subcommand(args, "db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by", "unit", "xlsx")
-	if sub == "" {
-		if help {
-			fmt.Fprint(stdout, reviewUsage)
-			return exitOK
-		}
-		return v.usageError(errors.New("missing subcommand: start, submit, meeting, post, complaint, recheck, return, pass, decide, refuse, show, certificate, decision, posted or list"))
+	step := func(name string) sub {
+		return sub{name, func(ctx context.Context, v *verb, args []string) int { return runReviewStep(ctx, v, name, args) }}
 	}
-	v.name = "review " + sub
-	switch sub {
-	case "start":
-		return runReviewStart(ctx, v, rest)
-	case "show":
-		return runReviewShow(ctx, v, rest)
-	case "certificate":
-		return runReviewCertificate(ctx, v, rest)
-	case "decision":
-		return runReviewDecision(ctx, v, rest)
-	case "posted":
-		return runReviewPosted(ctx, v, rest)
-	case "list":
-		return runReviewList(ctx, v, rest)
-	case "decide":
-		return runReviewDecide(ctx, v, rest)
-	case "submit", "meeting", "post", "complaint", "recheck", "return", "pass", "refuse":
-		return runReviewStep(ctx, v, sub, rest)
-	}
-	v.name = "review"
-	return v.usageError(fmt.Errorf("unknown subcommand %q", sub))
+	return runSub(ctx, v, args, []string{"db", "date", "regular", "attendees", "agreeing", "note", "number", "state", "today", "meetings-by", "unit", "xlsx"},
+		sub{"start", runReviewStart}, step("submit"), step("meeting"), step("post"), step("complaint"), step("recheck"),
+		step("return"), step("pass"), sub{"decide", runReviewDecide}, step("refuse"), sub{"show", runReviewShow},
+		sub{"certificate", runReviewCertificate}, sub{"decision", runReviewDecision}, sub{"posted", runReviewPosted},
+		sub{"list", runReviewList})
 }
 
 func runReviewStart(ctx context.Context, v *verb, args []string) int {
