@@ -132,23 +132,17 @@ func (w *writer) LogEnd(ctx context.Context) (uint64, uint64, error) {
 
 // AppendLog is apply.Tx's: multi-row INSERTs of prepared sizes. The rows'
 // server_seq is the rowid SQLite gives, which follows LogEnd's: one writer,
-// no deletes. Each origin's id is looked up (or made) once per call: a
-// tablet's push is of one origin, a relay's of a few.
+// no deletes. Each origin's id is looked up (or made) once per call.
 func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
 	args := make([]any, 0, 8*rowsPerInsert)
-	ids := map[string]any{}
+	ids := originIDs{w: w}
 	for start, n := range chunks(len(rows)) {
 		args = args[:0]
 		for _, r := range rows[start : start+n] {
 			c := r.Change
-			o, ok := ids[c.GetStamp().GetReplicaId()]
-			if !ok {
-				id, err := w.originID(ctx, c.GetStamp().GetReplicaId())
-				if err != nil {
-					return err
-				}
-				o = id // boxed once, not once a row
-				ids[c.GetStamp().GetReplicaId()] = o
+			o, err := ids.of(ctx, c.GetStamp().GetReplicaId())
+			if err != nil {
+				return err
 			}
 			args = append(args, o, sqlInt(c.GetSeq()), c.GetVillageCode(), c.GetEntityId(), r.Payload,
 				sqlInt(c.GetStamp().GetHlc()), c.GetField(), int64(r.Chain))
@@ -165,18 +159,13 @@ func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
 // kept once.
 func (w *writer) PutDropped(ctx context.Context, dropped []apply.Dropped) error {
 	args := make([]any, 0, 3*min(len(dropped), rowsPerInsert))
-	ids := map[string]any{}
+	ids := originIDs{w: w}
 	for start, n := range chunks(len(dropped)) {
 		args = args[:0]
 		for _, d := range dropped[start : start+n] {
-			o, ok := ids[d.Stamp.Replica]
-			if !ok {
-				id, err := w.originID(ctx, d.Stamp.Replica)
-				if err != nil {
-					return err
-				}
-				o = id
-				ids[d.Stamp.Replica] = o
+			o, err := ids.of(ctx, d.Stamp.Replica)
+			if err != nil {
+				return err
 			}
 			args = append(args, o, sqlInt(uint64(d.Stamp.HLC)), sqlInt(d.Seq))
 		}
@@ -185,6 +174,29 @@ func (w *writer) PutDropped(ctx context.Context, dropped []apply.Dropped) error 
 		}
 	}
 	return nil
+}
+
+// originIDs looks up (or makes) each origin's id once for one call that
+// writes rows naming origins: a tablet's push is of one origin, a relay's
+// of a few.
+type originIDs struct {
+	w   *writer
+	ids map[string]any // boxed once, not once a row
+}
+
+func (o *originIDs) of(ctx context.Context, replica string) (any, error) {
+	if id, ok := o.ids[replica]; ok {
+		return id, nil
+	}
+	id, err := o.w.originID(ctx, replica)
+	if err != nil {
+		return nil, err
+	}
+	if o.ids == nil {
+		o.ids = map[string]any{}
+	}
+	o.ids[replica] = id
+	return id, nil
 }
 
 // sqlInt is u as database/sql takes it without reflection: an int64 when
