@@ -179,19 +179,27 @@ func isCanonical(fd protoreflect.FieldDescriptor, v []byte) bool {
 	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
 		return false
 	}
-	inner := v[1 : len(v)-1]
-	if len(inner) == 0 {
+	if len(v) == 2 {
 		return true
 	}
 	if fd.Kind() != protoreflect.EnumKind && fd.Kind() != protoreflect.BoolKind && fd.Kind() != protoreflect.Int32Kind {
 		return false // no other kind of list in the contract: leave it to protojson
 	}
+	return listItems(v, func(item []byte) bool { return isCanonicalScalar(fd, item) })
+}
+
+// listItems calls each with the items of a JSON list of scalars, v, split
+// at its commas (no item of a kind isCanonical lets through holds one),
+// stopping at the first false; it reports whether every item was given
+// and passed: an empty item (a trailing comma, ",,") fails.
+func listItems(v []byte, each func(item []byte) bool) bool {
+	inner := v[1 : len(v)-1]
 	for len(inner) > 0 {
 		end := bytes.IndexByte(inner, ',')
 		if end < 0 {
 			end = len(inner)
 		}
-		if !isCanonicalScalar(fd, inner[:end]) {
+		if !each(inner[:end]) {
 			return false
 		}
 		if end == len(inner) {

@@ -114,21 +114,14 @@ func canonicalValue(parent protoreflect.Message, leaf protoreflect.FieldDescript
 		return scalarValue(leaf, v)
 	}
 	list := parent.NewField(leaf).List()
-	inner := v[1 : len(v)-1]
-	for len(inner) > 0 {
-		end := bytes.IndexByte(inner, ',')
-		if end < 0 {
-			end = len(inner)
+	if !listItems(v, func(item []byte) bool {
+		x, ok := scalarValue(leaf, item)
+		if ok {
+			list.Append(x)
 		}
-		item, ok := scalarValue(leaf, inner[:end])
-		if !ok {
-			return protoreflect.Value{}, false
-		}
-		list.Append(item)
-		if end == len(inner) {
-			break
-		}
-		inner = inner[end+1:]
+		return ok
+	}) {
+		return protoreflect.Value{}, false
 	}
 	return protoreflect.ValueOfList(list), true
 }
