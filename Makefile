@@ -41,7 +41,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Assess$$|AssessExplained' -benchtime 2s -cpu 1 ./survey/
 	$(GO) test -run '^$$' -bench 'AssessStream' -benchtime 3s ./server/scoring/
 	$(GO) test -run '^$$' -bench PushIngest -benchtime 30x ./server/store/sqlite/
-	$(GO) test -run '^$$' -bench PushConcurrent -benchtime 3x ./server/store/sqlite/
+	$(GO) test -run '^$$' -bench 'PushConcurrent|PushSlowDisk' -benchtime 3x ./server/store/sqlite/
 	$(GO) test -run '^$$' -bench PushLoad -benchtime 1x ./internal/systemtest/
 	$(GO) test -run '^$$' -bench Materialise ./internal/entity/
 	$(GO) test -run '^$$' -bench 'Pull|Snapshot' -benchtime 3x ./server/syncsvc/

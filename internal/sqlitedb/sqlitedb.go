@@ -4,8 +4,10 @@
 package sqlitedb
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -47,6 +49,13 @@ type Options struct {
 	// would otherwise copy a group's pages into the main file and sync it
 	// before answering anyone, while every other push waits).
 	ManualCheckpoint bool
+	// OwnSync makes the writer's commits synchronous=NORMAL: a COMMIT
+	// writes the WAL but does not fsync it, and the writer's owner syncs
+	// the WAL itself (SyncWAL) before it tells anyone a write is durable.
+	// A server's committer syncs a group's WAL after releasing the write
+	// lock, while the next group runs, instead of holding every tablet
+	// behind the disk.
+	OwnSync bool
 }
 
 // BulkPageSize is the page size of a file a Bulk writer creates: SQLite
@@ -62,13 +71,17 @@ const BulkPageSize = 16384
 const BulkCheckpointPages = 40 << 20 / BulkPageSize
 
 // DSN is the data source name for path. Every connection is
-// synchronous=FULL: an acknowledged write must survive a power cut, not
-// only a crash of the process. The writer uses WAL and BEGIN IMMEDIATE, so
+// synchronous=FULL (but an OwnSync writer's): an acknowledged write must
+// survive a power cut, not only a crash of the process. The writer uses WAL and BEGIN IMMEDIATE, so
 // a write transaction never fails halfway upgrading a read lock.
 func DSN(path string, o Options) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout))
-	q.Add("_pragma", "synchronous(FULL)")
+	if o.OwnSync && !o.ReadOnly {
+		q.Add("_pragma", "synchronous(NORMAL)")
+	} else {
+		q.Add("_pragma", "synchronous(FULL)")
+	}
 	if o.ReadOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -95,4 +108,27 @@ func DSN(path string, o Options) string {
 		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", BulkCheckpointPages))
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// SyncWAL makes durable what was committed to the WAL of the file at path
+// by an OwnSync writer: an fsync of the WAL, as a synchronous=FULL COMMIT
+// runs, from a descriptor of its own (fsync writes out a file's pages,
+// whichever descriptor wrote them). SQLite removes the WAL only when the
+// file's last connection closes, and the caller holds one open.
+func SyncWAL(path string) error {
+	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no WAL yet: nothing was committed into one
+	}
+	if err != nil {
+		return fmt.Errorf("sync the WAL of %s: %w", path, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync the WAL of %s: %w", path, err)
+	}
+	return nil
 }

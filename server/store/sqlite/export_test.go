@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rasoat/rasoat/server/store"
 )
@@ -15,6 +16,21 @@ func SetWALBounds(pages int64, every int) (restore func()) {
 	oldPages, oldEvery := walMaxPages, checkpointEvery
 	walMaxPages, checkpointEvery = pages, every
 	return func() { walMaxPages, checkpointEvery = oldPages, oldEvery }
+}
+
+// SlowSyncs adds d to every sync of the WAL and, with held, makes the
+// committer wait for each group's sync before the next, as a
+// synchronous=FULL COMMIT would (BenchmarkPushSlowDisk). Set before the
+// first push.
+func (db *DB) SlowSyncs(d time.Duration, held bool) (restore func()) {
+	syncWAL := db.syncWAL
+	db.syncWAL = func() error {
+		time.Sleep(d)
+		return syncWAL()
+	}
+	old := syncHeld
+	syncHeld = held
+	return func() { syncHeld = old }
 }
 
 // PutFacts stores report facts as a push would (for benchmarks of the

@@ -3,12 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/storetest"
 )
 
 // A group takes every push waiting, up to maxGroupChanges changes: large
@@ -63,5 +65,94 @@ func TestGroupTakesPushesUpToItsBound(t *testing.T) {
 				t.Errorf("pushes of %v ran in %d transactions, want %d", tc.sizes, len(txs), tc.groups)
 			}
 		})
+	}
+}
+
+// A push is answered only once the WAL holding it is synced, and the
+// writer does not wait for that sync: the next group commits meanwhile.
+func TestPushAnsweredAfterItsSyncWhileTheNextGroupCommits(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "rasoat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	entered, release := make(chan struct{}, 4), make(chan struct{})
+	var releasing sync.Once
+	unhold := func() { releasing.Do(func() { close(release) }) }
+	defer unhold() // before Close, which waits for the syncer
+	syncWAL := db.syncWAL
+	db.syncWAL = func() error {
+		entered <- struct{}{}
+		<-release
+		return syncWAL()
+	}
+	g := storetest.New("tab-a", "001")
+	a, b := g.Household(1), g.Household(1)
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, a)
+		first <- err
+	}()
+	<-entered // the first group is committed, its sync held
+	go func() {
+		_, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, b)
+		second <- err
+	}()
+	// The second push commits while the first group's sync is held: the
+	// log's end, as readers see it, moves past both.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		end, err := db.End(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end.Seq == uint64(len(a)+len(b)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second push did not commit while the first group's sync was held: the log ends at %d", end.Seq)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first push was answered (%v) before its sync returned", err)
+	case err := <-second:
+		t.Fatalf("the second push was answered (%v) before its sync returned", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	unhold()
+	for _, c := range []chan error{first, second} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A failed sync fails the pushes it was to make durable, and the store
+// takes no push after it: what it holds on disk is not known.
+func TestFailedSyncStopsThePushes(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "rasoat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	broken := errors.New("disk on fire")
+	db.syncWAL = func() error { return broken }
+	g := storetest.New("tab-a", "001")
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, g.Household(1)); !errors.Is(err, errSync) || !errors.Is(err, broken) {
+		t.Fatalf("push over a failed sync: %v; want errSync wrapping the cause", err)
+	}
+	end, err := db.End(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, g.Household(1)); !errors.Is(err, errSync) {
+		t.Fatalf("push after a failed sync: %v; want errSync", err)
+	}
+	if after, err := db.End(ctx); err != nil || after != end {
+		t.Fatalf("a push after a failed sync moved the log from %v to %v (%v)", end, after, err)
 	}
 }

@@ -44,6 +44,9 @@ func (db *DB) PutSettings(ctx context.Context, set map[string]string, del []stri
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put settings: %w", classify(err))
 	}
+	if err := db.syncWAL(); err != nil {
+		return fmt.Errorf("put settings: %w", err)
+	}
 	return nil
 }
 

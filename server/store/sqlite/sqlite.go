@@ -50,6 +50,10 @@ type DB struct {
 	stmts *stmtCache // statements prepared on w
 	ckdb  *sql.DB    // the checkpointer's connection
 	reads *stmtCache // statements prepared on r
+	// syncWAL makes durable what w committed: its commits do not sync
+	// (sqlitedb.Options.OwnSync). Every write on w is followed by it
+	// before it is acknowledged. A variable for a test to watch it.
+	syncWAL func() error
 	// derive makes the report facts pushes keep (SetDeriver); none until
 	// set, as in the store's own tests.
 	derive atomic.Pointer[store.Deriver]
@@ -61,7 +65,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open store %s: path must not contain ? or #", path)
 	}
-	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{BigCache: true, ManualCheckpoint: true}))
+	// The writer's commits do not sync: its owner does (syncWAL), the
+	// committer's syncer after releasing the write lock.
+	w, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{BigCache: true, ManualCheckpoint: true, OwnSync: true}))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -73,6 +79,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := sqlitedb.SyncWAL(path); err != nil { // the migrations' commits
+		w.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	r, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{ReadOnly: true}))
 	if err != nil {
 		w.Close()
@@ -80,7 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db := &DB{path: path, w: w, r: r}
+	db := &DB{path: path, w: w, r: r, syncWAL: func() error { return sqlitedb.SyncWAL(path) }}
 	if err := w.QueryRowContext(ctx, "SELECT log_id FROM log_meta WHERE id = 1").Scan(&db.logID); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
@@ -93,6 +103,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// FULL, as every connection but the writer: a checkpoint syncs the WAL
+	// before it copies a frame into the file, so it never copies a group
+	// the syncer has not synced yet.
 	ck, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{}))
 	if err != nil {
 		db.Close()
@@ -101,7 +114,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	ck.SetMaxIdleConns(1)
 	db.ckdb = ck
-	db.group = newCommitter(w, newCheckpointer(ck))
+	db.group = newCommitter(w, newCheckpointer(ck), func() error { return db.syncWAL() })
 	return db, nil
 }
 
