@@ -45,7 +45,7 @@ func commune() *rasoatv1.ReportResponse {
 			{UnitCode: "06517", Kind: rasoatv1.TargetKind_TARGET_KIND_POOR_REDUCED, Target: 8, Achieved: 3, Before: 9, Now: 6, Status: rasoatv1.TargetStatus_TARGET_STATUS_NOT_MET},
 			{UnitCode: "06517", Kind: rasoatv1.TargetKind_TARGET_KIND_INDICATOR, Indicators: []string{"WATER"}, Label: "Nước hợp vệ sinh", Target: 0.99, Achieved: 1, Before: 6, Now: 6, Status: rasoatv1.TargetStatus_TARGET_STATUS_MET},
 		},
-		WatchList: []*rasoatv1.WatchedHousehold{{HouseholdId: "h1", VillageCode: "06517-01", Classification: "MIDDLE", IncomePerCapita: 1700000, Line: 1500000,
+		WatchList: []*rasoatv1.WatchedHousehold{{HouseholdId: "h1", HeadName: "Lò Văn Páo", VillageCode: "06517-01", Classification: "MIDDLE", IncomePerCapita: 1700000, Line: 1500000,
 			Deprivations: 2, Deprived: []string{"EMPLOYMENT", "HOUSING_AREA"}, Reasons: []rasoatv1.WatchReason{rasoatv1.WatchReason_WATCH_REASON_NEAR_LINE, rasoatv1.WatchReason_WATCH_REASON_DEPRIVED}}},
 		WatchTotal: 1,
 	}
@@ -162,7 +162,7 @@ func TestReportWorkbookHasASheetPerTable(t *testing.T) {
 		t.Errorf("a target is stored %q (number %v); want the number 8", v, num)
 	}
 	w := rows(t, f, "Hộ có nguy cơ")
-	if len(w) != 2 || strings.Join(w[1], "|") != "h1|06517-01|"+workflow.ResultName("MIDDLE")+"|1700000|1500000|2|EMPLOYMENT, HOUSING_AREA|thu nhập sát chuẩn; thiếu hụt nhiều chỉ số" {
+	if len(w) != 2 || strings.Join(w[1], "|") != "h1|Lò Văn Páo|06517-01|"+workflow.ResultName("MIDDLE")+"|1700000|1500000|2|EMPLOYMENT, HOUSING_AREA|thu nhập sát chuẩn; thiếu hụt nhiều chỉ số" {
 		t.Errorf("watch list %q", w)
 	}
 }

@@ -215,10 +215,10 @@ func ReportSheets(r *rasoatv1.ReportResponse) []Table {
 	}
 	var watch [][]any
 	for _, h := range r.GetWatchList() {
-		watch = append(watch, []any{h.GetHouseholdId(), h.GetVillageCode(), workflow.ResultName(h.GetClassification()), h.GetIncomePerCapita(),
+		watch = append(watch, []any{h.GetHouseholdId(), h.GetHeadName(), h.GetVillageCode(), workflow.ResultName(h.GetClassification()), h.GetIncomePerCapita(),
 			h.GetLine(), h.GetDeprivations(), strings.Join(h.GetDeprived(), ", "), strings.Join(WatchReasons(h), "; ")})
 	}
-	tables = append(tables, Of(SheetWatch, []Column{{"Hộ", Text}, {"Thôn", Text}, {"Phân loại", Text}, {"Thu nhập bình quân/người/tháng (đồng)", Int},
+	tables = append(tables, Of(SheetWatch, []Column{{"Hộ", Text}, {"Chủ hộ", Text}, {"Thôn", Text}, {"Phân loại", Text}, {"Thu nhập bình quân/người/tháng (đồng)", Int},
 		{"Chuẩn so sánh (đồng)", Int}, {"Số chỉ số thiếu hụt", Int}, {"Chỉ số thiếu hụt", Text}, {"Lý do", Text}}, watch))
 	return tables
 }

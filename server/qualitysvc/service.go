@@ -136,7 +136,7 @@ func Build(rows []store.FlagRow, unackedOnly bool) *rasoatv1.FlagsResponse {
 			byVillage[v], byCode[v] = vc, map[string]*rasoatv1.FlagCodeCount{}
 		}
 		vc.HouseholdsFlagged++
-		out := &rasoatv1.HouseholdFlags{HouseholdId: hh[0].HouseholdID, VillageCode: v}
+		out := &rasoatv1.HouseholdFlags{HouseholdId: hh[0].HouseholdID, VillageCode: v, HeadName: hh[0].HeadName}
 		for _, f := range hh {
 			r, known := quality.RuleOf(quality.Code(f.Code))
 			ackable := !known || r.Ackable

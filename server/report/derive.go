@@ -60,7 +60,7 @@ func (d Deriver) Derive(ctx context.Context, hh string, v store.View) (store.Hou
 	if err != nil {
 		return f, fmt.Errorf("derive %s: %w", hh, err)
 	}
-	f.VillageCode = h.GetVillageCode()
+	f.VillageCode, f.HeadName = h.GetVillageCode(), h.GetHeadName()
 	f.Urban = h.GetArea() == rasoatv1.Area_AREA_URBAN
 	switch e := strings.TrimSpace(h.GetHeadEthnicity()); {
 	case e == "":

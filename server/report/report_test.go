@@ -187,6 +187,7 @@ type want struct {
 // list and the targets: the engine's assessment (nil: not scorable).
 type scoredHousehold struct {
 	id, village string
+	head        string // the form's head of household
 	urban       bool
 	a           *survey.Assessment
 }
@@ -215,7 +216,7 @@ func (w *want) household(id string, a *survey.Assessment, h *rasoatv1.Household,
 	w.add(h.GetVillageCode(), w.village, class, reviewed)
 	w.add(eth, w.ethnicity, class, reviewed)
 	w.add(area, w.area, class, reviewed)
-	w.households = append(w.households, scoredHousehold{id: id, village: h.GetVillageCode(), urban: h.GetArea() == rasoatv1.Area_AREA_URBAN, a: a})
+	w.households = append(w.households, scoredHousehold{id: id, village: h.GetVillageCode(), head: h.GetHeadName(), urban: h.GetArea() == rasoatv1.Area_AREA_URBAN, a: a})
 }
 
 func (w *want) add(key string, m map[string]*rasoatv1.ReportCounts, class string, reviewed bool) {
@@ -558,7 +559,7 @@ func checkProgress(t *testing.T, got *rasoatv1.ReportResponse, w *want) {
 func checkWatchList(t *testing.T, c *commune, got *rasoatv1.ReportResponse, w *want) {
 	t.Helper()
 	type entry struct {
-		id           string
+		id, head     string
 		near, many   bool
 		deprivations int
 		income, line int64
@@ -577,7 +578,7 @@ func checkWatchList(t *testing.T, c *commune, got *rasoatv1.ReportResponse, w *w
 		if lines.NearPoverty > 0 {
 			line = lines.NearPoverty
 		}
-		e := entry{id: h.id, deprivations: h.a.Deprivations, income: h.a.IncomePerCapita, line: line}
+		e := entry{id: h.id, head: h.head, deprivations: h.a.Deprivations, income: h.a.IncomePerCapita, line: line}
 		e.near = (class == "MIDDLE" || class == "NOT_POOR") && e.income > 0 && float64(e.income) <= 1.2*float64(line)
 		e.many = class != "POOR" && h.a.Deprivations >= 2 && h.a.Deprivations < h.a.Standard.DeprivationThreshold
 		if e.near || e.many {
@@ -625,7 +626,7 @@ func checkWatchList(t *testing.T, c *commune, got *rasoatv1.ReportResponse, w *w
 		if e.many {
 			reasons = append(reasons, rasoatv1.WatchReason_WATCH_REASON_DEPRIVED)
 		}
-		if h.GetHouseholdId() != e.id || !slices.Equal(h.GetReasons(), reasons) || h.GetLine() != e.line || int(h.GetDeprivations()) != e.deprivations || h.GetIncomePerCapita() != e.income {
+		if h.GetHouseholdId() != e.id || h.GetHeadName() != e.head || e.head == "" || !slices.Equal(h.GetReasons(), reasons) || h.GetLine() != e.line || int(h.GetDeprivations()) != e.deprivations || h.GetIncomePerCapita() != e.income {
 			t.Errorf("watch list [%d] %v; want %+v", i, h, e)
 		}
 	}

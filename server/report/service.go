@@ -239,7 +239,7 @@ func WatchRule(reg *survey.Registry, limit int) store.WatchQuery {
 func Watched(rows store.ReportRows, w store.WatchQuery) []*rasoatv1.WatchedHousehold {
 	out := make([]*rasoatv1.WatchedHousehold, 0, len(rows.Watch))
 	for _, h := range rows.Watch {
-		x := &rasoatv1.WatchedHousehold{HouseholdId: h.HouseholdID, VillageCode: h.Village, Classification: h.Class, IncomePerCapita: h.IncomePerCapita,
+		x := &rasoatv1.WatchedHousehold{HouseholdId: h.HouseholdID, HeadName: h.HeadName, VillageCode: h.Village, Classification: h.Class, IncomePerCapita: h.IncomePerCapita,
 			Deprivations: int32(h.Deprivations), Deprived: h.Deprived, Standard: h.Standard}
 		for _, l := range w.Lines {
 			if l.Standard == h.Standard && l.Urban == h.Urban {

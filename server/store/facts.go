@@ -15,7 +15,10 @@ type HouseholdFacts struct {
 	// these facts: none are stored for it, so none are to be replaced.
 	New         bool
 	VillageCode string
-	Urban       bool
+	// HeadName is the name of the head of household (họ tên chủ hộ) as
+	// the form gives it, for the lists an officer reads.
+	HeadName string
+	Urban    bool
 	// MinorityHead is 1 when the head's ethnicity (dân tộc) is not Kinh, 0
 	// when it is, -1 when it is not given.
 	MinorityHead int
@@ -102,6 +105,7 @@ const MaxPersonMatches = 20
 // acknowledgement on its latest review ("" and false when none).
 type FlagRow struct {
 	HouseholdID string
+	HeadName    string // the household's (HouseholdFacts.HeadName)
 	Village     string
 	Code        string
 	Detail      string
@@ -201,6 +205,7 @@ type ReportAnyDeprived struct {
 // WatchedHousehold is one household of the watch list.
 type WatchedHousehold struct {
 	HouseholdID     string
+	HeadName        string // HouseholdFacts.HeadName
 	Village         string
 	Class           string
 	Standard        string

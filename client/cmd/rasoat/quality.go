@@ -118,7 +118,7 @@ func writeFlags(w io.Writer, r *rasoatv1.FlagsResponse) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HỘ\tTHÔN\tCỜ\tXÁC NHẬN\tCHI TIẾT\t")
+	fmt.Fprintln(tw, "HỘ\tCHỦ HỘ\tTHÔN\tCỜ\tXÁC NHẬN\tCHI TIẾT\t")
 	for _, h := range r.GetHouseholds() {
 		for _, f := range h.GetFlags() {
 			ack := "chưa"
@@ -128,7 +128,7 @@ func writeFlags(w io.Writer, r *rasoatv1.FlagsResponse) {
 			case !f.GetAckable():
 				ack = "giải quyết xung đột"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", h.GetHouseholdId(), h.GetVillageCode(), f.GetCode(), oneLine(ack), oneLine(f.GetDetail()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", h.GetHouseholdId(), oneLine(h.GetHeadName()), h.GetVillageCode(), f.GetCode(), oneLine(ack), oneLine(f.GetDetail()))
 		}
 	}
 	tw.Flush()

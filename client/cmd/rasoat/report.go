@@ -263,14 +263,14 @@ func writeWatchList(w io.Writer, r *rasoatv1.ReportResponse) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HỘ\tTHÔN\tPHÂN LOẠI\tTHU NHẬP/NGƯỜI/THÁNG\tCHUẨN\tTHIẾU HỤT\tLÝ DO")
+	fmt.Fprintln(tw, "HỘ\tCHỦ HỘ\tTHÔN\tPHÂN LOẠI\tTHU NHẬP/NGƯỜI/THÁNG\tCHUẨN\tTHIẾU HỤT\tLÝ DO")
 	for _, h := range r.GetWatchList() {
 		why := export.WatchReasons(h)
 		income := vnd(h.GetIncomePerCapita())
 		if h.GetIncomePerCapita() == 0 {
 			income = "(điểm A)" // scored on the form's score A
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.GetHouseholdId(), h.GetVillageCode(), h.GetClassification(), income,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.GetHouseholdId(), oneLine(h.GetHeadName()), h.GetVillageCode(), h.GetClassification(), income,
 			vnd(h.GetLine()), strings.Join(h.GetDeprived(), ", "), strings.Join(why, "; "))
 	}
 	tw.Flush()

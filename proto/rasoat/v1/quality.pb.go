@@ -176,10 +176,14 @@ func (x *FlagsResponse) GetRules() []*QualityRule {
 }
 
 type HouseholdFlags struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	HouseholdId   string                 `protobuf:"bytes,1,opt,name=household_id,json=householdId,proto3" json:"household_id,omitempty"`
-	VillageCode   string                 `protobuf:"bytes,2,opt,name=village_code,json=villageCode,proto3" json:"village_code,omitempty"`
-	Flags         []*QualityFlag         `protobuf:"bytes,3,rep,name=flags,proto3" json:"flags,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	HouseholdId string                 `protobuf:"bytes,1,opt,name=household_id,json=householdId,proto3" json:"household_id,omitempty"`
+	VillageCode string                 `protobuf:"bytes,2,opt,name=village_code,json=villageCode,proto3" json:"village_code,omitempty"`
+	Flags       []*QualityFlag         `protobuf:"bytes,3,rep,name=flags,proto3" json:"flags,omitempty"`
+	// The head of household's name as the form gives it (họ tên chủ hộ), so
+	// an officer finds the household on the village's paper list; empty
+	// when the form leaves it empty.
+	HeadName      string `protobuf:"bytes,4,opt,name=head_name,json=headName,proto3" json:"head_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +237,13 @@ func (x *HouseholdFlags) GetFlags() []*QualityFlag {
 		return x.Flags
 	}
 	return nil
+}
+
+func (x *HouseholdFlags) GetHeadName() string {
+	if x != nil {
+		return x.HeadName
+	}
+	return ""
 }
 
 type QualityFlag struct {
@@ -541,11 +552,12 @@ const file_rasoat_v1_quality_proto_rawDesc = "" +
 	"\ttruncated\x18\x04 \x01(\bR\ttruncated\x12;\n" +
 	"\n" +
 	"by_village\x18\x05 \x03(\v2\x1c.rasoat.v1.VillageFlagCountsR\tbyVillage\x12,\n" +
-	"\x05rules\x18\x06 \x03(\v2\x16.rasoat.v1.QualityRuleR\x05rules\"\x84\x01\n" +
+	"\x05rules\x18\x06 \x03(\v2\x16.rasoat.v1.QualityRuleR\x05rules\"\xa1\x01\n" +
 	"\x0eHouseholdFlags\x12!\n" +
 	"\fhousehold_id\x18\x01 \x01(\tR\vhouseholdId\x12!\n" +
 	"\fvillage_code\x18\x02 \x01(\tR\vvillageCode\x12,\n" +
-	"\x05flags\x18\x03 \x03(\v2\x16.rasoat.v1.QualityFlagR\x05flags\"\x91\x01\n" +
+	"\x05flags\x18\x03 \x03(\v2\x16.rasoat.v1.QualityFlagR\x05flags\x12\x1b\n" +
+	"\thead_name\x18\x04 \x01(\tR\bheadName\"\x91\x01\n" +
 	"\vQualityFlag\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\"\n" +

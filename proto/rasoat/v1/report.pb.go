@@ -1041,11 +1041,14 @@ type WatchedHousehold struct {
 	// VND per person per month.
 	IncomePerCapita int64 `protobuf:"varint,4,opt,name=income_per_capita,json=incomePerCapita,proto3" json:"income_per_capita,omitempty"`
 	// The line it is compared with (the standard's, for its area).
-	Line          int64         `protobuf:"varint,5,opt,name=line,proto3" json:"line,omitempty"`
-	Deprivations  int32         `protobuf:"varint,6,opt,name=deprivations,proto3" json:"deprivations,omitempty"`
-	Deprived      []string      `protobuf:"bytes,7,rep,name=deprived,proto3" json:"deprived,omitempty"`
-	Reasons       []WatchReason `protobuf:"varint,8,rep,packed,name=reasons,proto3,enum=rasoat.v1.WatchReason" json:"reasons,omitempty"`
-	Standard      string        `protobuf:"bytes,9,opt,name=standard,proto3" json:"standard,omitempty"`
+	Line         int64         `protobuf:"varint,5,opt,name=line,proto3" json:"line,omitempty"`
+	Deprivations int32         `protobuf:"varint,6,opt,name=deprivations,proto3" json:"deprivations,omitempty"`
+	Deprived     []string      `protobuf:"bytes,7,rep,name=deprived,proto3" json:"deprived,omitempty"`
+	Reasons      []WatchReason `protobuf:"varint,8,rep,packed,name=reasons,proto3,enum=rasoat.v1.WatchReason" json:"reasons,omitempty"`
+	Standard     string        `protobuf:"bytes,9,opt,name=standard,proto3" json:"standard,omitempty"`
+	// The head of household's name as the form gives it (họ tên chủ hộ);
+	// empty when the form leaves it empty.
+	HeadName      string `protobuf:"bytes,10,opt,name=head_name,json=headName,proto3" json:"head_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1139,6 +1142,13 @@ func (x *WatchedHousehold) GetReasons() []WatchReason {
 func (x *WatchedHousehold) GetStandard() string {
 	if x != nil {
 		return x.Standard
+	}
+	return ""
+}
+
+func (x *WatchedHousehold) GetHeadName() string {
+	if x != nil {
+		return x.HeadName
 	}
 	return ""
 }
@@ -1796,7 +1806,7 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x16\n" +
 	"\x06before\x18\t \x01(\x01R\x06before\x12\x10\n" +
 	"\x03now\x18\n" +
-	" \x01(\x01R\x03now\"\xce\x02\n" +
+	" \x01(\x01R\x03now\"\xeb\x02\n" +
 	"\x10WatchedHousehold\x12!\n" +
 	"\fhousehold_id\x18\x01 \x01(\tR\vhouseholdId\x12!\n" +
 	"\fvillage_code\x18\x02 \x01(\tR\vvillageCode\x12&\n" +
@@ -1806,7 +1816,9 @@ const file_rasoat_v1_report_proto_rawDesc = "" +
 	"\fdeprivations\x18\x06 \x01(\x05R\fdeprivations\x12\x1a\n" +
 	"\bdeprived\x18\a \x03(\tR\bdeprived\x120\n" +
 	"\areasons\x18\b \x03(\x0e2\x16.rasoat.v1.WatchReasonR\areasons\x12\x1a\n" +
-	"\bstandard\x18\t \x01(\tR\bstandard\"y\n" +
+	"\bstandard\x18\t \x01(\tR\bstandard\x12\x1b\n" +
+	"\thead_name\x18\n" +
+	" \x01(\tR\bheadName\"y\n" +
 	"\x10ResultTransition\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12\x1e\n" +

@@ -25,10 +25,10 @@ var Schema string
 var QualitySchema string
 
 // Columns of household_facts, in Row's order.
-const Columns = "household_id, village_code, urban, minority_head, members, class, standard, deprivations, indicators, md_poor, income_per_capita, review_id, round, list_year, review_date, status, status_at, surveyor, due_date"
+const Columns = "household_id, village_code, urban, minority_head, members, class, standard, deprivations, indicators, md_poor, income_per_capita, review_id, round, list_year, review_date, status, status_at, surveyor, due_date, head_name"
 
 // NColumns is the number of Columns.
-const NColumns = 19
+const NColumns = 20
 
 // Deprived returns f's household_deprived rows: household, indicator,
 // village, poor.
@@ -57,7 +57,7 @@ func Row(f *store.HouseholdFacts) []any {
 		md = 1
 	}
 	return []any{f.HouseholdID, f.VillageCode, urban, f.MinorityHead, f.Members, f.Class, f.Standard, f.Deprivations, f.Indicators, md, f.IncomePerCapita,
-		f.ReviewID, f.Round, f.ListYear, f.ReviewDate, f.Status, f.StatusAt, f.Surveyor, f.DueDate}
+		f.ReviewID, f.Round, f.ListYear, f.ReviewDate, f.Status, f.StatusAt, f.Surveyor, f.DueDate, f.HeadName}
 }
 
 // DecidedColumns are household_decided's, in DecidedRows' order.
@@ -88,6 +88,15 @@ const LatestSchema = `
 ALTER TABLE household_decided ADD COLUMN latest INTEGER NOT NULL DEFAULT 1;
 UPDATE household_decided SET latest = 0 WHERE review_id < (SELECT MAX(d.review_id) FROM household_decided d
 	WHERE d.household_id = household_decided.household_id AND d.list_year = household_decided.list_year);
+`
+
+// HeadNameSchema adds household_facts.head_name (SQLite schema 10,
+// PostgreSQL migration 6), so that the watch list and the flag list name
+// each household's head, not only its id; every household's facts are
+// derived again (the store's SetDeriver finds them missing).
+const HeadNameSchema = `
+ALTER TABLE household_facts ADD COLUMN head_name TEXT NOT NULL DEFAULT '';
+DELETE FROM household_facts;
 `
 
 // FlagColumns are household_flags', in Flags' order.
@@ -134,10 +143,10 @@ func People(f *store.HouseholdFacts) [][]any {
 // Duplicate is one row of DuplicatesSQL: a member of a household of the
 // listing whose name and birth date are on another household's roster.
 type Duplicate struct {
-	HouseholdID, Village, FullName, BirthDate string
-	OtherHousehold, OtherVillage              string
-	Acked                                     bool
-	Comment                                   string
+	HouseholdID, HeadName, Village, FullName, BirthDate string
+	OtherHousehold, OtherVillage                        string
+	Acked                                               bool
+	Comment                                             string
 }
 
 // maxDuplicateDetails bounds the other households one DUPLICATE_PERSON
@@ -174,7 +183,7 @@ func WithDuplicates(rows []store.FlagRow, dups []Duplicate, villages store.Villa
 			parts = append(parts, d.FullName+" (sinh "+d.BirthDate+") cũng có trong "+other)
 		}
 		d := dups[i]
-		add = append(add, store.FlagRow{HouseholdID: d.HouseholdID, Village: d.Village, Code: "DUPLICATE_PERSON",
+		add = append(add, store.FlagRow{HouseholdID: d.HouseholdID, HeadName: d.HeadName, Village: d.Village, Code: "DUPLICATE_PERSON",
 			Detail: strings.Join(parts, "; "), Acked: d.Acked, Comment: d.Comment})
 		i = j
 	}

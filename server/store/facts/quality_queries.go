@@ -25,7 +25,7 @@ ORDER BY person_key, household_id LIMIT ?`
 // the acknowledgement on the household's latest review, by village,
 // household and code.
 func FlagsSQL(where string, byYear bool) string {
-	return `SELECT fl.household_id, fl.village_code, fl.code, fl.detail,
+	return `SELECT fl.household_id, f.head_name, fl.village_code, fl.code, fl.detail,
 	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
 FROM household_flags fl
 LEFT JOIN household_acks a ON a.household_id = fl.household_id AND a.code = fl.code` +
@@ -41,7 +41,7 @@ ORDER BY fl.village_code, fl.household_id, fl.code`
 // the key's index, so the cost is the store's people once, not once per
 // member.
 func DuplicatesSQL(where string, byYear bool) string {
-	return `SELECT p.household_id, p.village_code, p.full_name, p.birth_date, q.household_id, q.village_code,
+	return `SELECT p.household_id, f.head_name, p.village_code, p.full_name, p.birth_date, q.household_id, q.village_code,
 	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
 FROM household_people p
 JOIN household_people q ON q.person_key = p.person_key AND q.household_id <> p.household_id

@@ -173,14 +173,14 @@ func WatchSQL(where string, q store.WatchQuery, count bool) (string, []any) {
 		near.WriteString("1 = 0")
 	}
 	args = append(args, q.MinDeprivations)
-	inner := `SELECT household_id, village_code, class, standard, urban, income_per_capita, deprivations,
+	inner := `SELECT household_id, head_name, village_code, class, standard, urban, income_per_capita, deprivations,
 	CASE WHEN class IN ('MIDDLE', 'NOT_POOR') AND income_per_capita > 0 AND (` + near.String() + `) THEN 1 ELSE 0 END AS near_line,
 	CASE WHEN class IN ('NEAR_POOR', 'MIDDLE', 'NOT_POOR') AND md_poor = 0 AND deprivations >= ? THEN 1 ELSE 0 END AS many
 FROM household_facts` + and(" WHERE ", where)
 	if count {
 		return "SELECT COUNT(*) FROM (" + inner + ") w WHERE near_line = 1 OR many = 1", args
 	}
-	return `SELECT household_id, village_code, class, standard, urban, income_per_capita, deprivations, near_line, many
+	return `SELECT household_id, head_name, village_code, class, standard, urban, income_per_capita, deprivations, near_line, many
 FROM (` + inner + `) w WHERE near_line = 1 OR many = 1
 ORDER BY near_line + many DESC, deprivations DESC, income_per_capita, household_id
 LIMIT ?`, args

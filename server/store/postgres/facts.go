@@ -35,7 +35,7 @@ func (t pgTx) PutFacts(ctx context.Context, fs []store.HouseholdFacts) error {
 		b.Queue("DELETE FROM "+t+" WHERE household_id = ANY($1)", ids)
 	}
 	for i := range fs {
-		b.Queue("INSERT INTO household_facts ("+facts.Columns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19) "+
+		b.Queue("INSERT INTO household_facts ("+facts.Columns+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "+
 			"ON CONFLICT (household_id) DO UPDATE SET "+upsertSet, facts.Row(&fs[i])...)
 	}
 	if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
@@ -307,7 +307,7 @@ func watch(ctx context.Context, tx pgx.Tx, w store.WatchQuery, where string, var
 	for rows.Next() {
 		var h store.WatchedHousehold
 		var urban, near, many, deprivations int32
-		if err := rows.Scan(&h.HouseholdID, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &deprivations, &near, &many); err != nil {
+		if err := rows.Scan(&h.HouseholdID, &h.HeadName, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &deprivations, &near, &many); err != nil {
 			rows.Close()
 			return err
 		}

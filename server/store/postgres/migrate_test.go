@@ -19,8 +19,9 @@ import (
 // village 02 with the same girl on its roster, is migrated to 3 when
 // opened, and the server's Deriver derives every household's facts
 // again, flags and people included. (Migration 2's schema is made here by
-// undoing 3, 4 and 5 on a new database: the statements of 3, 4 and 5 are
-// the ones undone.)
+// undoing 3 to 6 on a new database: the statements of 3 to 6 are the
+// ones undone.) Migration 6 on the way names each flagged household's
+// head.
 func TestADatabaseOfMigration2GetsItsQualityFacts(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
@@ -55,7 +56,8 @@ func TestADatabaseOfMigration2GetsItsQualityFacts(t *testing.T) {
 	db = migrateAgain(t, db, url, 2, `DROP TABLE household_flags, household_acks, household_people;
 ALTER TABLE household_decided DROP COLUMN floor_area_m2, DROP COLUMN income_per_capita, DROP COLUMN latest;
 DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
-DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`)
+ALTER TABLE household_facts DROP COLUMN head_name;
+DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5, 6)`)
 	if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +68,9 @@ DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`)
 	byVillage := map[string][]string{}
 	for _, r := range rows {
 		byVillage[r.Village] = append(byVillage[r.Village], r.Code)
+		if r.HeadName != "Hoàng Văn Thắng" { // the form's headName, as storetest fills it
+			t.Errorf("household %s's flag names its head %q; want Hoàng Văn Thắng", r.HouseholdID, r.HeadName)
+		}
 	}
 	if got := byVillage["06517-01"]; !slices.Equal(got, []string{"CHILD_OLDER_THAN_PARENT", "DUPLICATE_PERSON"}) {
 		t.Errorf("household A's flags after the migration: %v", got)
@@ -92,7 +97,7 @@ DELETE FROM goose_db_version WHERE version_id IN (3, 4, 5)`)
 // every change logged before is recorded in superseded, so a base naming
 // the address's first value, superseded before the migration, is taken,
 // and one naming a stamp nobody wrote is still refused. (Migration 4's
-// schema is made here by undoing 5 on a new database.)
+// schema is made here by undoing 5 and 6 on a new database.)
 func TestADatabaseOfMigration4ChecksBasesOfItsLog(t *testing.T) {
 	ctx := t.Context()
 	url := pgtest.URL(t)
@@ -113,7 +118,8 @@ func TestADatabaseOfMigration4ChecksBasesOfItsLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = migrateAgain(t, db, url, 4, `DROP TABLE superseded; CREATE INDEX changes_stamp ON changes (origin, hlc);
-DELETE FROM goose_db_version WHERE version_id = 5`)
+ALTER TABLE household_facts DROP COLUMN head_name;
+DELETE FROM goose_db_version WHERE version_id IN (5, 6)`)
 	other := storetest.New("0190f0c2-5555-7000-8000-0000000000a2", "06517-01")
 	late := other.Edit(address, `"Bản Nà Pàn"`)
 	if res, err := db.Push(ctx, store.Sender{Replica: other.Replica}, storetest.Must([]*rasoatv1.Change{late})); err != nil || res.Accepted != 1 {
@@ -127,7 +133,7 @@ DELETE FROM goose_db_version WHERE version_id = 5`)
 }
 
 // latestMigration is the version goose records once every migration ran.
-const latestMigration = 5
+const latestMigration = 6
 
 // migrateAgain takes db back to migration back by undo's statements (the
 // later migrations' own, undone), closes it and opens url again, which

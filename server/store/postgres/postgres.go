@@ -117,6 +117,12 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			_, err := tx.ExecContext(ctx, facts.LatestSchema)
 			return err
 		}}, nil),
+		// 6: household_facts.head_name (facts.HeadNameSchema), as the
+		// SQLite store's version 10.
+		goose.NewGoMigration(6, &goose.GoFunc{RunTx: func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, facts.HeadNameSchema)
+			return err
+		}}, nil),
 	))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)

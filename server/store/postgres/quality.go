@@ -34,7 +34,7 @@ func (db *DB) Flags(ctx context.Context, q store.FlagsQuery) ([]store.FlagRow, e
 		for rows.Next() {
 			var r store.FlagRow
 			var acked int32
-			if err := rows.Scan(&r.HouseholdID, &r.Village, &r.Code, &r.Detail, &acked, &r.Comment); err != nil {
+			if err := rows.Scan(&r.HouseholdID, &r.HeadName, &r.Village, &r.Code, &r.Detail, &acked, &r.Comment); err != nil {
 				rows.Close()
 				return err
 			}
@@ -53,7 +53,7 @@ func (db *DB) Flags(ctx context.Context, q store.FlagsQuery) ([]store.FlagRow, e
 		for rows.Next() {
 			var d facts.Duplicate
 			var acked int32
-			if err := rows.Scan(&d.HouseholdID, &d.Village, &d.FullName, &d.BirthDate, &d.OtherHousehold, &d.OtherVillage, &acked, &d.Comment); err != nil {
+			if err := rows.Scan(&d.HouseholdID, &d.HeadName, &d.Village, &d.FullName, &d.BirthDate, &d.OtherHousehold, &d.OtherVillage, &acked, &d.Comment); err != nil {
 				return err
 			}
 			d.Acked = acked == 1

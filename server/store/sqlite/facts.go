@@ -312,7 +312,7 @@ func (db *DB) watch(ctx context.Context, tx *sql.Tx, w store.WatchQuery, where s
 	for rows.Next() {
 		var h store.WatchedHousehold
 		var urban, near, many int
-		if err := rows.Scan(&h.HouseholdID, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &h.Deprivations, &near, &many); err != nil {
+		if err := rows.Scan(&h.HouseholdID, &h.HeadName, &h.Village, &h.Class, &h.Standard, &urban, &h.IncomePerCapita, &h.Deprivations, &near, &many); err != nil {
 			return err
 		}
 		h.Urban, h.NearLine, h.ManyDeprived = urban == 1, near == 1, many == 1

@@ -166,6 +166,10 @@ func TestStoreOfSchema5GetsItsQualityFacts(t *testing.T) {
 	byVillage := map[string][]string{}
 	for _, r := range rows {
 		byVillage[r.Village] = append(byVillage[r.Village], r.Code)
+		// Schema 10 keeps the head's name, derived again with the rest.
+		if r.Village == "06517-02" && r.HeadName != "Hoàng Văn Thắng" {
+			t.Errorf("household B's flag names its head %q; want Hoàng Văn Thắng", r.HeadName)
+		}
 	}
 	// A is decided: its flags are derived but not listed (a decided
 	// review takes no acknowledgement).

@@ -216,6 +216,10 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 	// recorded, a superset of those no longer heads, which the check
 	// allows.
 	{sql: supersededSchema},
+	// 10: household_facts.head_name (facts.HeadNameSchema); every
+	// household's facts are derived again when the server sets its
+	// Deriver.
+	{sql: facts.HeadNameSchema},
 }
 
 // supersededSchema is migration 9.
@@ -307,7 +311,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int

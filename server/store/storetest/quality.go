@@ -67,7 +67,7 @@ func ExpectFlags(fs []store.HouseholdFacts, q store.FlagsQuery) []store.FlagRow 
 		}
 		row := func(code, detail string) store.FlagRow {
 			c, ok := f.Acks[code]
-			return store.FlagRow{HouseholdID: f.HouseholdID, Village: f.VillageCode, Code: code, Detail: detail, Acked: ok, Comment: c}
+			return store.FlagRow{HouseholdID: f.HouseholdID, HeadName: f.HeadName, Village: f.VillageCode, Code: code, Detail: detail, Acked: ok, Comment: c}
 		}
 		for _, fl := range f.Flags {
 			out = append(out, row(fl.Code, fl.Detail))

@@ -184,7 +184,7 @@ func latestDecided(f *store.HouseholdFacts, y int) (store.DecidedFact, bool) {
 // watched says whether f is on the watch list w describes, counted here
 // from the rule as WatchQuery's comment states it.
 func watched(f *store.HouseholdFacts, w store.WatchQuery) (store.WatchedHousehold, bool) {
-	h := store.WatchedHousehold{HouseholdID: f.HouseholdID, Village: f.VillageCode, Class: f.Class, Standard: f.Standard, Urban: f.Urban,
+	h := store.WatchedHousehold{HouseholdID: f.HouseholdID, HeadName: f.HeadName, Village: f.VillageCode, Class: f.Class, Standard: f.Standard, Urban: f.Urban,
 		IncomePerCapita: f.IncomePerCapita, Deprivations: f.Deprivations}
 	if (f.Class == "MIDDLE" || f.Class == "NOT_POOR") && f.IncomePerCapita > 0 { // 0: scored on score A, income not known
 		for _, l := range w.Lines {
@@ -261,7 +261,7 @@ func CheckReport(t testing.TB, got, want store.ReportRows) {
 		t.Errorf("watch list of %d households, want %d", got.WatchTotal, want.WatchTotal)
 	}
 	if !slices.EqualFunc(got.Watch, want.Watch, func(a, b store.WatchedHousehold) bool {
-		return slices.Equal(a.Deprived, b.Deprived) && a.HouseholdID == b.HouseholdID && a.Village == b.Village && a.Class == b.Class &&
+		return slices.Equal(a.Deprived, b.Deprived) && a.HouseholdID == b.HouseholdID && a.HeadName == b.HeadName && a.Village == b.Village && a.Class == b.Class &&
 			a.Standard == b.Standard && a.Urban == b.Urban && a.IncomePerCapita == b.IncomePerCapita && a.Deprivations == b.Deprivations &&
 			a.NearLine == b.NearLine && a.ManyDeprived == b.ManyDeprived
 	}) {
@@ -326,6 +326,7 @@ func SyntheticFacts(n, villages int, commune string, seed uint64) []store.Househ
 	for i := range out {
 		f := &out[i]
 		f.HouseholdID = fmt.Sprintf("%08x-0000-7000-8000-%012x", seed, i)
+		f.HeadName = headName(i)
 		f.VillageCode = fmt.Sprintf("%s-%02d", commune, 1+i%villages)
 		f.Urban = r.IntN(5) == 0
 		f.MinorityHead = r.IntN(3) - 1
@@ -366,6 +367,14 @@ func SyntheticFacts(n, villages int, commune string, seed uint64) []store.Househ
 		}
 	}
 	return out
+}
+
+// headName is the i-th of a few hundred Vietnamese names (not drawn from
+// the generator, so adding it changed no other fact).
+func headName(i int) string {
+	family := []string{"Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Hà", "Lò", "Sầm", "Vi", "Đinh"}
+	given := []string{"Văn An", "Thị Bình", "Văn Cường", "Thị Dung", "Văn Đức", "Thị Hoa", "Văn Khánh", "Thị Lan", "Văn Minh", "Thị Nga"}
+	return family[i%len(family)] + " " + given[(i/len(family))%len(given)]
 }
 
 // SyntheticProvince is SyntheticFacts over communes communes of perCommune
