@@ -180,7 +180,11 @@ func WithDuplicates(rows []store.FlagRow, dups []Duplicate, villages store.Villa
 			if villages.Has(d.OtherVillage) {
 				other = "hộ " + d.OtherHousehold + " (" + d.OtherVillage + ")"
 			}
-			parts = append(parts, d.FullName+" (sinh "+d.BirthDate+") cũng có trong "+other)
+			part := d.FullName + " (sinh " + d.BirthDate + ") cũng có trong " + other
+			if len(parts) > 0 && parts[len(parts)-1] == part {
+				continue // one person entered twice on a roster: said once
+			}
+			parts = append(parts, part)
 		}
 		d := dups[i]
 		add = append(add, store.FlagRow{HouseholdID: d.HouseholdID, HeadName: d.HeadName, Village: d.Village, Code: "DUPLICATE_PERSON",

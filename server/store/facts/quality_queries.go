@@ -12,10 +12,10 @@ FROM household_decided WHERE household_id = ?`
 
 // SamePeopleSQL: (household id, limit) after keys' arguments, which the
 // engine writes in keys ("person_key IN (?, ?)", "person_key = ANY(?)").
-// The members of other households with one of the keys, by the key's
-// index.
+// The other households with a member of one of the keys, by the key's
+// index: a household holding one person twice (entered twice) once.
 func SamePeopleSQL(keys string) string {
-	return `SELECT person_key, household_id, village_code FROM household_people
+	return `SELECT DISTINCT person_key, household_id, village_code FROM household_people
 WHERE ` + keys + ` AND household_id <> ?
 ORDER BY person_key, household_id LIMIT ?`
 }

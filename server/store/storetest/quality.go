@@ -14,7 +14,8 @@ import (
 // the same for a seed's facts: a flag on one household in eight, an
 // acknowledgement on half of them, two or three people a household, and
 // one person in a hundred also on another household's roster (another
-// village's one time in two); every decided result gets figures.
+// village's one time in two), a member entered twice on a roster one
+// time in a thousand; every decided result gets figures.
 func QualityFacts(fs []store.HouseholdFacts) {
 	codes := []string{"EDUCATION_CONTRADICTION", "AREA_HALVED", "INCOME_TENFOLD", "CHILD_OLDER_THAN_PARENT", "STALE_REVIEW_DATE", "OPEN_CONFLICT"}
 	for i := range fs {
@@ -33,6 +34,11 @@ func QualityFacts(fs []store.HouseholdFacts) {
 				// The same person as a household 100 or 101 before:
 				// another village when the village count is odd.
 				name = fmt.Sprintf("người %d-%d", i-100-(i/100)%2, 0)
+			}
+			if m == 1 && i%1000 == 6 {
+				// A member entered twice on one roster (household 6's
+				// first member is also on household 107's).
+				name = fmt.Sprintf("người %d-%d", i, 0)
 			}
 			f.People = append(f.People, store.PersonFact{MemberID: fmt.Sprintf("%s-m%d", f.HouseholdID[:8], m),
 				Key: name + "|1990-01-02", FullName: name, BirthDate: "1990-01-02"})
@@ -180,6 +186,12 @@ func QualitySuite(t *testing.T, put func([]store.HouseholdFacts) error, flags fu
 // villages, and none outside.
 func checkDuplicateDetail(t *testing.T, g store.FlagRow, fs []store.HouseholdFacts, villages store.Villages) {
 	t.Helper()
+	parts := strings.Split(g.Detail, "; ")
+	for i := 1; i < len(parts); i++ {
+		if slices.Contains(parts[:i], parts[i]) {
+			t.Fatalf("%s's duplicate flag %q says %q twice", g.HouseholdID, g.Detail, parts[i])
+		}
+	}
 	var mine []string
 	for _, f := range fs {
 		if f.HouseholdID == g.HouseholdID {
