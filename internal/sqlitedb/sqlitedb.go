@@ -4,10 +4,12 @@
 package sqlitedb
 
 import (
-	"errors"
+	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -51,7 +53,7 @@ type Options struct {
 	ManualCheckpoint bool
 	// OwnSync makes the writer's commits synchronous=NORMAL: a COMMIT
 	// writes the WAL but does not fsync it, and the writer's owner syncs
-	// the WAL itself (SyncWAL) before it tells anyone a write is durable.
+	// the WAL itself (WAL.Sync) before it tells anyone a write is durable.
 	// A server's committer syncs a group's WAL after releasing the write
 	// lock, while the next group runs, instead of holding every tablet
 	// behind the disk.
@@ -70,10 +72,11 @@ const BulkPageSize = 16384
 // 4 KiB pages before BulkPageSize).
 const BulkCheckpointPages = 40 << 20 / BulkPageSize
 
-// DSN is the data source name for path. Every connection is
-// synchronous=FULL (but an OwnSync writer's): an acknowledged write must
-// survive a power cut, not only a crash of the process. The writer uses WAL and BEGIN IMMEDIATE, so
-// a write transaction never fails halfway upgrading a read lock.
+// DSN is the data source name for path. Every connection but an OwnSync
+// writer is synchronous=FULL: an acknowledged write must survive a power
+// cut, not only a crash of the process. The writer uses WAL and BEGIN
+// IMMEDIATE, so a write transaction never fails halfway upgrading a read
+// lock.
 func DSN(path string, o Options) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout))
@@ -110,25 +113,67 @@ func DSN(path string, o Options) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
-// SyncWAL makes durable what was committed to the WAL of the file at path
-// by an OwnSync writer: an fsync of the WAL, as a synchronous=FULL COMMIT
-// runs, from a descriptor of its own (fsync writes out a file's pages,
-// whichever descriptor wrote them). SQLite removes the WAL only when the
-// file's last connection closes, and the caller holds one open.
-func SyncWAL(path string) error {
-	f, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // no WAL yet: nothing was committed into one
+// WAL is a descriptor of a database file's WAL held for as long as the
+// file is open, through which an OwnSync writer's owner syncs what the
+// writer committed: an fsync of the WAL, as a synchronous=FULL COMMIT
+// runs (fsync writes out a file's pages, whichever descriptor wrote
+// them). Held open, not opened for each sync, so that a write-back error
+// is reported to it: Linux reports one to every descriptor open when it
+// happened, once, and a descriptor opened afterwards would be told
+// nothing if another (a checkpoint's) had seen it first.
+type WAL struct {
+	path string
+	mu   sync.Mutex // one sync at a time: Sync may replace f
+	f    *os.File
+}
+
+// OpenWAL opens the WAL of the database db has open as its main
+// database, named as SQLite names it (PRAGMA database_list: a path through
+// a symbolic link is the target's, where SQLite keeps the WAL). The WAL
+// must exist: db has opened the file in WAL mode.
+func OpenWAL(ctx context.Context, db *sql.DB) (*WAL, error) {
+	var seq int
+	var name, file string
+	if err := db.QueryRowContext(ctx, "PRAGMA database_list").Scan(&seq, &name, &file); err != nil {
+		return nil, fmt.Errorf("find the WAL: %w", err)
 	}
-	if err != nil {
-		return fmt.Errorf("sync the WAL of %s: %w", path, err)
+	w := &WAL{path: file + "-wal"}
+	var err error
+	if w.f, err = os.OpenFile(w.path, os.O_RDWR, 0); err != nil {
+		return nil, fmt.Errorf("open the WAL: %w", err)
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	return w, nil
+}
+
+// Path is the WAL's file.
+func (w *WAL) Path() string { return w.path }
+
+// Sync makes durable everything committed to the WAL so far.
+func (w *WAL) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// SQLite removes the WAL only when the file's last connection closes
+	// (its owner holds the writer open), but should it have made a new
+	// one, the new one is the one to sync.
+	if st, err := os.Stat(w.path); err == nil {
+		if held, err := w.f.Stat(); err == nil && !os.SameFile(st, held) {
+			f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+			if err != nil {
+				return fmt.Errorf("sync the WAL %s: %w", w.path, err)
+			}
+			w.f.Close()
+			w.f = f
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("sync the WAL of %s: %w", path, err)
+	if err := w.f.Sync(); err != nil {
+		return fmt.Errorf("sync the WAL %s: %w", w.path, err)
 	}
 	return nil
+}
+
+// Close closes the descriptor.
+func (w *WAL) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.f.Close()
 }

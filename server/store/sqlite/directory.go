@@ -101,6 +101,9 @@ func insertReceipt(ctx context.Context, tx *sql.Tx, by store.Sender, res store.P
 // directory cache is emptied after it, whatever it wrote.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	defer db.cache.Clear()
+	if err := db.writable(); err != nil {
+		return err
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(err)
@@ -112,7 +115,7 @@ func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return classify(err)
 	}
-	return db.syncWAL()
+	return db.durable()
 }
 
 // PutUnits creates or updates units by code and, when served is not
@@ -646,6 +649,9 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID string, at time.Time) (
 // Nor does it sync the WAL: a last-seen time lost to a power cut is no
 // loss, and the next sync writes it out.
 func (db *DB) TouchDevice(ctx context.Context, deviceID string, t time.Time) error {
+	if err := db.writable(); err != nil {
+		return err
+	}
 	if _, err := db.w.ExecContext(ctx, "UPDATE devices SET last_seen = ? WHERE id = ?", t.Unix(), deviceID); err != nil {
 		return classify(err)
 	}

@@ -30,7 +30,7 @@ func (db *DB) SlowSyncs(d time.Duration, held bool) (restore func()) {
 	}
 	old := syncHeld
 	syncHeld = held
-	return func() { syncHeld = old }
+	return func() { syncHeld, db.syncWAL = old, syncWAL }
 }
 
 // PutFacts stores report facts as a push would (for benchmarks of the

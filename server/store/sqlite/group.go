@@ -58,10 +58,10 @@ type committer struct {
 	ck      *checkpointer
 	sync    func() error // makes the WAL durable (sqlitedb.SyncWAL)
 	queue   chan *job
-	synced  chan []*job   // committed groups, for the syncer to answer
-	broken  atomic.Value  // error: a failed sync; nothing more is taken
-	done    chan struct{} // closed by close: take no more pushes
-	stopped chan struct{} // closed when the syncer has answered the last group
+	synced  chan []*job           // committed groups, for the syncer to answer
+	broken  atomic.Pointer[error] // a failed sync (errSync): nothing more is written
+	done    chan struct{}         // closed by close: take no more pushes
+	stopped chan struct{}         // closed when the syncer has answered the last group
 	closing sync.Once
 }
 
@@ -242,8 +242,11 @@ func (c *committer) commit(group []*job) (committed bool) {
 		}
 	}
 	if ran == 0 {
+		// Nothing stored, but a refusal may rest on what an earlier
+		// group stored and the syncer has not yet synced: answered after
+		// that sync too.
 		tx.Rollback()
-		finish(nil)
+		c.synced <- group
 		return false
 	}
 	if err := tx.Commit(); err != nil {
@@ -282,11 +285,9 @@ func (c *committer) syncs() {
 		}
 		err := c.failed()
 		if err == nil {
-			err = c.sync()
-		}
-		if err != nil && !errors.Is(err, errSync) {
-			err = fmt.Errorf("push: %w: %w", errSync, err)
-			c.broken.Store(err)
+			if serr := c.sync(); serr != nil {
+				err = c.fail(serr)
+			}
 		}
 		for _, g := range groups {
 			for _, j := range g {
@@ -301,6 +302,16 @@ func (c *committer) syncs() {
 
 // failed returns the failure of an earlier sync, nil if none.
 func (c *committer) failed() error {
-	err, _ := c.broken.Load().(error)
-	return err
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail records that a sync of the WAL failed (the first failure stands)
+// and returns it, wrapping errSync.
+func (c *committer) fail(err error) error {
+	wrapped := fmt.Errorf("push: %w: %w", errSync, err)
+	c.broken.CompareAndSwap(nil, &wrapped)
+	return c.failed()
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 	"github.com/rasoat/rasoat/server/store/storetest"
 )
@@ -154,5 +156,78 @@ func TestFailedSyncStopsThePushes(t *testing.T) {
 	}
 	if after, err := db.End(ctx); err != nil || after != end {
 		t.Fatalf("a push after a failed sync moved the log from %v to %v (%v)", end, after, err)
+	}
+}
+
+// Every write outside the committer (the directory's, the settings') is
+// synced before it returns, and none is made after a sync failed.
+func TestWritesBesidePushesSyncAndStopAfterAFailedSync(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "rasoat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var syncs int
+	var fail error
+	syncWAL := db.syncWAL
+	db.syncWAL = func() error {
+		syncs++
+		if fail != nil {
+			return fail
+		}
+		return syncWAL()
+	}
+	if err := db.PutSettings(ctx, map[string]string{"k": "v"}, nil); err != nil || syncs != 1 {
+		t.Fatalf("PutSettings: %v, %d syncs; want nil and 1", err, syncs)
+	}
+	unit := &rasoatv1.Unit{Code: "06517", Name: "Xã Mường Lói", Level: rasoatv1.UnitLevel_UNIT_LEVEL_COMMUNE, Kind: "xã"}
+	if _, _, err := db.PutUnits(ctx, []*rasoatv1.Unit{unit}, ""); err != nil || syncs != 2 {
+		t.Fatalf("PutUnits: %v, %d syncs; want nil and 2", err, syncs)
+	}
+	fail = errors.New("disk on fire")
+	if err := db.PutSettings(ctx, map[string]string{"k": "w"}, nil); !errors.Is(err, errSync) || !errors.Is(err, fail) {
+		t.Fatalf("PutSettings over a failed sync: %v; want errSync wrapping the cause", err)
+	}
+	fail = nil
+	if err := db.PutSettings(ctx, map[string]string{"k": "x"}, nil); !errors.Is(err, errSync) {
+		t.Fatalf("PutSettings after a failed sync: %v; want errSync", err)
+	}
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, storetest.New("tab-a", "001").Household(0)); !errors.Is(err, errSync) {
+		t.Fatalf("a push after a failed sync: %v; want errSync", err)
+	}
+	if v, ok, err := db.Setting(ctx, "k"); err != nil || !ok || v != "w" {
+		t.Fatalf("setting k = %q, %v, %v; want the value written before the failed sync and nothing after", v, ok, err)
+	}
+}
+
+// A store opened through a symbolic link syncs the WAL SQLite keeps
+// beside the link's target, not a file beside the link that nobody
+// writes.
+func TestStoreThroughASymlinkSyncsTheTargetsWAL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	real, link := filepath.Join(dir, "data", "real.db"), filepath.Join(dir, "rasoat.db")
+	db, err := Open(ctx, real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if err := os.Symlink(filepath.Join("data", "real.db"), link); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.wal.Path(); got != real+"-wal" {
+		t.Fatalf("the store syncs %s; want %s, beside the link's target", got, real+"-wal")
+	}
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, storetest.New("tab-a", "001").Household(1)); err != nil {
+		t.Fatal(err)
 	}
 }

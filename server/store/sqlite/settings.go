@@ -26,6 +26,9 @@ func (db *DB) Setting(ctx context.Context, key string) (value string, ok bool, e
 // durable transaction. It does not touch the directory cache: no setting
 // it is meant for (the upstream link's) is one the directory reads.
 func (db *DB) PutSettings(ctx context.Context, set map[string]string, del []string) error {
+	if err := db.writable(); err != nil {
+		return fmt.Errorf("put settings: %w", err)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("put settings: %w", classify(err))
@@ -44,7 +47,7 @@ func (db *DB) PutSettings(ctx context.Context, set map[string]string, del []stri
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put settings: %w", classify(err))
 	}
-	if err := db.syncWAL(); err != nil {
+	if err := db.durable(); err != nil {
 		return fmt.Errorf("put settings: %w", err)
 	}
 	return nil

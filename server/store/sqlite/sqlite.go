@@ -50,9 +50,11 @@ type DB struct {
 	stmts *stmtCache // statements prepared on w
 	ckdb  *sql.DB    // the checkpointer's connection
 	reads *stmtCache // statements prepared on r
-	// syncWAL makes durable what w committed: its commits do not sync
-	// (sqlitedb.Options.OwnSync). Every write on w is followed by it
-	// before it is acknowledged. A variable for a test to watch it.
+	wal   *sqlitedb.WAL
+	// syncWAL makes durable what w committed (wal.Sync): its commits do
+	// not sync (sqlitedb.Options.OwnSync). Every write on w is followed by
+	// it before it is acknowledged (durable), and none is made once one
+	// failed (writable). A variable for a test to watch it.
 	syncWAL func() error
 	// derive makes the report facts pushes keep (SetDeriver); none until
 	// set, as in the store's own tests.
@@ -79,10 +81,6 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if err := sqlitedb.SyncWAL(path); err != nil { // the migrations' commits
-		w.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
-	}
 	r, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{ReadOnly: true}))
 	if err != nil {
 		w.Close()
@@ -90,7 +88,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	db := &DB{path: path, w: w, r: r, syncWAL: func() error { return sqlitedb.SyncWAL(path) }}
+	db := &DB{path: path, w: w, r: r}
+	if db.wal, err = sqlitedb.OpenWAL(ctx, w); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.syncWAL = db.wal.Sync
+	if err := db.syncWAL(); err != nil { // the migrations' commits
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if err := w.QueryRowContext(ctx, "SELECT log_id FROM log_meta WHERE id = 1").Scan(&db.logID); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: read log id: %w", path, err)
@@ -132,8 +139,30 @@ func (db *DB) Close() error {
 	if db.ckdb != nil {
 		errs = append(errs, db.ckdb.Close())
 	}
+	if db.wal != nil {
+		errs = append(errs, db.wal.Close())
+	}
 	// The writer last: closing the file's last connection checkpoints it.
 	return errors.Join(append(errs, db.r.Close(), db.w.Close())...)
+}
+
+// writable returns the failure of an earlier sync of the WAL, after
+// which nothing more is written (what the file holds on disk is not
+// known until the server restarts and SQLite recovers it), nil if none.
+func (db *DB) writable() error {
+	if db.group == nil {
+		return nil
+	}
+	return db.group.failed()
+}
+
+// durable syncs what the writer committed, outside the committer (the
+// directory's and settings' writes); a failure stops every write.
+func (db *DB) durable() error {
+	if err := db.syncWAL(); err != nil {
+		return db.group.fail(err)
+	}
+	return nil
 }
 
 // Path is the store's file.
