@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -309,9 +310,13 @@ func (c *committer) failed() error {
 }
 
 // fail records that a sync of the WAL failed (the first failure stands)
-// and returns it, wrapping errSync.
+// and returns it, wrapping errSync and store.ErrBusy: a caller is told
+// the store is unavailable (UNAVAILABLE, STORE_BUSY: a tablet tries again
+// at its next sync), and the operator is told, in the log, to restart.
 func (c *committer) fail(err error) error {
-	wrapped := fmt.Errorf("push: %w: %w", errSync, err)
-	c.broken.CompareAndSwap(nil, &wrapped)
+	wrapped := fmt.Errorf("%w: %w: %w", store.ErrBusy, errSync, err)
+	if c.broken.CompareAndSwap(nil, &wrapped) {
+		slog.Error("store: a sync of the WAL failed; the store takes no more writes until the server restarts", "err", err)
+	}
 	return c.failed()
 }

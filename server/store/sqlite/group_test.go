@@ -144,8 +144,8 @@ func TestFailedSyncStopsThePushes(t *testing.T) {
 	broken := errors.New("disk on fire")
 	db.syncWAL = func() error { return broken }
 	g := storetest.New("tab-a", "001")
-	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, g.Household(1)); !errors.Is(err, errSync) || !errors.Is(err, broken) {
-		t.Fatalf("push over a failed sync: %v; want errSync wrapping the cause", err)
+	if _, err := db.Push(ctx, store.Sender{Replica: "tab-a"}, g.Household(1)); !errors.Is(err, errSync) || !errors.Is(err, broken) || !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("push over a failed sync: %v; want errSync and store.ErrBusy wrapping the cause", err)
 	}
 	end, err := db.End(ctx)
 	if err != nil {
