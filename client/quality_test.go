@@ -107,8 +107,8 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	if got := flags[hhA]; got[string(quality.ChildOlderThanParent)] == nil || got[string(quality.DuplicatePerson)] == nil || len(got) != 2 {
 		t.Fatalf("household A's flags: %v; want CHILD_OLDER_THAN_PARENT and DUPLICATE_PERSON", got)
 	}
-	if d := flags[hhA][string(quality.DuplicatePerson)].GetDetail(); !strings.Contains(d, hhB) {
-		t.Errorf("the officer's duplicate flag says %q; want it to name household %s (in the commune)", d, hhB)
+	if d := flags[hhA][string(quality.DuplicatePerson)].GetDetail(); !strings.Contains(d, hhB) || b.GetHeadName() == "" || !strings.Contains(d, b.GetHeadName()) {
+		t.Errorf("the officer's duplicate flag says %q; want it to name household %s (in the commune) and its head %q", d, hhB, b.GetHeadName())
 	}
 	if got := flags[hhB]; got[string(quality.DuplicatePerson)] == nil || len(got) != 1 {
 		t.Errorf("household B's flags: %v; want DUPLICATE_PERSON", got)
@@ -119,8 +119,8 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	// The village head sees the flag, not the other village's household.
 	s.sync(t, head)
 	hf, _ := s.flagsOf(t, head, authtest.Village(1))
-	if d := hf[hhA][string(quality.DuplicatePerson)].GetDetail(); d == "" || strings.Contains(d, hhB) {
-		t.Errorf("the village head's duplicate flag says %q; want it without household %s of village 2", d, hhB)
+	if d := hf[hhA][string(quality.DuplicatePerson)].GetDetail(); d == "" || strings.Contains(d, hhB) || strings.Contains(d, b.GetHeadName()) {
+		t.Errorf("the village head's duplicate flag says %q; want it without household %s of village 2 and its head", d, hhB)
 	}
 
 	// A second officer corrects an answer before the meeting: the
@@ -185,8 +185,9 @@ func TestQualityFlagsStopTheDecisionUntilAcknowledged(t *testing.T) {
 	if err := chair.Decide(ctx, rv, "125/QĐ-UBND", "2025-12-10"); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.refusedOnce(t, chair, "QUALITY_UNACKNOWLEDGED"); !strings.Contains(r.Description, "DUPLICATE_PERSON") || strings.Contains(r.Description, "CHILD_OLDER_THAN_PARENT") {
-		t.Errorf("with one flag acknowledged the refusal says %q; want only DUPLICATE_PERSON", r.Description)
+	if r := s.refusedOnce(t, chair, "QUALITY_UNACKNOWLEDGED"); !strings.Contains(r.Description, "DUPLICATE_PERSON") || strings.Contains(r.Description, "CHILD_OLDER_THAN_PARENT") ||
+		!strings.Contains(r.Description, b.GetHeadName()+" ("+hhB) {
+		t.Errorf("with one flag acknowledged the refusal says %q; want only DUPLICATE_PERSON, naming household B by its head %q", r.Description, b.GetHeadName())
 	}
 	// The chair decides, and does not also acknowledge; an officer who
 	// wrote some of the answers does not clear a flag on them.

@@ -93,6 +93,7 @@ type PersonMatch struct {
 	Key         string
 	HouseholdID string
 	VillageCode string
+	HeadName    string // the household's head (HouseholdFacts.HeadName), "" if not known
 }
 
 // MaxPersonMatches bounds the matches one guard's read returns: the

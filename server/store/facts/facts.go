@@ -144,9 +144,18 @@ func People(f *store.HouseholdFacts) [][]any {
 // listing whose name and birth date are on another household's roster.
 type Duplicate struct {
 	HouseholdID, HeadName, Village, FullName, BirthDate string
-	OtherHousehold, OtherVillage                        string
+	OtherHousehold, OtherVillage, OtherHead             string
 	Acked                                               bool
 	Comment                                             string
+}
+
+// OtherHousehold names the other household of a DUPLICATE_PERSON flag:
+// its head, as the form gives it, when known, then its id and village.
+func OtherHousehold(head, id, village string) string {
+	if head == "" {
+		return "hộ " + id + " (" + village + ")"
+	}
+	return "hộ " + head + " (" + id + ", " + village + ")"
 }
 
 // maxDuplicateDetails bounds the other households one DUPLICATE_PERSON
@@ -178,7 +187,7 @@ func WithDuplicates(rows []store.FlagRow, dups []Duplicate, villages store.Villa
 			}
 			other := "một hộ thuộc đơn vị khác"
 			if villages.Has(d.OtherVillage) {
-				other = "hộ " + d.OtherHousehold + " (" + d.OtherVillage + ")"
+				other = OtherHousehold(d.OtherHead, d.OtherHousehold, d.OtherVillage)
 			}
 			part := d.FullName + " (sinh " + d.BirthDate + ") cũng có trong " + other
 			if len(parts) > 0 && parts[len(parts)-1] == part {

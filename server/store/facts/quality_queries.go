@@ -13,11 +13,13 @@ FROM household_decided WHERE household_id = ?`
 // SamePeopleSQL: (household id, limit) after keys' arguments, which the
 // engine writes in keys ("person_key IN (?, ?)", "person_key = ANY(?)").
 // The other households with a member of one of the keys, by the key's
-// index: a household holding one person twice (entered twice) once.
+// index: a household holding one person twice (entered twice) once;
+// with its head's name, to name it to the chair.
 func SamePeopleSQL(keys string) string {
-	return `SELECT DISTINCT person_key, household_id, village_code FROM household_people
-WHERE ` + keys + ` AND household_id <> ?
-ORDER BY person_key, household_id LIMIT ?`
+	return `SELECT DISTINCT p.person_key, p.household_id, p.village_code, COALESCE(f.head_name, '') FROM household_people p
+LEFT JOIN household_facts f ON f.household_id = p.household_id
+WHERE p.` + keys + ` AND p.household_id <> ?
+ORDER BY p.person_key, p.household_id LIMIT ?`
 }
 
 // FlagsSQL: (list year, when byYear) + where's arguments. Each stored
@@ -42,9 +44,10 @@ ORDER BY fl.village_code, fl.household_id, fl.code`
 // member.
 func DuplicatesSQL(where string, byYear bool) string {
 	return `SELECT p.household_id, f.head_name, p.village_code, p.full_name, p.birth_date, q.household_id, q.village_code,
-	CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
+	COALESCE(qf.head_name, ''), CASE WHEN a.household_id IS NULL THEN 0 ELSE 1 END, COALESCE(a.comment, '')
 FROM household_people p
 JOIN household_people q ON q.person_key = p.person_key AND q.household_id <> p.household_id
+LEFT JOIN household_facts qf ON qf.household_id = q.household_id
 LEFT JOIN household_acks a ON a.household_id = p.household_id AND a.code = 'DUPLICATE_PERSON'` +
 		factsJoin("p", byYear) + `
 WHERE p.person_key IN (SELECT person_key FROM household_people GROUP BY person_key HAVING COUNT(DISTINCT household_id) > 1)` +

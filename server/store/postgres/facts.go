@@ -99,7 +99,7 @@ func (t pgTx) SamePeople(ctx context.Context, hh string, keys []string) ([]store
 	var out []store.PersonMatch
 	for rows.Next() {
 		var m store.PersonMatch
-		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode); err != nil {
+		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode, &m.HeadName); err != nil {
 			return nil, err
 		}
 		out = append(out, m)

@@ -145,7 +145,7 @@ func (w *writer) SamePeople(ctx context.Context, hh string, keys []string) ([]st
 	var out []store.PersonMatch
 	for rows.Next() {
 		var m store.PersonMatch
-		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode); err != nil {
+		if err := rows.Scan(&m.Key, &m.HouseholdID, &m.VillageCode, &m.HeadName); err != nil {
 			return nil, err
 		}
 		out = append(out, m)

@@ -61,7 +61,7 @@ func (db *DB) Flags(ctx context.Context, q store.FlagsQuery) ([]store.FlagRow, e
 		for rows.Next() {
 			var d facts.Duplicate
 			var acked int
-			if err := rows.Scan(&d.HouseholdID, &d.HeadName, &d.Village, &d.FullName, &d.BirthDate, &d.OtherHousehold, &d.OtherVillage, &acked, &d.Comment); err != nil {
+			if err := rows.Scan(&d.HouseholdID, &d.HeadName, &d.Village, &d.FullName, &d.BirthDate, &d.OtherHousehold, &d.OtherVillage, &d.OtherHead, &acked, &d.Comment); err != nil {
 				return err
 			}
 			d.Acked = acked == 1

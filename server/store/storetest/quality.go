@@ -164,6 +164,11 @@ func QualitySuite(t *testing.T, put func([]store.HouseholdFacts) error, flags fu
 		if len(got) != 1 || got[0].Key != f.People[0].Key || got[0].HouseholdID == f.HouseholdID {
 			t.Fatalf("matches %+v; want the one other household with %s", got, f.People[0].Key)
 		}
+		for _, o := range fs {
+			if o.HouseholdID == got[0].HouseholdID && (o.HeadName == "" || got[0].HeadName != o.HeadName) {
+				t.Fatalf("the match names its household's head %q; want %q", got[0].HeadName, o.HeadName)
+			}
+		}
 		if got, err := same(f.HouseholdID, []string{"không ai|1900-01-01"}); err != nil || len(got) != 0 {
 			t.Fatalf("matches of nobody: %+v, %v", got, err)
 		}
@@ -211,6 +216,10 @@ func checkDuplicateDetail(t *testing.T, g store.FlagRow, fs []store.HouseholdFac
 			named := strings.Contains(g.Detail, f.HouseholdID)
 			if villages.Has(f.VillageCode) != named {
 				t.Fatalf("%s's duplicate flag %q: names %s (village %s) = %v; want %v", g.HouseholdID, g.Detail, f.HouseholdID, f.VillageCode, named, villages.Has(f.VillageCode))
+			}
+			// Named, by its head too: "hộ <head> (<id>, <village>)".
+			if withHead := "hộ " + f.HeadName + " (" + f.HouseholdID; named && !strings.Contains(g.Detail, withHead) {
+				t.Fatalf("%s's duplicate flag %q does not name %s by its head %q", g.HouseholdID, g.Detail, f.HouseholdID, f.HeadName)
 			}
 		}
 	}
