@@ -367,6 +367,22 @@ func FoldName(s string) string {
 	return b.String()
 }
 
+// Duplicate is one part of a DUPLICATE_PERSON flag's detail: a member,
+// and the other household holding them, as other names it (OtherHousehold,
+// or words for a household the reader may not see).
+func Duplicate(fullName, birthDate, other string) string {
+	return fullName + " (sinh " + birthDate + ") cũng có trong " + other
+}
+
+// OtherHousehold names the other household of a DUPLICATE_PERSON flag:
+// its head, as the form gives it, when known, then its id and village.
+func OtherHousehold(head, id, village string) string {
+	if head == "" {
+		return "hộ " + id + " (" + village + ")"
+	}
+	return "hộ " + head + " (" + id + ", " + village + ")"
+}
+
 // AckPrefix begins the review's field path of an acknowledgement.
 const AckPrefix = "ack."
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -120,10 +119,11 @@ func DSN(path string, o Options) string {
 // them). Held open, not opened for each sync, so that a write-back error
 // is reported to it: Linux reports one to every descriptor open when it
 // happened, once, and a descriptor opened afterwards would be told
-// nothing if another (a checkpoint's) had seen it first.
+// nothing if another (a checkpoint's) had seen it first. SQLite removes
+// the WAL only when the file's last connection closes, and its owner
+// holds the writer open for as long as it holds this.
 type WAL struct {
 	path string
-	mu   sync.Mutex // one sync at a time: Sync may replace f
 	f    *os.File
 }
 
@@ -150,21 +150,6 @@ func (w *WAL) Path() string { return w.path }
 
 // Sync makes durable everything committed to the WAL so far.
 func (w *WAL) Sync() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	// SQLite removes the WAL only when the file's last connection closes
-	// (its owner holds the writer open), but should it have made a new
-	// one, the new one is the one to sync.
-	if st, err := os.Stat(w.path); err == nil {
-		if held, err := w.f.Stat(); err == nil && !os.SameFile(st, held) {
-			f, err := os.OpenFile(w.path, os.O_RDWR, 0)
-			if err != nil {
-				return fmt.Errorf("sync the WAL %s: %w", w.path, err)
-			}
-			w.f.Close()
-			w.f = f
-		}
-	}
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("sync the WAL %s: %w", w.path, err)
 	}
@@ -172,8 +157,4 @@ func (w *WAL) Sync() error {
 }
 
 // Close closes the descriptor.
-func (w *WAL) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.f.Close()
-}
+func (w *WAL) Close() error { return w.f.Close() }

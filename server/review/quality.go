@@ -11,7 +11,6 @@ import (
 	"github.com/rasoat/rasoat/internal/workflow"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
-	"github.com/rasoat/rasoat/server/store/facts"
 )
 
 // The quality checks before a decision (internal/quality), as the server
@@ -114,7 +113,7 @@ func Duplicates(ctx context.Context, v store.View, hh string, people []store.Per
 	var d []string
 	for _, m := range matches {
 		p := byKey[m.Key]
-		d = append(d, fmt.Sprintf("%s (sinh %s) cũng có trong %s", p.FullName, p.BirthDate, facts.OtherHousehold(m.HeadName, m.HouseholdID, m.VillageCode)))
+		d = append(d, quality.Duplicate(p.FullName, p.BirthDate, quality.OtherHousehold(m.HeadName, m.HouseholdID, m.VillageCode)))
 	}
 	return &quality.Flag{Code: quality.DuplicatePerson, Detail: strings.Join(d, "; ")}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rasoat/rasoat/internal/quality"
 	"github.com/rasoat/rasoat/server/store"
 )
 
@@ -149,15 +150,6 @@ type Duplicate struct {
 	Comment                                             string
 }
 
-// OtherHousehold names the other household of a DUPLICATE_PERSON flag:
-// its head, as the form gives it, when known, then its id and village.
-func OtherHousehold(head, id, village string) string {
-	if head == "" {
-		return "hộ " + id + " (" + village + ")"
-	}
-	return "hộ " + head + " (" + id + ", " + village + ")"
-}
-
 // maxDuplicateDetails bounds the other households one DUPLICATE_PERSON
 // flag names.
 const maxDuplicateDetails = 5
@@ -187,9 +179,9 @@ func WithDuplicates(rows []store.FlagRow, dups []Duplicate, villages store.Villa
 			}
 			other := "một hộ thuộc đơn vị khác"
 			if villages.Has(d.OtherVillage) {
-				other = OtherHousehold(d.OtherHead, d.OtherHousehold, d.OtherVillage)
+				other = quality.OtherHousehold(d.OtherHead, d.OtherHousehold, d.OtherVillage)
 			}
-			part := d.FullName + " (sinh " + d.BirthDate + ") cũng có trong " + other
+			part := quality.Duplicate(d.FullName, d.BirthDate, other)
 			if len(parts) > 0 && parts[len(parts)-1] == part {
 				continue // one person entered twice on a roster: said once
 			}

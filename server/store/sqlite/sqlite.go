@@ -149,12 +149,7 @@ func (db *DB) Close() error {
 // writable returns the failure of an earlier sync of the WAL, after
 // which nothing more is written (what the file holds on disk is not
 // known until the server restarts and SQLite recovers it), nil if none.
-func (db *DB) writable() error {
-	if db.group == nil {
-		return nil
-	}
-	return db.group.failed()
-}
+func (db *DB) writable() error { return db.group.failed() }
 
 // durable syncs what the writer committed, outside the committer (the
 // directory's and settings' writes); a failure stops every write.
