@@ -158,7 +158,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Client, error) {
 // initialise migrates the schema and makes or checks the meta row.
 func initialise(ctx context.Context, db *sql.DB, replica string) (meta, error) {
 	var server bool
-	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'changes')").Scan(&server); err != nil {
+	// A server's log: changes up to its schema 10, log_runs since.
+	if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name IN ('changes', 'log_runs'))").Scan(&server); err != nil {
 		return meta{}, fmt.Errorf("read schema: %w", err)
 	}
 	if server {

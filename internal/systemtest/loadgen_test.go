@@ -3,7 +3,6 @@ package systemtest
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"sync"
@@ -14,8 +13,8 @@ import (
 	"github.com/rasoat/rasoat/internal/authtest"
 	"github.com/rasoat/rasoat/internal/entity"
 	"github.com/rasoat/rasoat/internal/hlc"
-	"github.com/rasoat/rasoat/internal/sqlitedb"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
+	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/store/storetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -182,33 +181,32 @@ type originCount struct {
 	lo, hi         uint64 // least and greatest sequence number
 }
 
-// logOrigins counts the server's log per origin replica, straight from its
-// SQLite file over a query-only connection (the server stopped). rows ==
+// logOrigins counts the server's log per origin replica, decoding every
+// change from its SQLite file (sqlite.ReadLog; the server stopped). rows ==
 // distinct == hi == n and lo == 1 is "each of 1..n exactly once".
 func logOrigins(tb testing.TB, path string) (map[string]originCount, int) {
 	tb.Helper()
-	db, err := sql.Open(sqlitedb.Driver, sqlitedb.DSN(path, sqlitedb.Options{ReadOnly: true}))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT o.replica_id, count(*), count(DISTINCT c.origin_seq), min(c.origin_seq), max(c.origin_seq) FROM changes c JOIN origins o ON o.id = c.origin_id GROUP BY o.replica_id`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]originCount{}
+	seen := map[string]map[uint64]bool{}
 	total := 0
-	for rows.Next() {
-		var o string
-		var c originCount
-		if err := rows.Scan(&o, &c.rows, &c.distinct, &c.lo, &c.hi); err != nil {
-			tb.Fatal(err)
+	err := sqlite.ReadLog(context.Background(), path, func(_ uint64, c *rasoatv1.Change) error {
+		o, s := c.GetStamp().GetReplicaId(), c.GetSeq()
+		n := out[o]
+		if seen[o] == nil {
+			seen[o] = map[uint64]bool{}
+			n.lo = s
 		}
-		out[o] = c
-		total += c.rows
-	}
-	if err := rows.Err(); err != nil {
+		if !seen[o][s] {
+			seen[o][s] = true
+			n.distinct++
+		}
+		n.rows++
+		n.lo, n.hi = min(n.lo, s), max(n.hi, s)
+		out[o] = n
+		total++
+		return nil
+	})
+	if err != nil {
 		tb.Fatal(err)
 	}
 	return out, total

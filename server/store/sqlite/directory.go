@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"database/sql"
@@ -667,49 +668,75 @@ func (db *DB) HasAdmin(ctx context.Context) (bool, error) {
 	return ok, classify(err)
 }
 
-// historySQL reads an entity's changes through its village's part of the
-// log (changes_village): every change of an entity carries the entity's
-// village (apply.Batch.Apply refuses another), and the log has no index
-// by entity, which every push would pay for. A call costs in proportion
-// to its village's changes after the cursor, not to the whole log's.
-const historySQL = `SELECT c.server_seq, c.payload, coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''), coalesce(b.person_id, '')
-FROM changes c
-LEFT JOIN receipts r ON r.last_seq = (SELECT min(last_seq) FROM receipts WHERE last_seq >= c.server_seq) AND r.first_seq <= c.server_seq
-LEFT JOIN origins o ON o.id = c.origin_id
-LEFT JOIN replicas b ON b.replica_id = o.replica_id
-WHERE c.village_code = (SELECT village_code FROM entities WHERE id = ?) AND c.entity_id = ? AND c.server_seq > ?
-ORDER BY c.server_seq LIMIT ?`
+// historySQL reads the runs of an entity's village's part of the log
+// (log_runs_village) that can hold a change after the cursor: every change
+// of an entity carries the entity's village (apply.Batch.Apply refuses
+// another), and the log has no index by entity, which every push would pay
+// for. A call costs in proportion to its village's changes after the
+// cursor, not to the whole log's.
+const historySQL = `SELECT first_seq, entries FROM log_runs
+WHERE village_code = (SELECT village_code FROM entities WHERE id = ?) AND first_seq >= ?
+ORDER BY first_seq`
+
+// historyWhoSQL is who sent a change (the receipt of the push that stored
+// it) and the person its origin replica is bound to.
+const historyWhoSQL = `SELECT coalesce(r.at, 0), coalesce(r.person_id, ''), coalesce(r.device_id, ''),
+	coalesce((SELECT b.person_id FROM replicas b WHERE b.replica_id = ?2), '')
+FROM (SELECT 1) LEFT JOIN receipts r ON r.last_seq = (SELECT min(last_seq) FROM receipts WHERE last_seq >= ?1) AND r.first_seq <= ?1`
 
 // History returns the changes to one entity after server position after,
 // in log order, at most limit, and whether more follow.
 func (db *DB) History(ctx context.Context, entityID string, after uint64, limit int) ([]store.HistoryEntry, bool, error) {
-	rows, err := db.r.QueryContext(ctx, historySQL, entityID, entityID, after, limit+1)
+	rows, err := db.r.QueryContext(ctx, historySQL, entityID, runFloor(after+1))
 	if err != nil {
 		return nil, false, classify(err)
 	}
-	defer rows.Close()
 	var out []store.HistoryEntry
-	for rows.Next() {
-		var (
-			e       store.HistoryEntry
-			payload []byte
-			at      int64
-		)
-		if err := rows.Scan(&e.ServerSeq, &payload, &at, &e.SenderPerson, &e.SenderDevice, &e.AuthorPerson); err != nil {
-			return nil, false, err
+	id := []byte(entityID)
+	err = func() error {
+		defer rows.Close()
+		for len(out) <= limit && rows.Next() {
+			var first uint64
+			var entries sql.RawBytes
+			if err := rows.Scan(&first, &entries); err != nil {
+				return err
+			}
+			var perr error
+			err := eachEntry(entries, func(k, _, _ uint64, p []byte) bool {
+				// The id's bytes first: most of a village's changes are
+				// another entity's, and need no decoding.
+				if first+k <= after || !bytes.Contains(p, id) {
+					return true
+				}
+				c := &rasoatv1.Change{}
+				if perr = proto.Unmarshal(p, c); perr != nil {
+					perr = fmt.Errorf("change %d: %w", first+k, perr)
+					return false
+				}
+				if c.GetEntityId() == entityID {
+					out = append(out, store.HistoryEntry{Change: c, ServerSeq: first + k})
+				}
+				return len(out) <= limit
+			})
+			if err = errors.Join(err, perr); err != nil {
+				return fmt.Errorf("run at %d: %w", first, err)
+			}
+		}
+		return rows.Err()
+	}()
+	if err != nil {
+		return nil, false, classify(fmt.Errorf("history: %w", err))
+	}
+	for i := range out {
+		e := &out[i]
+		var at int64
+		if err := db.r.QueryRowContext(ctx, historyWhoSQL, e.ServerSeq, e.Change.GetStamp().GetReplicaId()).
+			Scan(&at, &e.SenderPerson, &e.SenderDevice, &e.AuthorPerson); err != nil {
+			return nil, false, classify(fmt.Errorf("history: change %d: %w", e.ServerSeq, err))
 		}
 		if at != 0 {
 			e.ReceivedAt = time.Unix(at, 0)
 		}
-		c := &rasoatv1.Change{}
-		if err := proto.Unmarshal(payload, c); err != nil {
-			return nil, false, fmt.Errorf("history: change %d: %w", e.ServerSeq, err)
-		}
-		e.Change = c
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, classify(err)
 	}
 	more := len(out) > limit
 	if more {

@@ -67,8 +67,11 @@ func (db *DB) WriterPlans(ctx context.Context) (map[string]string, error) {
 	qs := map[string]string{
 		"high seq":     highSeqSQL,
 		"stored range": storedRangeSQL,
-		"next stamp":   nextStampSQL,
-		"base":         baseSQL,
+		"run at":       runAtSQL,
+		"run after":    runAfterSQL,
+		"superseded":   supersededSQL,
+		"overlap":      runOverlapSQL,
+		"log end":      logEndSQL,
 		"history":      historySQL,
 	}
 	out := map[string]string{}

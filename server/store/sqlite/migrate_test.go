@@ -349,3 +349,136 @@ func TestStoreOfSchema7KeepsItsLogUnderOriginIDs(t *testing.T) {
 		}
 	}
 }
+
+// testdata/v10.db is a store written by schema version 10, its log a row
+// a change: tablet A's upload of 312 changes (4 households of 4 members,
+// village 06517-01) and two edits of its first household's address, each
+// over the last; tablet B's 144 changes, its three households alternating
+// between villages 06517-01 and 06517-02; each push's receipt. Migration
+// 11 rewrites the log as runs (logruns.go), cutting A's upload at the
+// run's bounds and B's at each change of village: every position, chain,
+// duplicate, content check, base and history entry stays.
+func TestStoreOfSchema10KeepsItsLogInRuns(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v10.db")
+	b, err := os.ReadFile(filepath.Join("testdata", "v10.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
+		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
+	}
+	type logged struct {
+		pos store.Position
+		c   *rasoatv1.Change
+	}
+	pull := func(vs store.Villages, from store.Position, limit int) []logged {
+		t.Helper()
+		var out []logged
+		if _, _, err := db.Pull(ctx, vs, from, limit, func(c *rasoatv1.Change, pos store.Position) error {
+			out = append(out, logged{pos, c})
+			return nil
+		}); err != nil {
+			t.Fatalf("pull after %+v: %v", from, err)
+		}
+		return out
+	}
+	all := pull(store.AllVillages(), store.Position{}, 1000)
+	if len(all) != 458 {
+		t.Fatalf("pulled %d changes; want the 458 the file holds", len(all))
+	}
+	var chain uint64
+	for i, l := range all {
+		chain = store.NextChain(chain, l.c.GetStamp().GetReplicaId(), l.c.GetSeq())
+		if l.pos != (store.Position{Seq: uint64(i + 1), Check: chain}) {
+			t.Fatalf("change %d at %+v after the migration; want seq %d, chain %d", i, l.pos, i+1, chain)
+		}
+	}
+	// From every position, all villages and one: the changes that follow.
+	for k := range all {
+		for _, v := range []string{"", "06517-02"} {
+			vs := store.AllVillages()
+			if v != "" {
+				vs = store.OnlyVillages(v)
+			}
+			var want []logged
+			for _, l := range all[k+1:] {
+				if v == "" || l.c.GetVillageCode() == v {
+					want = append(want, l)
+				}
+			}
+			got := pull(vs, all[k].pos, 3)
+			want = want[:min(3, len(want))]
+			if !slices.EqualFunc(got, want, func(a, b logged) bool { return a.pos == b.pos && proto.Equal(a.c, b.c) }) {
+				t.Fatalf("pull of %q after change %d: %d changes, want %d", v, k, len(got), len(want))
+			}
+		}
+	}
+	const a, bb = "0190f0c2-aaaa-7000-8000-000000000001", "0190f0c2-bbbb-7000-8000-000000000002"
+	var upload, picks, other []*rasoatv1.Change
+	var address []*rasoatv1.Change // A's first household's, in order
+	for _, l := range all {
+		switch l.c.GetStamp().GetReplicaId() {
+		case a:
+			if l.c.GetSeq() <= 312 {
+				upload = append(upload, l.c)
+			}
+			if l.c.GetField() == "address" && (len(address) == 0 || l.c.GetEntityId() == address[0].GetEntityId()) {
+				address = append(address, l.c)
+			}
+		case bb:
+			other = append(other, l.c)
+		}
+	}
+	for _, i := range []int{0, 150, 200, 255, 256, 311} {
+		picks = append(picks, upload[i])
+	}
+	for _, tc := range []struct {
+		by      string
+		changes []*rasoatv1.Change
+	}{{a, upload}, {a, picks}, {bb, other}} {
+		res, err := db.Push(ctx, store.Sender{Replica: tc.by}, tc.changes)
+		if err != nil || res.Accepted != 0 || res.Duplicates != len(tc.changes) {
+			t.Fatalf("resending %d migrated changes of %s: %+v, %v; want each a duplicate", len(tc.changes), tc.by, res, err)
+		}
+	}
+	forged := proto.Clone(upload[200]).(*rasoatv1.Change)
+	forged.Stamp.Hlc++
+	if _, err := db.Push(ctx, store.Sender{Replica: a}, []*rasoatv1.Change{forged}); !errors.Is(err, store.ErrContentMismatch) {
+		t.Fatalf("other content under a migrated (origin, seq): %v; want ErrContentMismatch", err)
+	}
+	if len(address) != 3 {
+		t.Fatalf("A's first household has %d address changes, want its first and two edits", len(address))
+	}
+	// A base naming the first address, superseded twice: found in its run.
+	resolve := proto.Clone(address[2]).(*rasoatv1.Change)
+	resolve.Value = []byte(`"Thôn Nà Pàn"`)
+	resolve.Stamp = &rasoatv1.Stamp{Hlc: address[2].GetStamp().GetHlc() + 1<<16, ReplicaId: bb}
+	resolve.Seq = other[len(other)-1].GetSeq() + 1
+	resolve.Base = []*rasoatv1.Stamp{address[0].GetStamp()}
+	res, err := db.Push(ctx, store.Sender{Replica: bb}, []*rasoatv1.Change{resolve})
+	if err != nil || res.Accepted != 1 || res.ServerSeq != 459 {
+		t.Fatalf("a base naming a migrated, superseded change: %+v, %v; want accepted at 459", res, err)
+	}
+	h, _, err := db.History(ctx, address[0].GetEntityId(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, e := range h {
+		if e.Change.GetField() != "address" {
+			continue
+		}
+		seqs = append(seqs, e.ServerSeq)
+		if e.ServerSeq < 459 && e.SenderPerson != "p-lan" {
+			t.Errorf("history entry %d: sender %q, want p-lan (its receipt)", e.ServerSeq, e.SenderPerson)
+		}
+	}
+	if len(seqs) != 4 || seqs[3] != 459 {
+		t.Fatalf("the address's history is at %v; want its 3 migrated changes and the new one at 459", seqs)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rasoat/rasoat/internal/apply"
-	"github.com/rasoat/rasoat/internal/merge"
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
 )
@@ -53,107 +52,6 @@ func (db *DB) Push(ctx context.Context, by store.Sender, changes []*rasoatv1.Cha
 	return res, classify(err)
 }
 
-// scanPayloads calls fn with each (seq, payload) row.
-func scanPayloads(rows *sql.Rows, err error, fn func(uint64, []byte)) error {
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var b sql.RawBytes
-	for rows.Next() {
-		var s uint64
-		if err := rows.Scan(&s, &b); err != nil {
-			return err
-		}
-		fn(s, b)
-	}
-	return rows.Err()
-}
-
-// StoredRange is apply.Tx's.
-func (w *writer) StoredRange(ctx context.Context, origin string, lo, hi uint64, fn func(uint64, []byte)) error {
-	rows, err := w.query(ctx, storedRangeSQL, origin, lo, hi)
-	return scanPayloads(rows, err, fn)
-}
-
-// StoredSeqs is apply.Tx's: IN lists of at most rowsPerInsert seqs.
-func (w *writer) StoredSeqs(ctx context.Context, origin string, seqs []uint64, fn func(uint64, []byte)) error {
-	for start := 0; start < len(seqs); start += rowsPerInsert {
-		chunk := seqs[start:min(start+rowsPerInsert, len(seqs))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, origin)
-		for _, s := range chunk {
-			args = append(args, s)
-		}
-		q := "SELECT origin_seq, payload FROM changes WHERE " + originIs + " AND origin_seq IN (?" + strings.Repeat(",?", len(chunk)-1) + ")"
-		rows, err := w.query(ctx, q, args...)
-		if err := scanPayloads(rows, err, fn); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ReplicaHighSeq is apply.Tx's.
-func (w *writer) ReplicaHighSeq(ctx context.Context, replica string) (uint64, error) {
-	var n uint64
-	err := w.queryRow(ctx, highSeqSQL, replica).Scan(&n)
-	return n, err
-}
-
-// NextStamp is apply.Tx's (the changes_origin index).
-func (w *writer) NextStamp(ctx context.Context, origin string, seq uint64) (uint64, bool, error) {
-	var h uint64
-	err := w.queryRow(ctx, nextStampSQL, origin, seq).Scan(&h)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	return h, err == nil, err
-}
-
-// BaseStored is apply.Tx's: superseded, then the change's row for its
-// entity and field.
-func (w *writer) BaseStored(ctx context.Context, b merge.Stamp, entity, field string) (bool, error) {
-	var n int
-	err := w.queryRow(ctx, baseSQL, b.Replica, uint64(b.HLC), entity, field).Scan(&n)
-	return n > 0, err
-}
-
-// LogEnd is apply.Tx's.
-func (w *writer) LogEnd(ctx context.Context) (uint64, uint64, error) {
-	var last uint64
-	var chain int64
-	err := w.queryRow(ctx, logEndSQL).Scan(&last, &chain)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, nil
-	}
-	return last, uint64(chain), err
-}
-
-// AppendLog is apply.Tx's: multi-row INSERTs of prepared sizes. The rows'
-// server_seq is the rowid SQLite gives, which follows LogEnd's: one writer,
-// no deletes. Each origin's id is looked up (or made) once per call.
-func (w *writer) AppendLog(ctx context.Context, rows []apply.LogRow) error {
-	args := make([]any, 0, 8*rowsPerInsert)
-	ids := originIDs{w: w}
-	for start, n := range chunks(len(rows)) {
-		args = args[:0]
-		for _, r := range rows[start : start+n] {
-			c := r.Change
-			o, err := ids.of(ctx, c.GetStamp().GetReplicaId())
-			if err != nil {
-				return err
-			}
-			args = append(args, o, sqlInt(c.GetSeq()), c.GetVillageCode(), c.GetEntityId(), r.Payload,
-				sqlInt(c.GetStamp().GetHlc()), c.GetField(), int64(r.Chain))
-		}
-		if _, err := w.exec(ctx, insertChanges.sql(n), args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // PutDropped is apply.Tx's: multi-row inserts into superseded. A change
 // recorded twice (the log's changes before schema 9 are all recorded) is
 // kept once.
@@ -181,19 +79,19 @@ func (w *writer) PutDropped(ctx context.Context, dropped []apply.Dropped) error 
 // of a few.
 type originIDs struct {
 	w   *writer
-	ids map[string]any // boxed once, not once a row
+	ids map[string]int64
 }
 
-func (o *originIDs) of(ctx context.Context, replica string) (any, error) {
+func (o *originIDs) of(ctx context.Context, replica string) (int64, error) {
 	if id, ok := o.ids[replica]; ok {
 		return id, nil
 	}
 	id, err := o.w.originID(ctx, replica)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if o.ids == nil {
-		o.ids = map[string]any{}
+		o.ids = map[string]int64{}
 	}
 	o.ids[replica] = id
 	return id, nil
@@ -366,12 +264,6 @@ func (w *writer) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // The writer's queries, prepared with the store.
 const (
-	highSeqSQL     = "SELECT coalesce(max(origin_seq), 0) FROM changes WHERE " + originIs
-	storedRangeSQL = "SELECT origin_seq, payload FROM changes WHERE " + originIs + " AND origin_seq BETWEEN ? AND ?"
-	nextStampSQL   = "SELECT hlc FROM changes WHERE " + originIs + " AND origin_seq > ? ORDER BY origin_seq LIMIT 1"
-	baseSQL        = "SELECT count(*) FROM superseded s JOIN changes c ON c.origin_id = s.origin_id AND c.origin_seq = s.origin_seq" +
-		" WHERE s.origin_id = (SELECT id FROM origins WHERE replica_id = ?) AND s.hlc = ? AND c.entity_id = ? AND c.field = ?"
-	logEndSQL    = "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1"
 	originIDSQL  = "SELECT id FROM origins WHERE replica_id = ?"
 	newOriginSQL = "INSERT INTO origins (replica_id) VALUES (?) RETURNING id"
 )
@@ -406,9 +298,6 @@ func (f *family) sql(n int) string {
 }
 
 var (
-	insertChanges = newFamily(func(n int) string {
-		return insertSQL("INSERT INTO changes (origin_id, origin_seq, village_code, entity_id, payload, hlc, field, chain) VALUES ", 8, n, "")
-	}, chunkSizes)
 	insertSuperseded = newFamily(func(n int) string {
 		return insertSQL("INSERT OR IGNORE INTO superseded (origin_id, hlc, origin_seq) VALUES ", 3, n, "")
 	}, chunkSizes)
@@ -469,8 +358,8 @@ type stmtCache struct {
 // writerQueries are the statements the writer prepares: its short
 // queries and every size of its row families.
 func writerQueries() []string {
-	qs := []string{highSeqSQL, storedRangeSQL, nextStampSQL, baseSQL, logEndSQL, originIDSQL, newOriginSQL}
-	fams := []*family{insertChanges, insertSuperseded, upsertEntities, selectEntities, upsertFacts}
+	qs := []string{highSeqSQL, storedRangeSQL, runAtSQL, runAfterSQL, supersededSQL, logEndSQL, insertRunSQL, runOverlapSQL, originIDSQL, newOriginSQL}
+	fams := []*family{insertSuperseded, upsertEntities, selectEntities, upsertFacts}
 	for _, t := range factTables {
 		fams = append(fams, factInserts[t.table], factDeletes[t.table])
 	}

@@ -244,6 +244,9 @@ ALTER TABLE changes ADD COLUMN chain INTEGER NOT NULL DEFAULT 0; -- digest of th
 	// household's facts are derived again when the server sets its
 	// Deriver.
 	{sql: facts.HeadNameSchema},
+	// 11: the log kept in runs of changes (logruns.go), not a row a
+	// change.
+	{sql: logRunsSchema, fn: migrateRuns},
 }
 
 // supersededSchema is migration 9.
@@ -335,7 +338,7 @@ func migrateLog(ctx context.Context, tx *sql.Tx) error {
 }
 
 // SchemaVersion is the schema version Open migrates to (PRAGMA user_version).
-const SchemaVersion = 10
+const SchemaVersion = 11
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	var v int
@@ -418,8 +421,9 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 		return from, false, nil
 	}
 	var rows []store.PullRow
+	floor := runFloor(from.Seq + 1)
 	if villages.All() {
-		if rows, err = db.readPull(ctx, PullSQL(0), from.Seq, limit+1); err != nil {
+		if rows, err = db.readPull(ctx, from.Seq, limit+1, PullSQL(0), floor, pullRunLimit(limit)); err != nil {
 			return from, false, err
 		}
 	} else {
@@ -430,7 +434,7 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 			for _, c := range chunk {
 				args = append(args, c)
 			}
-			r, err := db.readPull(ctx, PullSQL(len(chunk)), append(args, from.Seq, limit+1)...)
+			r, err := db.readPull(ctx, from.Seq, limit+1, PullSQL(len(chunk)), append(args, floor, pullRunLimit(limit))...)
 			if err != nil {
 				return from, false, err
 			}
@@ -445,46 +449,46 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 // the statements' first rows in Go.
 const villagesPerQuery = 250
 
-// PullSQL is the pull over n villages (every village if 0): the changes
-// after ?n+1 in server order, at most ?n+2. Over villages it is a UNION
-// ALL of one index range per village under the compound's ORDER BY, which
-// SQLite runs as a merge of the ranges, each already in server order
-// (changes_village is (village_code, server_seq)): a batch reads its own
-// rows and stops, where "village_code IN (…) ORDER BY server_seq" sorted
-// every remaining change of those villages in a temporary B-tree on every
-// batch. The README's store section shows the plan.
+// PullSQL is the pull over n villages (every village if 0): the runs of
+// the log that can hold a change after the cursor (those starting at ?n+1,
+// runFloor of the cursor's next position, or later) in server order, at
+// most ?n+2 of them; readPull stops reading at the changes it wants. Over
+// villages it is a UNION ALL of one index range per village under the
+// compound's ORDER BY, which SQLite runs as a merge of the ranges, each
+// already in server order (log_runs_village is (village_code,
+// first_seq)): a batch reads its own rows and stops, where "village_code
+// IN (…) ORDER BY first_seq" sorted every remaining run of those villages
+// in a temporary B-tree on every batch. The README's store section shows
+// the plan.
 func PullSQL(n int) string {
 	if n == 0 {
-		return "SELECT server_seq, chain, payload FROM changes WHERE server_seq > ?1 ORDER BY server_seq LIMIT ?2"
+		return "SELECT first_seq, entries FROM log_runs WHERE first_seq >= ?1 ORDER BY first_seq LIMIT ?2"
 	}
 	var q strings.Builder
 	for i := range n {
 		if i > 0 {
 			q.WriteString(" UNION ALL ")
 		}
-		fmt.Fprintf(&q, "SELECT server_seq, chain, payload FROM changes WHERE village_code = ?%d AND server_seq > ?%d", i+1, n+1)
+		fmt.Fprintf(&q, "SELECT first_seq, entries FROM log_runs WHERE village_code = ?%d AND first_seq >= ?%d", i+1, n+1)
 	}
-	fmt.Fprintf(&q, " ORDER BY server_seq LIMIT ?%d", n+2)
+	fmt.Fprintf(&q, " ORDER BY first_seq LIMIT ?%d", n+2)
 	return q.String()
 }
 
-func (db *DB) readPull(ctx context.Context, q string, args ...any) ([]store.PullRow, error) {
+// pullRunLimit bounds the runs a pull of limit changes reads: those
+// before the cursor (fewer than maxRunChanges start in the window before
+// it) and one a change after it.
+func pullRunLimit(limit int) int { return limit + 1 + maxRunChanges }
+
+// readPull returns the first want changes after position after of the
+// runs q selects.
+func (db *DB) readPull(ctx context.Context, after uint64, want int, q string, args ...any) ([]store.PullRow, error) {
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
-	defer rows.Close()
-	var out []store.PullRow
-	for rows.Next() {
-		var r store.PullRow
-		var chain int64
-		if err := rows.Scan(&r.Pos.Seq, &chain, &r.Payload); err != nil {
-			return nil, fmt.Errorf("pull: %w", err)
-		}
-		r.Pos.Check = uint64(chain)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := readRuns(rows, after, want)
+	if err != nil {
 		return nil, fmt.Errorf("pull: %w", err)
 	}
 	return out, nil
@@ -496,19 +500,22 @@ func (db *DB) checkPosition(ctx context.Context, pos store.Position) error {
 	if pos.Seq == 0 {
 		return nil
 	}
-	var chain int64
-	err := db.r.QueryRowContext(ctx, "SELECT chain FROM changes WHERE server_seq = ?", pos.Seq).Scan(&chain)
-	if errors.Is(err, sql.ErrNoRows) {
-		var end uint64
-		if err := db.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(server_seq), 0) FROM changes").Scan(&end); err != nil {
-			return fmt.Errorf("pull after %d: %w", pos.Seq, err)
-		}
-		return fmt.Errorf("pull after %d: the log ends at %d: %w", pos.Seq, end, store.ErrCursorAhead)
-	}
+	first, entries, err := db.logAt(ctx, pos.Seq)
 	if err != nil {
 		return fmt.Errorf("pull after %d: %w", pos.Seq, err)
 	}
-	if pos.Check != 0 && uint64(chain) != pos.Check {
+	if entries == nil {
+		end, err := db.End(ctx)
+		if err != nil {
+			return fmt.Errorf("pull after %d: %w", pos.Seq, err)
+		}
+		return fmt.Errorf("pull after %d: the log ends at %d: %w", pos.Seq, end.Seq, store.ErrCursorAhead)
+	}
+	chain, _, _, err := entryAt(entries, pos.Seq-first)
+	if err != nil {
+		return fmt.Errorf("pull after %d: %w", pos.Seq, err)
+	}
+	if pos.Check != 0 && chain != pos.Check {
 		return fmt.Errorf("pull after %d: the log holds other changes up to there: %w", pos.Seq, store.ErrLogChanged)
 	}
 	return nil
@@ -518,7 +525,7 @@ func (db *DB) checkPosition(ctx context.Context, pos store.Position) error {
 func (db *DB) End(ctx context.Context) (store.Position, error) {
 	var pos store.Position
 	var chain int64
-	err := db.r.QueryRowContext(ctx, "SELECT server_seq, chain FROM changes ORDER BY server_seq DESC LIMIT 1").Scan(&pos.Seq, &chain)
+	err := db.r.QueryRowContext(ctx, logEndSQL).Scan(&pos.Seq, &chain)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Position{}, nil
 	}

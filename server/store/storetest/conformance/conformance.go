@@ -69,6 +69,7 @@ func Run(t *testing.T, open Open) {
 		{"PullReadsOnlyTheVillagesAsked", pullVillages},
 		{"ACursorCountsInItsLogOnly", cursors},
 		{"PullWhilePushingMissesNothing", pullWhilePushing},
+		{"ALogOfLongAndMixedPushesReadsTheSameFromEveryPosition", longLog},
 		// Snapshot.
 		{"SnapshotThenPullFromItsPositionIsTheWholeLog", snapshotThenPull},
 		{"SnapshotUnderConcurrentPushesThenPullIsTheWholeLog", snapshotUnderPushes},
