@@ -64,6 +64,10 @@ type committer struct {
 	done    chan struct{}         // closed by close: take no more pushes
 	stopped chan struct{}         // closed when the syncer has answered the last group
 	closing sync.Once
+	// prelude, when set, writes in each group's transaction before its
+	// pushes, and reports whether it wrote anything (the group then
+	// commits even if every push is refused).
+	prelude func(context.Context, *sql.Tx) bool
 }
 
 type job struct {
@@ -79,8 +83,8 @@ type job struct {
 // writer runs at most this far ahead of the disk.
 const syncBacklog = 8
 
-func newCommitter(db *sql.DB, ck *checkpointer, sync func() error) *committer {
-	c := &committer{db: db, ck: ck, sync: sync, queue: make(chan *job, maxGroup), synced: make(chan []*job, syncBacklog),
+func newCommitter(db *sql.DB, ck *checkpointer, sync func() error, prelude func(context.Context, *sql.Tx) bool) *committer {
+	c := &committer{db: db, ck: ck, sync: sync, prelude: prelude, queue: make(chan *job, maxGroup), synced: make(chan []*job, syncBacklog),
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
 	go c.syncs()
@@ -123,6 +127,19 @@ func (c *committer) do(ctx context.Context, n int, fn func(context.Context, *sql
 	}
 	return j.res, j.err
 }
+
+// nudge makes an idle committer run a group soon, for its prelude's
+// sake, without waiting for it: a push of nothing, unless the queue is
+// full, when a group follows anyway.
+func (c *committer) nudge() {
+	j := &job{ctx: context.Background(), fn: noPush, done: make(chan struct{})}
+	select {
+	case c.queue <- j:
+	default:
+	}
+}
+
+func noPush(context.Context, *sql.Tx) (store.PushResult, error) { return store.PushResult{}, nil }
 
 // close stops taking pushes and returns once the group in flight is
 // committed and those still queued are answered.
@@ -211,6 +228,9 @@ func (c *committer) commit(group []*job) (committed bool) {
 		return false
 	}
 	ran := 0
+	if c.prelude != nil && c.prelude(ctx, tx) {
+		ran++
+	}
 	for _, j := range group {
 		if err := j.ctx.Err(); err != nil {
 			j.err = err

@@ -59,6 +59,7 @@ type DB struct {
 	// derive makes the report facts pushes keep (SetDeriver); none until
 	// set, as in the store's own tests.
 	derive atomic.Pointer[store.Deriver]
+	seen   lastSeen // devices' last-seen times for the committer to write (TouchDevice)
 }
 
 // Open opens the store at path, creating the file or migrating its schema
@@ -121,13 +122,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	ck.SetMaxIdleConns(1)
 	db.ckdb = ck
-	db.group = newCommitter(w, newCheckpointer(ck), func() error { return db.syncWAL() })
+	db.group = newCommitter(w, newCheckpointer(ck), func() error { return db.syncWAL() }, db.writeSeen)
 	return db, nil
 }
 
-// Close stops taking pushes, waits for those in flight, and closes the file.
+// Close stops taking pushes, waits for those in flight, writes the
+// devices' last-seen times still waiting, and closes the file.
 func (db *DB) Close() error {
 	if db.group != nil {
+		if db.seen.waiting() {
+			db.group.do(context.Background(), 0, noPush) //nolint:errcheck // a failed store writes nothing more
+		}
 		db.group.close()
 	}
 	var errs []error
