@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ import (
 // over several villages: one search of log_runs_village per village, merged
 // in server order, with no temporary B-tree (which sorted every remaining
 // change of those villages on every batch). The README quotes the plan
-// printed with -v.
+// over three villages, and the test checks the quote.
 func TestPullPlanMergesVillagesWithoutSorting(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rasoat.db")
 	db, err := sqlite.Open(t.Context(), path)
@@ -31,6 +32,17 @@ func TestPullPlanMergesVillagesWithoutSorting(t *testing.T) {
 		}
 		if n > 1 && !strings.Contains(plan, "MERGE") {
 			t.Errorf("pull over %d villages does not merge:\n%s", n, plan)
+		}
+		if n == 3 {
+			readme, err := os.ReadFile("../../../README.md")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const intro = "SQLite, three villages:\n\n```text\n"
+			_, quoted, ok := strings.Cut(string(readme), intro)
+			if quoted, _, _ = strings.Cut(quoted, "```"); !ok || quoted != plan {
+				t.Errorf("README.md quotes the plan over three villages as\n%s\nwant\n%s", quoted, plan)
+			}
 		}
 	}
 }
