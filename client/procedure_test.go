@@ -2,6 +2,7 @@ package client
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,36 @@ func TestProcedureSettingsReachTheTabletsDeadlines(t *testing.T) {
 	s.sync(t, col)
 	if got, _ := col.Procedure(ctx, authtest.Village(1)); got.GetMeetingsBy() != "" || len(got.GetPeriods()) != 1 {
 		t.Fatalf("after the commune cleared its plan: %v", got)
+	}
+
+	// A tablet that holds no village before it syncs (a first sync that
+	// replays the log) is asked for the settings while it pulls, of no
+	// village, and gets those of the villages the pull brought.
+	fresh := s.device(t, "officer")
+	if _, err := fresh.Sync(ctx, s.conn, WithoutSnapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fresh.Procedure(ctx, authtest.Village(1)); err != nil || got == nil || len(got.GetPeriods()) != 1 {
+		t.Fatalf("a first sync replaying the log kept the settings %v, %v; want the province's period", got, err)
+	}
+}
+
+// TestVillagesAreTheFilesOwnSorted: Villages lists each village the file
+// holds an entity of, once, in order, whatever the order they came in.
+func TestVillagesAreTheFilesOwnSorted(t *testing.T) {
+	ctx := t.Context()
+	c := tablet(t)
+	if got, err := c.Villages(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("an empty file's villages: %v, %v", got, err)
+	}
+	for _, v := range []int{3, 1, 3, 2, 1} {
+		if _, err := c.CreateHousehold(ctx, authtest.Village(v), fullHousehold(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{authtest.Village(1), authtest.Village(2), authtest.Village(3)}
+	if got, err := c.Villages(ctx); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Villages = %v, %v; want %v", got, err, want)
 	}
 }
 

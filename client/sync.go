@@ -149,7 +149,7 @@ func (s *syncer) run(ctx context.Context) error {
 	if err := s.refresh(ctx); err != nil {
 		return err
 	}
-	defer s.procedure(ctx)
+	defer s.procedure(ctx, s.fetchSettings(ctx))
 	err = s.pull(ctx, cursor)
 	if r := rpcerr.Reason(err); (r == rasoatv1.ErrorReason_CURSOR_AHEAD || r == rasoatv1.ErrorReason_LOG_CHANGED) && cursor > 0 {
 		// The cursor does not count in the server's log: another server,
