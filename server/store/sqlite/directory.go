@@ -771,37 +771,21 @@ func (db *DB) History(ctx context.Context, entityID string, after uint64, limit 
 	}
 	var out []store.HistoryEntry
 	id := []byte(entityID)
-	err = func() error {
-		defer rows.Close()
-		for len(out) <= limit && rows.Next() {
-			var first uint64
-			var entries sql.RawBytes
-			if err := rows.Scan(&first, &entries); err != nil {
-				return err
-			}
-			var perr error
-			err := eachEntry(entries, func(k, _, _ uint64, p []byte) bool {
-				// The id's bytes first: most of a village's changes are
-				// another entity's, and need no decoding.
-				if first+k <= after || !bytes.Contains(p, id) {
-					return true
-				}
-				c := &rasoatv1.Change{}
-				if perr = proto.Unmarshal(p, c); perr != nil {
-					perr = fmt.Errorf("change %d: %w", first+k, perr)
-					return false
-				}
-				if c.GetEntityId() == entityID {
-					out = append(out, store.HistoryEntry{Change: c, ServerSeq: first + k})
-				}
-				return len(out) <= limit
-			})
-			if err = errors.Join(err, perr); err != nil {
-				return fmt.Errorf("run at %d: %w", first, err)
-			}
+	err = eachLogged(rows, false, func(s, _ uint64, p []byte) (bool, error) {
+		// The id's bytes first: most of a village's changes are another
+		// entity's, and need no decoding.
+		if s <= after || !bytes.Contains(p, id) {
+			return true, nil
 		}
-		return rows.Err()
-	}()
+		c := &rasoatv1.Change{}
+		if err := proto.Unmarshal(p, c); err != nil {
+			return false, fmt.Errorf("change %d: %w", s, err)
+		}
+		if c.GetEntityId() == entityID {
+			out = append(out, store.HistoryEntry{Change: c, ServerSeq: s})
+		}
+		return len(out) <= limit, nil
+	})
 	if err != nil {
 		return nil, false, classify(fmt.Errorf("history: %w", err))
 	}

@@ -161,6 +161,41 @@ func entryAt(entries []byte, k uint64) (chain, hlc uint64, payload []byte, err e
 	return chain, hlc, payload, err
 }
 
+// eachLogged calls fn with the position, chain and payload of each change
+// of the runs rows holds (first_seq, entries), in order, until fn returns
+// false or an error, and closes rows. The payload is valid during fn only,
+// unless keep is set: each run is then copied once, and its payloads stay.
+func eachLogged(rows *sql.Rows, keep bool, fn func(seq, chain uint64, payload []byte) (bool, error)) error {
+	defer rows.Close()
+	var raw sql.RawBytes
+	for more := true; more && rows.Next(); {
+		var first uint64
+		var entries []byte
+		var err error
+		if keep {
+			err = rows.Scan(&first, &entries)
+		} else {
+			err = rows.Scan(&first, &raw)
+			entries = raw
+		}
+		if err != nil {
+			return err
+		}
+		var ferr error
+		err = eachEntry(entries, func(k, chain, _ uint64, p []byte) bool {
+			more, ferr = fn(first+k, chain, p)
+			return more && ferr == nil
+		})
+		if err != nil {
+			return fmt.Errorf("log run at %d: %w", first, err)
+		}
+		if ferr != nil {
+			return ferr
+		}
+	}
+	return rows.Err()
+}
+
 // runFloor is the least first_seq (or origin_seq) of a run that can hold
 // position s: a run holds at most maxRunChanges.
 func runFloor(s uint64) int64 {
@@ -227,24 +262,12 @@ func (w *writer) StoredRange(ctx context.Context, origin string, lo, hi uint64, 
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	var entries sql.RawBytes
-	for rows.Next() {
-		var first uint64
-		if err := rows.Scan(&first, &entries); err != nil {
-			return err
+	return eachLogged(rows, false, func(s, _ uint64, p []byte) (bool, error) {
+		if s >= lo && s <= hi {
+			fn(s, p)
 		}
-		err := eachEntry(entries, func(k, _, _ uint64, p []byte) bool {
-			if s := first + k; s >= lo && s <= hi {
-				fn(s, p)
-			}
-			return first+k < hi
-		})
-		if err != nil {
-			return fmt.Errorf("run at seq %d of %s: %w", first, origin, err)
-		}
-	}
-	return rows.Err()
+		return s < hi, nil
+	})
 }
 
 // StoredSeqs is apply.Tx's: a probe of the run that can hold each seq,
@@ -419,25 +442,14 @@ func migrateRuns(ctx context.Context, tx *sql.Tx) error {
 // (in server order, each starting at or after runFloor(after+1)), at most
 // want of them, and stops reading rows there.
 func readRuns(rows *sql.Rows, after uint64, want int) ([]store.PullRow, error) {
-	defer rows.Close()
 	var out []store.PullRow
-	for len(out) < want && rows.Next() {
-		var first uint64
-		var entries []byte // a copy: the payloads are slices of it
-		if err := rows.Scan(&first, &entries); err != nil {
-			return nil, err
+	err := eachLogged(rows, true, func(s, chain uint64, p []byte) (bool, error) {
+		if s > after {
+			out = append(out, store.PullRow{Pos: store.Position{Seq: s, Check: chain}, Payload: p})
 		}
-		err := eachEntry(entries, func(k, chain, _ uint64, p []byte) bool {
-			if first+k > after {
-				out = append(out, store.PullRow{Pos: store.Position{Seq: first + k, Check: chain}, Payload: p})
-			}
-			return len(out) < want
-		})
-		if err != nil {
-			return nil, fmt.Errorf("run at %d: %w", first, err)
-		}
-	}
-	return out, rows.Err()
+		return len(out) < want, nil
+	})
+	return out, err
 }
 
 // logAt returns the run holding position seq, read on the readers: its
@@ -465,24 +477,11 @@ func ReadLog(ctx context.Context, path string, fn func(seq uint64, c *rasoatv1.C
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	var entries sql.RawBytes
-	for rows.Next() {
-		var first uint64
-		if err := rows.Scan(&first, &entries); err != nil {
-			return err
+	return eachLogged(rows, false, func(s, _ uint64, p []byte) (bool, error) {
+		c := &rasoatv1.Change{}
+		if err := proto.Unmarshal(p, c); err != nil {
+			return false, fmt.Errorf("change %d: %w", s, err)
 		}
-		var ferr error
-		err := eachEntry(entries, func(k, _, _ uint64, p []byte) bool {
-			c := &rasoatv1.Change{}
-			if ferr = proto.Unmarshal(p, c); ferr == nil {
-				ferr = fn(first+k, c)
-			}
-			return ferr == nil
-		})
-		if err = errors.Join(err, ferr); err != nil {
-			return fmt.Errorf("log run at %d: %w", first, err)
-		}
-	}
-	return rows.Err()
+		return true, fn(s, c)
+	})
 }

@@ -102,18 +102,7 @@ func TestStoreOfSchema2OpensAndItsLogIsChecked(t *testing.T) {
 // directory starts empty.
 func TestStoreOfSchema3OpensWithAnEmptyDirectory(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v3.db")
-	b, err := os.ReadFile(filepath.Join("testdata", "v3.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db := open(t, path)
-	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
-		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
-	}
+	db := openTestdata(t, "v3.db")
 	var log []*rasoatv1.Change
 	if _, _, err := db.Pull(ctx, store.AllVillages(), store.Position{}, 1000, func(c *rasoatv1.Change, _ store.Position) error {
 		log = append(log, c)
@@ -144,18 +133,7 @@ func TestStoreOfSchema3OpensWithAnEmptyDirectory(t *testing.T) {
 // its answers').
 func TestStoreOfSchema5GetsItsQualityFacts(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "v5.db")
-	b, err := os.ReadFile(filepath.Join("testdata", "v5.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db := open(t, path)
-	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
-		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
-	}
+	db := openTestdata(t, "v5.db")
 	if err := db.SetDeriver(ctx, report.Deriver{Standards: survey.Builtin()}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -252,18 +230,7 @@ func TestLatestDecisionMarkedOnUpgrade(t *testing.T) {
 // History still names each change's author.
 func TestStoreOfSchema7KeepsItsLogUnderOriginIDs(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v7.db")
-	b, err := os.ReadFile(filepath.Join("testdata", "v7.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db := open(t, path)
-	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
-		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
-	}
+	db := openTestdata(t, "v7.db")
 	if db.LogID() == "" {
 		t.Fatal("the migrated log has no id")
 	}
@@ -360,18 +327,7 @@ func TestStoreOfSchema7KeepsItsLogUnderOriginIDs(t *testing.T) {
 // duplicate, content check, base and history entry stays.
 func TestStoreOfSchema10KeepsItsLogInRuns(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "v10.db")
-	b, err := os.ReadFile(filepath.Join("testdata", "v10.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db := open(t, path)
-	if v, err := db.Version(ctx); err != nil || v != sqlite.SchemaVersion {
-		t.Fatalf("Version = %d, %v; want %d", v, err, sqlite.SchemaVersion)
-	}
+	db := openTestdata(t, "v10.db")
 	type logged struct {
 		pos store.Position
 		c   *rasoatv1.Change
@@ -481,4 +437,23 @@ func TestStoreOfSchema10KeepsItsLogInRuns(t *testing.T) {
 	if len(seqs) != 4 || seqs[3] != 459 {
 		t.Fatalf("the address's history is at %v; want its 3 migrated changes and the new one at 459", seqs)
 	}
+}
+
+// openTestdata opens a copy of testdata/name, a file an older version
+// wrote, and checks that it migrated to the current schema.
+func openTestdata(t *testing.T, name string) *sqlite.DB {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, path)
+	if v, err := db.Version(context.Background()); err != nil || v != sqlite.SchemaVersion {
+		t.Fatalf("%s: Version = %d, %v; want %d", name, v, err, sqlite.SchemaVersion)
+	}
+	return db
 }
