@@ -36,6 +36,13 @@ func MergePull(a, b []PullRow, n int) []PullRow {
 	return out
 }
 
+// MaxPullLimit bounds the limit an engine's Pull takes, far above any
+// batch a caller asks for (the service bounds its own), so that the one
+// row more it reads to tell whether more follow, and the runs around the
+// cursor the SQLite store reads, stay in range: a limit of math.MaxInt
+// gives the whole log, as "no limit" would.
+const MaxPullLimit = 1 << 30
+
 // EmitPull decodes the first limit rows and calls fn with each, in order;
 // it returns the last position passed to fn (from if none) and whether
 // more rows follow (rows holds more than limit).

@@ -229,6 +229,7 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 	if villages.Empty() || limit <= 0 {
 		return from, false, nil
 	}
+	limit = min(limit, store.MaxPullLimit)
 	var rows []store.PullRow
 	if villages.All() {
 		q, args := pullQuery(nil, from.Seq, limit+1)

@@ -122,20 +122,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	ck.SetMaxOpenConns(1)
 	ck.SetMaxIdleConns(1)
 	db.ckdb = ck
-	db.group = newCommitter(w, newCheckpointer(ck), func() error { return db.syncWAL() }, db.writeSeen)
+	db.group = newCommitter(w, newCheckpointer(ck), func() error { return db.syncWAL() }, seenWriter{db})
 	return db, nil
 }
 
 // Close stops taking pushes, waits for those in flight, writes the
-// devices' last-seen times still waiting, and closes the file.
+// devices' last-seen times still waiting (a touch after that fails), and
+// closes the file.
 func (db *DB) Close() error {
 	if db.group != nil {
-		if db.seen.waiting() {
-			db.group.do(context.Background(), 0, noPush) //nolint:errcheck // a failed store writes nothing more
-		}
 		db.group.close()
 	}
-	var errs []error
+	errs := []error{db.writeSeenAtClose(db.seen.close())}
 	for _, c := range []*stmtCache{db.stmts, db.reads} {
 		if c != nil {
 			errs = append(errs, c.close())
@@ -425,6 +423,7 @@ func (db *DB) pull(ctx context.Context, villages store.Villages, from store.Posi
 	if villages.Empty() || limit <= 0 {
 		return from, false, nil
 	}
+	limit = min(limit, store.MaxPullLimit)
 	var rows []store.PullRow
 	floor := runFloor(from.Seq + 1)
 	if villages.All() {

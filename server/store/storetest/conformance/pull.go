@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func pullBatches(t *testing.T, open Open) {
 	st, _ := open(t)
 	fill(t, st, 6, "001")
 	all := logOf(t, st)
-	for _, limit := range []int{1, 7, len(all) / 2, len(all) - 1, len(all), len(all) + 1} {
+	for _, limit := range []int{1, 7, len(all) / 2, len(all) - 1, len(all), len(all) + 1, math.MaxInt} {
 		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
 			var got []logged
 			from := store.Position{}
