@@ -654,72 +654,109 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID string, at time.Time) (
 // (a cache emptied by every device's minutely touch would hardly cache).
 // Nor does it write at once: the time waits in db.seen for the
 // committer's next group, which writes it in its own transaction
-// (writeSeen), so that a touch never holds the writer's one connection.
+// (seenWriter), so that a touch never holds the writer's one connection.
 // Written one by one, the first calls of a hundred tablets held the
 // committer waiting for its connection for a quarter of a second
-// (BenchmarkPushLoad's start). Reads of a device show the time at once;
-// one lost to a power cut before its group is no loss.
+// (BenchmarkPushLoad's start). Reads of a device show the time at once,
+// and Close writes what still waits; one lost to a power cut before its
+// group is no loss.
 func (db *DB) TouchDevice(ctx context.Context, deviceID string, t time.Time) error {
 	if err := db.writable(); err != nil {
 		return err
 	}
-	if db.seen.add(deviceID, t.Unix()) {
+	first, err := db.seen.add(deviceID, t.Unix())
+	if err != nil {
+		return err
+	}
+	if first {
 		db.group.nudge()
 	}
 	db.cache.Touch(deviceID, t)
 	return nil
 }
 
-// lastSeen holds the last-seen times TouchDevice took and the committer
-// has not yet written.
+// lastSeen holds the last-seen times TouchDevice took and no committed
+// transaction has written yet.
 type lastSeen struct {
 	mu      sync.Mutex
-	pending map[string]int64 // unix seconds by device id
+	pending map[string]int64 // unix seconds by device id, taken by no group yet
+	writing map[string]int64 // taken by the group in flight, not yet committed
+	closed  bool             // by Close: take no more
 }
 
 // add records t for device id and reports whether it is the first time
-// waiting (the committer is then nudged).
-func (l *lastSeen) add(id string, t int64) (first bool) {
+// waiting (the committer is then nudged); after close, errClosed.
+func (l *lastSeen) add(id string, t int64) (first bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return false, fmt.Errorf("record device %s last seen: %w", id, errClosed)
+	}
 	if l.pending == nil {
 		l.pending = map[string]int64{}
 	}
 	first = len(l.pending) == 0
 	l.pending[id] = max(l.pending[id], t)
-	return first
+	return first, nil
 }
 
-// waiting reports whether any time waits.
-func (l *lastSeen) waiting() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.pending) > 0
-}
-
+// take moves the waiting times to the group in flight and returns them.
 func (l *lastSeen) take() map[string]int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.writing, l.pending = l.pending, nil
+	return l.writing
+}
+
+// done ends the group in flight: its times are written, or, if it did not
+// commit, wait again for the next.
+func (l *lastSeen) done(committed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !committed {
+		l.requeue()
+	}
+	l.writing = nil
+}
+
+func (l *lastSeen) requeue() {
+	for id, t := range l.writing {
+		if l.pending == nil {
+			l.pending = map[string]int64{}
+		}
+		l.pending[id] = max(l.pending[id], t)
+	}
+}
+
+// close takes no more times and returns those not yet written.
+func (l *lastSeen) close() map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.requeue()
 	m := l.pending
-	l.pending = nil
+	l.pending, l.writing = nil, nil
 	return m
 }
 
-// show moves d's last-seen time to the one waiting, if later.
+// show moves d's last-seen time to the one waiting or being written, if
+// later.
 func (l *lastSeen) show(d *directory.Device) {
 	l.mu.Lock()
-	t, ok := l.pending[d.ID]
+	t := max(l.pending[d.ID], l.writing[d.ID])
 	l.mu.Unlock()
-	if ok && t > d.LastSeen.Unix() {
+	if t > d.LastSeen.Unix() {
 		d.LastSeen = time.Unix(t, 0)
 	}
 }
 
-// writeSeen is the committer's prelude: the waiting last-seen times, in
-// a savepoint of the group's transaction, so that a failure to write them
-// (logged) costs the pushes nothing.
-func (db *DB) writeSeen(ctx context.Context, tx *sql.Tx) bool {
-	m := db.seen.take()
+// seenWriter is the committer's prelude: it writes the waiting last-seen
+// times in a savepoint of each group's transaction, so that a failure to
+// write them (logged) costs the pushes nothing.
+type seenWriter struct{ db *DB }
+
+func (p seenWriter) write(ctx context.Context, tx *sql.Tx) bool {
+	m := p.db.seen.take()
 	if len(m) == 0 {
 		return false
 	}
@@ -727,15 +764,36 @@ func (db *DB) writeSeen(ctx context.Context, tx *sql.Tx) bool {
 		slog.Warn("store: record devices' last seen", "devices", len(m), "err", err)
 		return false
 	}
-	for id, t := range m {
-		if _, err := tx.ExecContext(ctx, "UPDATE devices SET last_seen = max(last_seen, ?) WHERE id = ?", t, id); err != nil {
-			slog.Warn("store: record devices' last seen", "devices", len(m), "err", err)
-			tx.ExecContext(ctx, "ROLLBACK TO seen") //nolint:errcheck // the group's commit reports a broken transaction
-			break
-		}
+	if err := updateSeen(ctx, tx, m); err != nil {
+		slog.Warn("store: record devices' last seen", "devices", len(m), "err", err)
+		tx.ExecContext(ctx, "ROLLBACK TO seen") //nolint:errcheck // the group's commit reports a broken transaction
 	}
 	_, err := tx.ExecContext(ctx, "RELEASE seen")
 	return err == nil
+}
+
+func (p seenWriter) done(committed bool) { p.db.seen.done(committed) }
+
+func updateSeen(ctx context.Context, tx *sql.Tx, m map[string]int64) error {
+	for id, t := range m {
+		if _, err := tx.ExecContext(ctx, "UPDATE devices SET last_seen = max(last_seen, ?) WHERE id = ?", t, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSeenAtClose writes the times still waiting once the committer has
+// stopped, on the writer's connection, free then.
+func (db *DB) writeSeenAtClose(m map[string]int64) error {
+	if len(m) == 0 || db.writable() != nil {
+		return nil
+	}
+	err := db.inTx(context.Background(), func(tx *sql.Tx) error { return updateSeen(context.Background(), tx, m) })
+	if err != nil {
+		return fmt.Errorf("record devices' last seen: %w", err)
+	}
+	return nil
 }
 
 // HasAdmin reports whether anyone enabled holds ROLE_ADMIN.

@@ -64,10 +64,16 @@ type committer struct {
 	done    chan struct{}         // closed by close: take no more pushes
 	stopped chan struct{}         // closed when the syncer has answered the last group
 	closing sync.Once
-	// prelude, when set, writes in each group's transaction before its
-	// pushes, and reports whether it wrote anything (the group then
-	// commits even if every push is refused).
-	prelude func(context.Context, *sql.Tx) bool
+	prelude prelude // when not nil, writes in each group's transaction first
+}
+
+// A prelude writes in each group's transaction before its pushes.
+type prelude interface {
+	// write reports whether it wrote anything: the group then commits
+	// even if every push is refused.
+	write(context.Context, *sql.Tx) bool
+	// done follows a write that wrote, once the group committed or not.
+	done(committed bool)
 }
 
 type job struct {
@@ -83,7 +89,7 @@ type job struct {
 // writer runs at most this far ahead of the disk.
 const syncBacklog = 8
 
-func newCommitter(db *sql.DB, ck *checkpointer, sync func() error, prelude func(context.Context, *sql.Tx) bool) *committer {
+func newCommitter(db *sql.DB, ck *checkpointer, sync func() error, prelude prelude) *committer {
 	c := &committer{db: db, ck: ck, sync: sync, prelude: prelude, queue: make(chan *job, maxGroup), synced: make(chan []*job, syncBacklog),
 		done: make(chan struct{}), stopped: make(chan struct{})}
 	go c.run()
@@ -228,8 +234,9 @@ func (c *committer) commit(group []*job) (committed bool) {
 		return false
 	}
 	ran := 0
-	if c.prelude != nil && c.prelude(ctx, tx) {
+	if c.prelude != nil && c.prelude.write(ctx, tx) {
 		ran++
+		defer func() { c.prelude.done(committed) }()
 	}
 	for _, j := range group {
 		if err := j.ctx.Err(); err != nil {
