@@ -95,3 +95,6 @@ func (db *DB) WriterPlans(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// RunFloor is runFloor, for its table test.
+var RunFloor = runFloor

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/rasoat/rasoat/internal/apply"
 	"github.com/rasoat/rasoat/internal/merge"
@@ -197,10 +198,15 @@ func eachLogged(rows *sql.Rows, keep bool, fn func(seq, chain uint64, payload []
 }
 
 // runFloor is the least first_seq (or origin_seq) of a run that can hold
-// position s: a run holds at most maxRunChanges.
+// position s: a run holds at most maxRunChanges. Past what an int64 holds
+// (nothing stored is), it is the greatest, not a negative that would
+// select every run.
 func runFloor(s uint64) int64 {
-	if s < maxRunChanges {
+	switch {
+	case s < maxRunChanges:
 		return 0
+	case s > math.MaxInt64:
+		return math.MaxInt64
 	}
 	return int64(s - (maxRunChanges - 1))
 }

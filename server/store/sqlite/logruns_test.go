@@ -8,6 +8,7 @@ import (
 
 	rasoatv1 "github.com/rasoat/rasoat/proto/rasoat/v1"
 	"github.com/rasoat/rasoat/server/store"
+	"github.com/rasoat/rasoat/server/store/sqlite"
 	"github.com/rasoat/rasoat/server/store/storetest"
 )
 
@@ -108,5 +109,24 @@ func TestSeqsUpToTheTopAreStoredAndFound(t *testing.T) {
 	res, err = db.Push(ctx, store.Sender{Replica: "tab-top"}, []*rasoatv1.Change{early})
 	if err != nil || res.Accepted != 1 {
 		t.Fatalf("earlier seq with an earlier stamp: %+v, %v", res, err)
+	}
+}
+
+// TestRunFloorIsTheLeastStartOfARunThatCanHoldASeq pins the window every
+// search by position reads: a run holds at most 256 changes, and a seq no
+// int64 holds (none is stored) selects no run rather than every one.
+func TestRunFloorIsTheLeastStartOfARunThatCanHoldASeq(t *testing.T) {
+	for _, tc := range []struct {
+		s    uint64
+		want int64
+	}{
+		{0, 0}, {1, 0}, {255, 0}, {256, 1}, {1000, 745},
+		{math.MaxInt64, math.MaxInt64 - 255},
+		{math.MaxInt64 + 1, math.MaxInt64},
+		{math.MaxUint64, math.MaxInt64},
+	} {
+		if got := sqlite.RunFloor(tc.s); got != tc.want {
+			t.Errorf("runFloor(%d) = %d, want %d", tc.s, got, tc.want)
+		}
 	}
 }
