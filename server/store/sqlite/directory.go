@@ -584,11 +584,12 @@ func (db *DB) DeviceByToken(ctx context.Context, tokenID string) (directory.Devi
 	if e, ok := db.cache.Device(tokenID, now); ok {
 		return e.Dev, e.Person, nil
 	}
+	seen := db.seen.now()
 	d, err := deviceIn(ctx, db.r, "token_id", tokenID)
 	if err != nil {
 		return d, directory.Person{}, classify(err)
 	}
-	db.seen.show(&d)
+	seen.show(&d)
 	p, err := personIn(ctx, db.r, d.PersonID)
 	if err != nil {
 		return d, p, classify(err)
@@ -617,13 +618,14 @@ func (db *DB) Devices(ctx context.Context, personID string) ([]directory.Device,
 		ids = append(ids, id)
 	}
 	rows.Close()
+	seen := db.seen.now()
 	out := make([]directory.Device, 0, len(ids))
 	for _, id := range ids {
 		d, err := deviceIn(ctx, db.r, "id", id)
 		if err != nil {
 			return nil, classify(err)
 		}
-		db.seen.show(&d)
+		seen.show(&d)
 		out = append(out, d)
 	}
 	return out, nil
@@ -632,6 +634,7 @@ func (db *DB) Devices(ctx context.Context, personID string) ([]directory.Device,
 // RevokeDevice revokes a device's token (a no-op on one already revoked).
 func (db *DB) RevokeDevice(ctx context.Context, deviceID string, at time.Time) (directory.Device, error) {
 	var d directory.Device
+	seen := db.seen.now()
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE devices SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", at.Unix(), deviceID)
 		if err != nil {
@@ -643,7 +646,7 @@ func (db *DB) RevokeDevice(ctx context.Context, deviceID string, at time.Time) (
 		d, err = deviceIn(ctx, tx, "id", deviceID)
 		return err
 	})
-	db.seen.show(&d)
+	seen.show(&d)
 	return d, err
 }
 
@@ -739,13 +742,31 @@ func (l *lastSeen) close() map[string]int64 {
 	return m
 }
 
-// show moves d's last-seen time to the one waiting or being written, if
-// later.
-func (l *lastSeen) show(d *directory.Device) {
+// now returns the times waiting or being written, taken before a read of
+// the devices: looked at after the read, a group committing in between
+// would leave a time in neither the read nor lastSeen.
+func (l *lastSeen) now() seenNow {
 	l.mu.Lock()
-	t := max(l.pending[d.ID], l.writing[d.ID])
-	l.mu.Unlock()
-	if t > d.LastSeen.Unix() {
+	defer l.mu.Unlock()
+	if len(l.pending)+len(l.writing) == 0 {
+		return nil
+	}
+	m := make(seenNow, len(l.pending)+len(l.writing))
+	for id, t := range l.writing {
+		m[id] = t
+	}
+	for id, t := range l.pending {
+		m[id] = max(m[id], t)
+	}
+	return m
+}
+
+// seenNow is lastSeen's times at one moment, by device id.
+type seenNow map[string]int64
+
+// show moves d's last-seen time to the one in s, if later.
+func (s seenNow) show(d *directory.Device) {
+	if t, ok := s[d.ID]; ok && t > d.LastSeen.Unix() {
 		d.LastSeen = time.Unix(t, 0)
 	}
 }
