@@ -6,6 +6,7 @@ package authtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -79,9 +80,15 @@ func Seed(ctx context.Context, st Store, villages int, people ...directory.Perso
 
 // Code issues an enrolment code for person, valid for a day.
 func Code(ctx context.Context, st Store, person string) (string, error) {
-	c := auth.NewCode()
-	err := st.IssueCode(ctx, directory.Code{ID: c.ID, Hash: c.Hash, PersonID: person, ExpiresAt: time.Now().Add(24 * time.Hour), Attempts: directory.CodeAttempts})
-	return c.Text, err
+	var err error
+	for range 5 { // a clash of 20-bit code ids: draw again, as the admin service does
+		c := auth.NewCode()
+		err = st.IssueCode(ctx, directory.Code{ID: c.ID, Hash: c.Hash, PersonID: person, ExpiresAt: time.Now().Add(24 * time.Hour), Attempts: directory.CodeAttempts})
+		if err == nil || errors.Is(err, directory.ErrNotFound) {
+			return c.Text, err
+		}
+	}
+	return "", err
 }
 
 // Enrol issues a code for person and redeems it over conn for replica,
