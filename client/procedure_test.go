@@ -122,8 +122,9 @@ func TestProcedureSettingsReachTheTabletsDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Posted when the officer's change was stamped: the period counts
-	// three working days from that day.
-	since := r.Since
+	// three working days from that day, the day in Vietnam (from 17:00
+	// UTC the next one).
+	since := r.Since.In(workflow.Vietnam)
 	want, _ := workflow.Apply(got)
 	end, err := want.Periods["posting"].End(since)
 	if err != nil {
